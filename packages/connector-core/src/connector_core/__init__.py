@@ -1,0 +1,126 @@
+"""connector-core: the contract every connector fulfils, and the machinery they share.
+
+Import from here; the ``_modules`` behind this file are private.
+"""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from connector_core._base import BaseConnector, ConnectionState
+from connector_core._circuit import CircuitBreaker, CircuitState
+from connector_core._config import (
+    CircuitBreakerSettings,
+    ConnectorConfig,
+    RateLimitSettings,
+    RetrySettings,
+    SettingsModel,
+)
+from connector_core._errors import (
+    AuthenticationError,
+    CircuitOpenError,
+    ConfigError,
+    ConflictError,
+    ConnectionFailedError,
+    ConnectorError,
+    ConnectorTimeoutError,
+    ErrorCode,
+    FieldError,
+    InvalidRequestError,
+    NotConnectedError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryError,
+    RateLimitedError,
+    SerializationError,
+    ServiceUnavailableError,
+)
+from connector_core._events import EventInfo, LifecycleEvent
+from connector_core._models import (
+    Catalog,
+    CheckResult,
+    FieldType,
+    ForeignKey,
+    Record,
+    RecordError,
+    Stream,
+    StreamField,
+    WriteResult,
+)
+from connector_core._protocols import Checkable, Connector, Discoverable, Readable, Writable
+from connector_core._rate_limit import TokenBucket
+from connector_core._redaction import redact_url
+from connector_core._registry import (
+    ENTRY_POINT_GROUP,
+    ConnectorNotInstalledError,
+    available_schemes,
+    connector_class,
+    from_url,
+    register,
+    unregister,
+)
+from connector_core._retry import RetryPolicy
+from connector_core._stats import LatencySummary, OperationStats, StatsSnapshot
+
+try:
+    __version__ = _version("connector-core")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AuthenticationError",
+    "BaseConnector",
+    "Catalog",
+    "CheckResult",
+    "Checkable",
+    "CircuitBreaker",
+    "CircuitBreakerSettings",
+    "CircuitOpenError",
+    "CircuitState",
+    "ConfigError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "ConnectionState",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorError",
+    "ConnectorNotInstalledError",
+    "ConnectorTimeoutError",
+    "Discoverable",
+    "ErrorCode",
+    "EventInfo",
+    "FieldError",
+    "FieldType",
+    "ForeignKey",
+    "InvalidRequestError",
+    "LatencySummary",
+    "LifecycleEvent",
+    "NotConnectedError",
+    "NotFoundError",
+    "OperationStats",
+    "PermissionDeniedError",
+    "QueryError",
+    "RateLimitSettings",
+    "RateLimitedError",
+    "Readable",
+    "Record",
+    "RecordError",
+    "RetryPolicy",
+    "RetrySettings",
+    "SerializationError",
+    "ServiceUnavailableError",
+    "SettingsModel",
+    "StatsSnapshot",
+    "Stream",
+    "StreamField",
+    "TokenBucket",
+    "Writable",
+    "WriteResult",
+    "__version__",
+    "available_schemes",
+    "connector_class",
+    "from_url",
+    "redact_url",
+    "register",
+    "unregister",
+]

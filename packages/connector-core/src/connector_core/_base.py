@@ -1,0 +1,505 @@
+"""BaseConnector: one lifecycle and one road for every operation of every connector."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from connector_core import _telemetry
+from connector_core._circuit import CircuitBreaker
+from connector_core._config import ConnectorConfig
+from connector_core._errors import (
+    ConfigError,
+    ConnectionFailedError,
+    ConnectorError,
+    ConnectorTimeoutError,
+    ErrorCode,
+    NotConnectedError,
+)
+from connector_core._events import EventCallback, EventEmitter, EventInfo, LifecycleEvent
+from connector_core._models import CheckResult
+from connector_core._rate_limit import TokenBucket
+from connector_core._redaction import scrub
+from connector_core._retry import RetryPolicy
+from connector_core._stats import StatsRecorder, StatsSnapshot
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+T = TypeVar("T")
+
+_UNSET: Any = object()
+
+# Failures that say the remote side is unwell (they count toward opening the circuit);
+# other failures (not found, conflict, bad query) prove the remote side answered.
+_BREAKER_CODES = frozenset({ErrorCode.CONNECTION_FAILED, ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE})
+
+
+class ConnectionState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+
+
+class BaseConnector(ABC, Generic[ConfigT]):
+    """The shared lifecycle and operation road; subclasses implement the driver parts.
+
+    Subclasses set ``name``, ``version`` and ``config_class`` and implement
+    ``_connect()``, ``_disconnect()`` and ``_ping()``; they run every driver call
+    through :meth:`run`, which applies, in order: rate limiter -> circuit breaker ->
+    timeout -> error translation (``_translate_error``) -> retry -> stats and events.
+
+    * ``connect()``/``disconnect()`` are idempotent; concurrent ``connect()`` calls
+      share one attempt; ``async with`` always disconnects.
+    * Transient errors of idempotent operations are retried (see :class:`RetryPolicy`);
+      after a connection-level failure the connector reconnects before the next call.
+    """
+
+    name: ClassVar[str] = "connector"
+    version: ClassVar[str] = "0.0.0"
+    config_class: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(
+        self,
+        config: ConfigT,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: TokenBucket | None = _UNSET,
+        circuit_breaker: CircuitBreaker | None = _UNSET,
+    ) -> None:
+        if not isinstance(config, self.config_class):
+            raise ConfigError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}",
+                connector=self.name,
+            )
+        self.config: ConfigT = config
+        self.logger = logging.getLogger(f"connector.{self.name}")
+        self.retry_policy = retry_policy or RetryPolicy.from_settings(config.retry)
+        if rate_limiter is _UNSET:
+            rl = config.rate_limit
+            rate_limiter = TokenBucket(rl.rate, rl.burst) if rl is not None else None
+        self.rate_limiter: TokenBucket | None = rate_limiter
+        if circuit_breaker is _UNSET:
+            cb = config.circuit_breaker
+            circuit_breaker = (
+                CircuitBreaker(
+                    cb.failure_threshold, cb.cooldown, cb.half_open_max_calls, name=self.name
+                )
+                if cb is not None
+                else None
+            )
+        self.circuit_breaker: CircuitBreaker | None = circuit_breaker
+        self._secrets = config.secret_values()
+        self._state = ConnectionState.DISCONNECTED
+        self._connect_task: asyncio.Task[None] | None = None
+        self._reconnect_lock = asyncio.Lock()
+        self._needs_reconnect = False
+        self._events = EventEmitter(self.logger)
+        self._stats = StatsRecorder(self.name)
+        self._tracer = _telemetry.get_tracer(self.version)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Self:
+        """Build the connector from a URL (see the config's ``from_url``)."""
+        return cls(cls.config_class.from_url(url, **overrides))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, prefix: str) -> Self:
+        """Build the connector from environment variables (see the config's ``from_env``)."""
+        return cls(cls.config_class.from_env(prefix))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.config.connection_string()!r}, state={self._state.value})"
+        )
+
+    # -- what subclasses implement ------------------------------------------------------
+
+    @abstractmethod
+    async def _connect(self) -> None:
+        """Open the driver's connection or pool. Raise driver errors freely."""
+
+    @abstractmethod
+    async def _disconnect(self) -> None:
+        """Close the driver's connection or pool."""
+
+    @abstractmethod
+    async def _ping(self) -> None:
+        """Make one real round trip; raise when unhealthy."""
+
+    def _translate_error(self, exc: BaseException) -> ConnectorError | None:
+        """Map a driver exception to a ConnectorError (None: use the generic mapping)."""
+        return None
+
+    def _is_connection_lost(self, error: ConnectorError) -> bool:
+        """Whether ``error`` means the connection is gone and must be re-made."""
+        return error.code is ErrorCode.CONNECTION_FAILED
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def is_connected(self) -> bool:
+        return self._state is ConnectionState.CONNECTED
+
+    @property
+    def stats(self) -> StatsSnapshot:
+        """A typed snapshot of calls, failures by code, retries, waits and latencies."""
+        return self._stats.snapshot()
+
+    def on(self, event: LifecycleEvent, callback: EventCallback) -> Callable[[], None]:
+        """Subscribe ``callback`` to a lifecycle event; returns the unsubscribe function."""
+        return self._events.on(event, callback)
+
+    def _emit(self, event: LifecycleEvent, **fields: Any) -> None:
+        if self._events.has_listeners(event):
+            self._events.emit(EventInfo(event=event, connector=self.name, **fields))
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect (idempotent). Concurrent callers share one attempt.
+
+        Raises ConnectionFailedError, AuthenticationError, ConnectorTimeoutError, ...
+        """
+        if self._state is ConnectionState.CONNECTED:
+            return
+        task = self._connect_task
+        if task is None:
+            task = self._connect_task = asyncio.ensure_future(self._connect_with_retry())
+            task.add_done_callback(self._connect_done)
+        await asyncio.shield(task)
+
+    def _connect_done(self, task: asyncio.Task[None]) -> None:
+        if self._connect_task is task:
+            self._connect_task = None
+        if not task.cancelled():
+            task.exception()  # mark retrieved; callers re-raise it
+
+    async def _connect_with_retry(self) -> None:
+        self._emit(LifecycleEvent.STARTUP)
+        self._state = ConnectionState.CONNECTING
+        self.logger.debug("connecting to %s", self.config.connection_string())
+        started = time.monotonic()
+        attempt = 0
+        policy = self.retry_policy
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    await self._connect()
+            except asyncio.CancelledError:
+                self._state = ConnectionState.DISCONNECTED
+                await self._safe_driver_disconnect()
+                raise
+            except Exception as exc:
+                error = self._to_error(exc, "connect")
+                if isinstance(error, ConnectorTimeoutError):
+                    error = ConnectionFailedError(
+                        f"connect timed out after {self.config.connect_timeout}s",
+                        connector=self.name,
+                    )
+                self._emit(LifecycleEvent.ERROR, operation="connect", attempt=attempt, error=error)
+                await self._safe_driver_disconnect()
+                delay = policy.next_delay(
+                    error, attempt=attempt, idempotent=True, elapsed=time.monotonic() - started
+                )
+                if delay is None:
+                    self._state = ConnectionState.DISCONNECTED
+                    self.logger.warning("connect failed: %s", error)
+                    raise error from exc
+                self._emit(
+                    LifecycleEvent.RETRY,
+                    operation="connect",
+                    attempt=attempt,
+                    delay=delay,
+                    error=error,
+                )
+                self.logger.info(
+                    "connect attempt %d failed (%s); retrying in %.2fs",
+                    attempt,
+                    error.code.value,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            else:
+                self._state = ConnectionState.CONNECTED
+                self._needs_reconnect = False
+                self.logger.info("connected to %s", self.config.connection_string())
+                self._emit(LifecycleEvent.CONNECT)
+                return
+
+    async def _safe_driver_disconnect(self) -> None:
+        try:
+            await self._disconnect()
+        except Exception as exc:
+            self.logger.debug("cleanup after failed connect raised %s", type(exc).__name__)
+
+    async def disconnect(self) -> None:
+        """Disconnect (idempotent). Cancels a connect in flight. Never raises driver errors."""
+        task = self._connect_task
+        if task is not None and not task.done():
+            task.cancel()
+            # The connect attempt's own outcome no longer matters: we are stopping.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._state is ConnectionState.DISCONNECTED:
+            return
+        self._state = ConnectionState.DISCONNECTING
+        try:
+            await self._disconnect()
+        except Exception as exc:
+            error = self._to_error(exc, "disconnect")
+            self.logger.warning("error while disconnecting: %s", error)
+            self._emit(LifecycleEvent.ERROR, operation="disconnect", error=error)
+        finally:
+            self._state = ConnectionState.DISCONNECTED
+            self._needs_reconnect = False
+        self.logger.info("disconnected")
+        self._emit(LifecycleEvent.DISCONNECT)
+        self._emit(LifecycleEvent.STOP)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Shielded so that a second cancellation cannot leave the connection open.
+        await asyncio.shield(self.disconnect())
+
+    async def _reconnect(self) -> None:
+        async with self._reconnect_lock:
+            if not self._needs_reconnect:
+                return  # another task already reconnected
+            self.logger.info("reconnecting after a connection failure")
+            await self._safe_driver_disconnect()
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    await self._connect()
+            except Exception as exc:
+                error = self._to_error(exc, "reconnect")
+                if not isinstance(error, ConnectionFailedError):
+                    error = ConnectionFailedError(
+                        f"reconnect failed: {error.message}", connector=self.name
+                    )
+                raise error from exc
+            self._needs_reconnect = False
+            self._stats.reconnects += 1
+            self._emit(LifecycleEvent.RECONNECT)
+
+    # -- health -------------------------------------------------------------------------
+
+    async def ping(self) -> float:
+        """One real round trip; returns its duration in seconds.
+
+        Raises NotConnectedError before ``connect()``, or the ConnectorError that
+        says why the system is unhealthy.
+        """
+        return await self.run("ping", self._timed_ping, idempotent=True, retry=False)
+
+    async def _timed_ping(self) -> float:
+        start = time.perf_counter()
+        await self._ping()
+        return time.perf_counter() - start
+
+    async def check(self) -> CheckResult:
+        """Validate, connect (if needed), ping and report; never raises ConnectorError."""
+        was_connected = self.is_connected
+        try:
+            if not was_connected:
+                await self.connect()
+            latency = await self.ping()
+        except ConnectorError as exc:
+            return CheckResult(ok=False, connector=self.name, error=str(exc), error_code=exc.code)
+        finally:
+            if not was_connected:
+                await self.disconnect()
+        return CheckResult(ok=True, connector=self.name, latency=latency)
+
+    # -- the operation road -------------------------------------------------------------
+
+    def _to_error(self, exc: BaseException, operation: str) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            error = exc
+        else:
+            translated = self._translate_error(exc)
+            if translated is not None:
+                error = translated
+            elif isinstance(exc, TimeoutError):
+                error = ConnectorTimeoutError(f"{operation} timed out", connector=self.name)
+            elif isinstance(exc, (ConnectionError, OSError, EOFError)):
+                error = ConnectionFailedError(
+                    f"{operation}: connection failed ({type(exc).__name__}: {exc})",
+                    connector=self.name,
+                )
+            else:
+                error = ConnectorError(
+                    f"{operation} failed: {type(exc).__name__}: {exc}", connector=self.name
+                )
+        if error.connector is None:
+            error.connector = self.name
+        if self._secrets:
+            error.message = scrub(error.message, self._secrets)
+            error.args = (error.message,)
+        return error
+
+    async def run(
+        self,
+        operation: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+        timeout: float | None = _UNSET,
+        retry: bool = True,
+    ) -> T:
+        """Run one driver call on the shared road.
+
+        ``fn`` is called once per attempt. ``idempotent`` allows retries of transient
+        errors; ``timeout`` overrides the config's per-operation timeout; ``retry=False``
+        disables retries for this call. Raises a ConnectorError subclass.
+        """
+        if self._tracer is None:
+            return await self._run(operation, fn, idempotent, timeout, retry)
+        with self._tracer.start_as_current_span(
+            f"{self.name}.{operation}",
+            kind=_telemetry.span_kind_client(),
+            attributes={"connector.name": self.name, "connector.operation": operation},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                return await self._run(operation, fn, idempotent, timeout, retry)
+            except ConnectorError as exc:
+                span.set_attribute("connector.error_code", exc.code.value)
+                _telemetry.set_error_status(span, exc)
+                raise
+
+    async def _run(
+        self,
+        operation: str,
+        fn: Callable[[], Awaitable[T]],
+        idempotent: bool,
+        timeout: float | None,
+        retry: bool,
+    ) -> T:
+        if self._state is not ConnectionState.CONNECTED:
+            raise NotConnectedError(
+                f"{operation} needs a connection: call connect() or use 'async with' first",
+                connector=self.name,
+            )
+        if timeout is _UNSET:
+            timeout = self.config.timeout
+        rec = self._stats.operation(operation)
+        limiter = self.rate_limiter
+        breaker = self.circuit_breaker
+        perf = time.perf_counter
+        started = perf()
+        attempt = 0
+        rec.calls += 1
+        while True:
+            attempt += 1
+            if self._needs_reconnect:
+                try:
+                    await self._reconnect()
+                except ConnectorError as reconnect_error:
+                    self._record_failure(rec, operation, attempt, reconnect_error, 0.0)
+                    delay = self._retry_delay(
+                        reconnect_error, attempt, idempotent and retry, started
+                    )
+                    if delay is None:
+                        raise
+                    await self._before_retry(rec, operation, attempt, delay, reconnect_error)
+                    continue
+            if limiter is not None:
+                waited = await limiter.acquire()
+                if waited:
+                    self._stats.record_rate_limit_wait(waited)
+            if breaker is not None:
+                try:
+                    breaker.before_call()
+                except ConnectorError as open_error:
+                    self._record_failure(rec, operation, attempt, open_error, 0.0)
+                    raise
+            t0 = perf()
+            try:
+                if timeout is None:
+                    result = await fn()
+                else:
+                    async with asyncio.timeout(timeout):
+                        result = await fn()
+            except asyncio.CancelledError:
+                if breaker is not None:
+                    breaker.record_abandoned()
+                raise
+            except Exception as exc:
+                elapsed = perf() - t0
+                error = self._to_error(exc, operation)
+                if isinstance(error, ConnectorTimeoutError) and timeout is not None:
+                    error.message = f"{operation} timed out after {timeout}s"
+                    error.args = (error.message,)
+                if breaker is not None:
+                    if error.code in _BREAKER_CODES:
+                        breaker.record_failure()
+                    else:
+                        breaker.record_success()
+                if self._is_connection_lost(error):
+                    self._needs_reconnect = True
+                self._record_failure(rec, operation, attempt, error, elapsed)
+                delay = self._retry_delay(error, attempt, idempotent and retry, started)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                await self._before_retry(rec, operation, attempt, delay, error)
+            else:
+                rec.add_latency(perf() - t0)
+                rec.successes += 1
+                if breaker is not None:
+                    breaker.record_success()
+                return result
+
+    def _retry_delay(
+        self, error: ConnectorError, attempt: int, retryable: bool, started: float
+    ) -> float | None:
+        return self.retry_policy.next_delay(
+            error, attempt=attempt, idempotent=retryable, elapsed=time.perf_counter() - started
+        )
+
+    def _record_failure(
+        self, rec: Any, operation: str, attempt: int, error: ConnectorError, elapsed: float
+    ) -> None:
+        rec.failures += 1
+        rec.failures_by_code[error.code] += 1
+        if elapsed:
+            rec.add_latency(elapsed)
+        self.logger.debug("%s attempt %d failed: %s", operation, attempt, error)
+        self._emit(LifecycleEvent.ERROR, operation=operation, attempt=attempt, error=error)
+
+    async def _before_retry(
+        self, rec: Any, operation: str, attempt: int, delay: float, error: ConnectorError
+    ) -> None:
+        rec.retries += 1
+        self.logger.info(
+            "%s failed (%s); retry %d in %.3fs", operation, error.code.value, attempt, delay
+        )
+        self._emit(
+            LifecycleEvent.RETRY, operation=operation, attempt=attempt, delay=delay, error=error
+        )
+        await asyncio.sleep(delay)

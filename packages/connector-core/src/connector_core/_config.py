@@ -1,0 +1,229 @@
+"""Configuration: frozen, strict pydantic models that never show a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+
+from connector_core._errors import ConfigError, FieldError
+from connector_core._redaction import MASK
+
+
+class SettingsModel(BaseModel):
+    """Base for nested settings blocks: frozen and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class RetrySettings(SettingsModel):
+    """How operations are retried. See :class:`connector_core.RetryPolicy`."""
+
+    max_attempts: int = Field(3, ge=1, le=100)
+    initial_delay: float = Field(0.1, ge=0)
+    max_delay: float = Field(10.0, ge=0)
+    multiplier: float = Field(2.0, ge=1)
+    jitter: bool = True
+    deadline: float | None = Field(60.0, gt=0)
+    max_retry_after: float = Field(60.0, ge=0)
+
+
+class RateLimitSettings(SettingsModel):
+    """A token bucket: ``rate`` operations per second with bursts up to ``burst``."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(1, ge=1)
+
+
+class CircuitBreakerSettings(SettingsModel):
+    """Open after ``failure_threshold`` consecutive failures; probe again after ``cooldown`` s."""
+
+    failure_threshold: int = Field(5, ge=1)
+    cooldown: float = Field(30.0, gt=0)
+    half_open_max_calls: int = Field(1, ge=1)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "__root__"
+
+
+def config_error_from_validation(exc: ValidationError, title: str) -> ConfigError:
+    """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` naming every bad
+    field, with pydantic's messages but never the input values."""
+    errors = [FieldError(_field_path(e["loc"]), e["msg"]) for e in exc.errors(include_input=False)]
+    listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    noun = "field" if len(errors) == 1 else "fields"
+    return ConfigError(f"invalid {title}: {len(errors)} bad {noun}: {listing}", errors=errors)
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's configuration.
+
+    Frozen, ``extra="forbid"``, secrets as ``SecretStr``. Invalid input raises
+    :class:`ConfigError` naming every bad field (and never echoing a value).
+    Subclasses add their own fields and set ``url_schemes``.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=True
+    )
+
+    url_schemes: ClassVar[tuple[str, ...]] = ()
+
+    timeout: float | None = Field(
+        30.0, gt=0, description="Per-operation timeout in seconds (None: no timeout)."
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="Timeout of one connect attempt.")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    rate_limit: RateLimitSettings | None = None
+    circuit_breaker: CircuitBreakerSettings | None = Field(default_factory=CircuitBreakerSettings)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _raise_config_error(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise config_error_from_validation(exc, cls.__name__) from None
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Self:
+        """Build a config from a URL; keyword arguments override what the URL says.
+
+        Query parameters map to fields of the same name, so
+        ``postgresql://u:p@h/db?command_timeout=5`` sets ``command_timeout``.
+        """
+        fields = cls.fields_from_url(url)
+        fields.update(overrides)
+        return cls.model_validate(fields)
+
+    @classmethod
+    def fields_from_url(cls, url: str) -> dict[str, Any]:
+        """Map a URL's parts onto this model's fields (override for other shapes).
+
+        The default understands ``scheme://user:password@host:port/database?field=value``
+        and fills whichever of ``host``, ``port``, ``user``/``username``,
+        ``password``, ``database`` the model has.
+        """
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: not a valid URL",
+                errors=[FieldError("url", "not a valid URL")],
+            ) from None
+        if cls.url_schemes and parts.scheme not in cls.url_schemes:
+            expected = ", ".join(cls.url_schemes)
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: scheme {parts.scheme!r} is not one of {expected}",
+                errors=[FieldError("url", f"scheme must be one of {expected}")],
+            )
+        names = cls.model_fields
+        fields: dict[str, Any] = {}
+        if parts.hostname and "host" in names:
+            fields["host"] = parts.hostname
+        if port is not None and "port" in names:
+            fields["port"] = port
+        if parts.username:
+            user_field = "user" if "user" in names else "username"
+            fields[user_field] = unquote(parts.username)
+        if parts.password is not None and "password" in names:
+            fields["password"] = unquote(parts.password)
+        database = parts.path.lstrip("/")
+        if database and "database" in names:
+            fields["database"] = unquote(database)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            fields[key] = _parse_scalar(value)
+        return fields
+
+    @classmethod
+    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None) -> Self:
+        """Build a config from environment variables named ``{prefix}{FIELD}``.
+
+        ``{prefix}URL`` is read first (through :meth:`from_url`); single fields
+        override it. Nested settings use a double underscore
+        (``PG_RETRY__MAX_ATTEMPTS=5``); JSON values are accepted for lists and maps.
+        """
+        env = os.environ if environ is None else environ
+        prefix = prefix.upper()
+        url_key = f"{prefix}URL"
+        url_is_field = "url" in cls.model_fields
+        fields: dict[str, Any] = {}
+        for key, value in env.items():
+            if key.upper() == url_key and not url_is_field:
+                fields = {**cls.fields_from_url(value), **fields}
+        for key, value in env.items():
+            upper = key.upper()
+            if not upper.startswith(prefix) or (upper == url_key and not url_is_field):
+                continue
+            path = upper[len(prefix) :].lower().split("__")
+            target = fields
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = _parse_scalar(value)
+        return cls.model_validate(fields)
+
+    # -- presentation -------------------------------------------------------------------
+
+    def connection_string(self, reveal: bool = False) -> str:
+        """A URL for this config; the password is masked unless ``reveal=True``."""
+        values = dict(self)
+        scheme = self.url_schemes[0] if self.url_schemes else type(self).__name__.lower()
+        user = values.get("user", values.get("username"))
+        password = values.get("password")
+        auth = ""
+        if user:
+            auth = quote(str(user), safe="")
+            if isinstance(password, SecretStr):
+                secret = password.get_secret_value()
+                auth += ":" + (quote(secret, safe="") if reveal else MASK)
+            auth += "@"
+        host = values.get("host", "")
+        port = values.get("port")
+        hostport = f"{host}:{port}" if port is not None else str(host)
+        database = values.get("database")
+        path = f"/{quote(str(database), safe='')}" if database else ""
+        return f"{scheme}://{auth}{hostport}{path}"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret string in this config (for scrubbing text before it leaves us)."""
+        return tuple(s for s in _iter_secrets(self) if s)
+
+
+def _iter_secrets(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for item in dict(value).values():
+            yield from _iter_secrets(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _iter_secrets(item)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _iter_secrets(item)
+
+
+def _parse_scalar(value: str) -> Any:
+    stripped = value.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return value
+    return value

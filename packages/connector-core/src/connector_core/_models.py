@@ -1,0 +1,139 @@
+"""The typed results connectors return: catalogs, check and write results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector_core._errors import ErrorCode, NotFoundError
+
+Record: TypeAlias = Mapping[str, Any]
+"""One record: a mapping of field name to value."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldType(StrEnum):
+    """The portable type set every connector maps its native types onto."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIME = "time"
+    DATETIME = "datetime"
+    DURATION = "duration"
+    BINARY = "binary"
+    UUID = "uuid"
+    JSON = "json"
+    ARRAY = "array"
+    OBJECT = "object"
+    UNKNOWN = "unknown"
+
+
+class StreamField(_Frozen):
+    """One field of a stream."""
+
+    name: str
+    type: FieldType
+    nullable: bool = True
+    native_type: str | None = None
+    """The source's own type name (``timestamptz``, ``varchar(20)``, ...)."""
+    item_type: FieldType | None = None
+    """For arrays, the type of the items."""
+    description: str | None = None
+
+
+class ForeignKey(_Frozen):
+    """A reference from fields of one stream to fields of another."""
+
+    fields: tuple[str, ...]
+    references_stream: str
+    references_fields: tuple[str, ...]
+
+
+class Stream(_Frozen):
+    """A named collection of records: a table, a topic, an API resource."""
+
+    name: str
+    namespace: str | None = None
+    fields: tuple[StreamField, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    cursor_field: str | None = None
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    estimated_count: int | None = None
+    kind: str = "table"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    def field(self, name: str) -> StreamField:
+        """The field called ``name``; raises NotFoundError listing the known fields."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in self.fields) or "none"
+        raise NotFoundError(
+            f"field {name!r} not found in stream {self.qualified_name!r}; known fields: {known}"
+        )
+
+
+class Catalog(_Frozen):
+    """What a source holds: its streams."""
+
+    streams: tuple[Stream, ...] = ()
+
+    def stream(self, name: str) -> Stream:
+        """The stream called ``name`` (bare or ``namespace.name``); raises NotFoundError."""
+        for s in self.streams:
+            if name in (s.name, s.qualified_name):
+                return s
+        known = ", ".join(s.qualified_name for s in self.streams) or "none"
+        raise NotFoundError(f"stream {name!r} not found; known streams: {known}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.qualified_name for s in self.streams)
+
+
+class CheckResult(_Frozen):
+    """The outcome of ``check()``: is the connector usable, how fast, and if not, why."""
+
+    ok: bool
+    connector: str
+    latency: float | None = None
+    """Round trip of the ping, in seconds."""
+    error: str | None = None
+    error_code: ErrorCode | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordError(_Frozen):
+    """Why one record of a write failed."""
+
+    index: int
+    """Position of the record in the batch given to ``write()``."""
+    message: str
+    code: ErrorCode = ErrorCode.UNKNOWN
+    key: Any = None
+    """The record's primary key value(s), when known."""
+
+
+class WriteResult(_Frozen):
+    """The outcome of ``write()``: how many records were written, how many failed and why."""
+
+    written: int = 0
+    failed: int = 0
+    errors: tuple[RecordError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0

@@ -1,0 +1,87 @@
+"""Retry decisions: exponential backoff with full jitter, ``retry_after``, a deadline."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from connector_core._config import RetrySettings
+from connector_core._errors import ConnectorError, ErrorCode
+
+# Never retried, whatever ``transient`` says: retrying cannot cure them.
+NEVER_RETRIED = frozenset(
+    {
+        ErrorCode.AUTHENTICATION,
+        ErrorCode.PERMISSION_DENIED,
+        ErrorCode.CONFIG,
+        ErrorCode.NOT_CONNECTED,
+        ErrorCode.CIRCUIT_OPEN,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a failed operation.
+
+    Only transient errors of idempotent operations are retried; authentication,
+    permission, config and circuit-open errors never are. The delay before retry
+    ``n`` (1-based) is uniform in ``[0, min(max_delay, initial_delay * multiplier**(n-1))]``
+    ("full jitter"), or exactly the error's ``retry_after`` when the remote side said
+    (capped at ``max_retry_after``). Retries stop after ``max_attempts`` attempts in
+    all, or when the next wait would pass ``deadline`` seconds since the first attempt.
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.1
+    max_delay: float = 10.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    deadline: float | None = 60.0
+    max_retry_after: float = 60.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
+            raise ValueError("delays must be >= 0 and multiplier >= 1")
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
+        return cls(**settings.model_dump())
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+    def backoff(self, retry_number: int) -> float:
+        """The jittered backoff before retry ``retry_number`` (1 for the first retry)."""
+        exponent = min(retry_number - 1, 64)
+        cap = min(self.max_delay, self.initial_delay * self.multiplier**exponent)
+        return self.rng.uniform(0.0, cap) if self.jitter else cap
+
+    def is_retryable(self, error: ConnectorError, *, idempotent: bool) -> bool:
+        """Whether ``error`` may be retried at all (ignoring attempts and deadline)."""
+        return idempotent and error.transient and error.code not in NEVER_RETRIED
+
+    def next_delay(
+        self, error: ConnectorError, *, attempt: int, idempotent: bool, elapsed: float
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up.
+
+        ``attempt`` is the number of attempts made so far (1 after the first failure);
+        ``elapsed`` the seconds since the first attempt began.
+        """
+        if attempt >= self.max_attempts or not self.is_retryable(error, idempotent=idempotent):
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            delay = max(0.0, error.retry_after)
+        else:
+            delay = self.backoff(attempt)
+        if self.deadline is not None and elapsed + delay >= self.deadline:
+            return None
+        return delay

@@ -1,0 +1,226 @@
+"""Ports every integration shares: where domain events go and where sync state lives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from connector_core import SerializationError
+
+from connector_adapters._domain import DomainEvent
+
+JsonObject = dict[str, Any]
+"""A JSON object: the value type of a :class:`StateStore` entry."""
+
+
+@runtime_checkable
+class EventPublisher(Protocol):
+    """Publishes domain events (in memory now; Kafka with the Kafka connector)."""
+
+    async def publish(self, event: DomainEvent) -> None:
+        """Publish one event. Raises a ConnectorError when the event cannot be delivered."""
+        ...
+
+
+class InMemoryEventPublisher:
+    """Keeps published events in a list, in order; for tests, demos and offline use.
+
+    ``subscribe(callback)`` adds a callback called with every event after it is stored.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+        self._subscribers: list[Any] = []
+
+    async def publish(self, event: DomainEvent) -> None:
+        self.events.append(event)
+        for callback in list(self._subscribers):
+            result = callback(event)
+            if asyncio.iscoroutine(result):
+                await result
+
+    def subscribe(self, callback: Any) -> None:
+        """Call ``callback(event)`` (sync or async) for every event published from now on."""
+        self._subscribers.append(callback)
+
+    def of_type(self, event_type: str) -> list[DomainEvent]:
+        """The published events whose ``type`` is ``event_type``."""
+        return [e for e in self.events if e.type == event_type]
+
+    def clear(self) -> None:
+        self.events.clear()
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Key/value store for sync checkpoints and fingerprints (values are JSON objects).
+
+    ``put_many`` is atomic: after a crash either all of its entries are stored or
+    none is. That is what lets a sync checkpoint a batch together with its
+    fingerprints.
+    """
+
+    async def get(self, key: str) -> JsonObject | None:
+        """The value stored under ``key``, or None."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JsonObject]:
+        """The values of those ``keys`` that exist."""
+        ...
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        """Store ``value`` under ``key``. Raises SerializationError for non-JSON values."""
+        ...
+
+    async def put_many(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store every entry atomically. Raises SerializationError for non-JSON values."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Forget ``key`` (no error when it does not exist)."""
+        ...
+
+
+def _to_json_object(key: str, value: Mapping[str, Any]) -> JsonObject:
+    """A deep, JSON-proven copy of ``value`` (so stores never share mutable state)."""
+    try:
+        text = json.dumps(dict(value), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"state value for {key!r} is not JSON serializable: {exc}"
+        ) from exc
+    result: JsonObject = json.loads(text)
+    return result
+
+
+class InMemoryStateStore:
+    """A :class:`StateStore` in a dict; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, JsonObject] = {}
+
+    async def get(self, key: str) -> JsonObject | None:
+        value = self._data.get(key)
+        return copy.deepcopy(value) if value is not None else None
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JsonObject]:
+        return {k: copy.deepcopy(self._data[k]) for k in keys if k in self._data}
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        self._data[key] = _to_json_object(key, value)
+
+    async def put_many(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+        converted = {k: _to_json_object(k, v) for k, v in items.items()}
+        self._data.update(converted)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class FileStateStore:
+    """A :class:`StateStore` in one JSON file, replaced atomically on every change.
+
+    Each change writes a temporary file in the same directory, fsyncs it, and
+    ``os.replace``-s it over the old one (then fsyncs the directory), so a crash
+    leaves either the old or the new file, never a torn one. Every write rewrites
+    the whole file: fit for checkpoints and thousands of fingerprints, not millions
+    (use the PostgreSQL store for those).
+
+    Raises SerializationError when the file is not a JSON object store.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = asyncio.Lock()
+        self._data: dict[str, JsonObject] | None = None
+
+    def _load(self) -> dict[str, JsonObject]:
+        if self._data is None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                self._data = {}
+            else:
+                try:
+                    data = json.loads(text)
+                except ValueError as exc:
+                    raise SerializationError(
+                        f"state file {str(self.path)!r} is not valid JSON: {exc}; "
+                        "restore it or delete it to start the sync over"
+                    ) from exc
+                if not isinstance(data, dict):
+                    raise SerializationError(
+                        f"state file {str(self.path)!r} does not hold a JSON object"
+                    )
+                self._data = data
+        return self._data
+
+    def _write(self, data: dict[str, JsonObject]) -> None:
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_directory(directory)
+
+    async def _commit(self, changes: Mapping[str, JsonObject | None]) -> None:
+        async with self._lock:
+            current = dict(self._load())
+            for key, value in changes.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            # A thread keeps fsync from blocking the event loop; the lock keeps writes ordered.
+            await asyncio.to_thread(self._write, current)
+            self._data = current
+
+    async def get(self, key: str) -> JsonObject | None:
+        async with self._lock:
+            value = self._load().get(key)
+        return copy.deepcopy(value) if value is not None else None
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JsonObject]:
+        async with self._lock:
+            data = self._load()
+            return {k: copy.deepcopy(data[k]) for k in keys if k in data}
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        await self._commit({key: _to_json_object(key, value)})
+
+    async def put_many(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+        await self._commit({k: _to_json_object(k, v) for k, v in items.items()})
+
+    async def delete(self, key: str) -> None:
+        await self._commit({key: None})
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (Windows).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

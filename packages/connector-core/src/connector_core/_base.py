@@ -29,6 +29,7 @@ from connector_core._rate_limit import TokenBucket
 from connector_core._redaction import scrub
 from connector_core._retry import RetryPolicy
 from connector_core._stats import StatsRecorder, StatsSnapshot
+from connector_core._timeout import CallTimeouts
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
 T = TypeVar("T")
@@ -38,48 +39,6 @@ _UNSET: Any = object()
 # Failures that say the remote side is unwell (they count toward opening the circuit);
 # other failures (not found, conflict, bad query) prove the remote side answered.
 _BREAKER_CODES = frozenset({ErrorCode.CONNECTION_FAILED, ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE})
-
-
-class _CallTimeout:
-    """``asyncio.timeout(delay)`` for one call, as a plain ``with`` block.
-
-    The same semantics (cancel the task at the deadline, turn that cancellation into
-    ``TimeoutError``, let any other cancellation through) at a fraction of the cost:
-    one timer handle, no async context-manager coroutines. See decision 0006.
-    """
-
-    __slots__ = ("_cancelling", "_expired", "_handle", "_task")
-
-    def __init__(self, delay: float) -> None:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a call timeout must be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._expired = False
-        loop = task.get_loop()
-        self._handle = loop.call_at(loop.time() + delay, self._expire)
-
-    def _expire(self) -> None:
-        self._task.cancel()
-        self._expired = True
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._handle.cancel()
-        if (
-            self._expired
-            and self._task.uncancel() <= self._cancelling
-            and exc_type is asyncio.CancelledError
-        ):
-            raise TimeoutError from exc
 
 
 class ConnectionState(StrEnum):
@@ -146,6 +105,7 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self._events = EventEmitter(self.logger)
         self._stats = StatsRecorder(self.name)
         self._tracer = _telemetry.get_tracer(self.version)
+        self._timeouts = CallTimeouts()
 
     # -- construction -------------------------------------------------------------------
 
@@ -271,6 +231,8 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 if delay is None:
                     self._state = ConnectionState.DISCONNECTED
                     self.logger.warning("connect failed: %s", error)
+                    if error is exc:
+                        raise  # keep the cause the hook chained (from exc would chain itself)
                     raise error from exc
                 self._emit(
                     LifecycleEvent.RETRY,
@@ -324,7 +286,13 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self._emit(LifecycleEvent.STOP)
 
     async def __aenter__(self) -> Self:
-        await self.connect()
+        try:
+            await self.connect()
+        except BaseException:
+            # __aexit__ will not run: cancel the shared connect attempt if this caller
+            # was cancelled, so the connection is not made later with nobody to close it.
+            await asyncio.shield(self.disconnect())
+            raise
         return self
 
     async def __aexit__(
@@ -347,10 +315,14 @@ class BaseConnector(ABC, Generic[ConfigT]):
                     await self._connect()
             except Exception as exc:
                 error = self._to_error(exc, "reconnect")
-                if not isinstance(error, ConnectionFailedError):
+                # A timeout is a failed connection; any other error keeps its class, so
+                # an AuthenticationError on reconnect is not retried as if transient.
+                if isinstance(error, ConnectorTimeoutError):
                     error = ConnectionFailedError(
                         f"reconnect failed: {error.message}", connector=self.name
                     )
+                if error is exc:
+                    raise
                 raise error from exc
             self._needs_reconnect = False
             self._stats.reconnects += 1
@@ -499,7 +471,7 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 if timeout is None:
                     result = await fn()
                 else:
-                    with _CallTimeout(timeout):
+                    with self._timeouts.limit(timeout):
                         result = await fn()
             except asyncio.CancelledError:
                 if breaker is not None:
@@ -508,7 +480,13 @@ class BaseConnector(ABC, Generic[ConfigT]):
             except Exception as exc:
                 elapsed = perf() - t0
                 error = self._to_error(exc, operation)
-                if isinstance(error, ConnectorTimeoutError) and timeout is not None:
+                # Name the operation's own timeout only when it is the one that fired (a
+                # driver's own timeout, e.g. a per-statement one, keeps its message).
+                if (
+                    isinstance(error, ConnectorTimeoutError)
+                    and timeout is not None
+                    and isinstance(exc.__cause__, asyncio.CancelledError)
+                ):
                     error.message = f"{operation} timed out after {timeout}s"
                     error.args = (error.message,)
                 if breaker is not None:

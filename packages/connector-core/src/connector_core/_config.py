@@ -17,15 +17,34 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from connector_core._errors import ConfigError, FieldError
 from connector_core._redaction import MASK
+
+
+def _setattr_hiding_value(model: BaseModel, name: str, value: Any) -> None:
+    try:
+        BaseModel.__setattr__(model, name, value)
+    except ValidationError as exc:
+        # pydantic's frozen check echoes the assigned value (a secret, maybe) even with
+        # hide_input_in_errors; raise the same error without it.
+        details: list[InitErrorDetails] = []
+        for e in exc.errors(include_url=False):
+            detail: InitErrorDetails = {"type": e["type"], "loc": e["loc"], "input": None}
+            if "ctx" in e:
+                detail["ctx"] = e["ctx"]
+            details.append(detail)
+        raise ValidationError.from_exception_data(exc.title, details, hide_input=True) from None
 
 
 class SettingsModel(BaseModel):
     """Base for nested settings blocks: frozen and strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _setattr_hiding_value(self, name, value)
 
 
 class RetrySettings(SettingsModel):
@@ -81,6 +100,9 @@ class ConnectorConfig(BaseModel):
     )
 
     url_schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _setattr_hiding_value(self, name, value)
 
     timeout: float | None = Field(
         30.0, gt=0, description="Per-operation timeout in seconds (None: no timeout)."
@@ -182,7 +204,7 @@ class ConnectorConfig(BaseModel):
 
     def connection_string(self, reveal: bool = False) -> str:
         """A URL for this config; the password is masked unless ``reveal=True``."""
-        values = dict(self)
+        values = dict(iter(self))  # not dict(self): a field named "keys" would break it
         scheme = self.url_schemes[0] if self.url_schemes else type(self).__name__.lower()
         user = values.get("user", values.get("username"))
         password = values.get("password")
@@ -194,6 +216,8 @@ class ConnectorConfig(BaseModel):
                 auth += ":" + (quote(secret, safe="") if reveal else MASK)
             auth += "@"
         host = values.get("host", "")
+        if ":" in str(host):  # an IPv6 literal needs its brackets back
+            host = f"[{host}]"
         port = values.get("port")
         hostport = f"{host}:{port}" if port is not None else str(host)
         database = values.get("database")
@@ -209,7 +233,7 @@ def _iter_secrets(value: Any) -> Iterator[str]:
     if isinstance(value, SecretStr):
         yield value.get_secret_value()
     elif isinstance(value, BaseModel):
-        for item in dict(value).values():
+        for _, item in value:  # not dict(value): a field named "keys" would break it
             yield from _iter_secrets(item)
     elif isinstance(value, Mapping):
         for item in value.values():

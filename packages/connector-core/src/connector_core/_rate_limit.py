@@ -80,6 +80,7 @@ class TokenBucket:
         try:
             await self._sleep(wait)
         except asyncio.CancelledError:
-            self._tokens += n
+            # Refund, but never above burst (a refill may have run since the reservation).
+            self._tokens = min(float(self.burst), self._refill() + n)
             raise
         return wait

@@ -76,7 +76,7 @@ def connector_class(scheme: str) -> type[Any]:
         )
     try:
         cls: type[Any] = ep.load()
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:  # module missing, or the class within it
         package = KNOWN_PACKAGES.get(key, ep.value.partition(":")[0])
         raise ConnectorNotInstalledError(
             f"the connector for {scheme!r} could not be imported ({exc.name or exc}); "

@@ -27,9 +27,10 @@ class RetryPolicy:
     Only transient errors of idempotent operations are retried; authentication,
     permission, config and circuit-open errors never are. The delay before retry
     ``n`` (1-based) is uniform in ``[0, min(max_delay, initial_delay * multiplier**(n-1))]``
-    ("full jitter"), or exactly the error's ``retry_after`` when the remote side said
-    (capped at ``max_retry_after``). Retries stop after ``max_attempts`` attempts in
-    all, or when the next wait would pass ``deadline`` seconds since the first attempt.
+    ("full jitter"), or exactly the error's ``retry_after`` when the remote side said.
+    A ``retry_after`` above ``max_retry_after`` ends the retries (retrying sooner than
+    asked is pointless). Retries stop after ``max_attempts`` attempts in all, or when
+    the next wait would reach ``deadline`` seconds since the first attempt.
     """
 
     max_attempts: int = 3
@@ -59,7 +60,10 @@ class RetryPolicy:
     def backoff(self, retry_number: int) -> float:
         """The jittered backoff before retry ``retry_number`` (1 for the first retry)."""
         exponent = min(retry_number - 1, 64)
-        cap = min(self.max_delay, self.initial_delay * self.multiplier**exponent)
+        try:
+            cap = min(self.max_delay, self.initial_delay * self.multiplier**exponent)
+        except OverflowError:  # a huge multiplier: the growth passed any max_delay long ago
+            cap = self.max_delay if self.initial_delay > 0 else 0.0
         return self.rng.uniform(0.0, cap) if self.jitter else cap
 
     def is_retryable(self, error: ConnectorError, *, idempotent: bool) -> bool:

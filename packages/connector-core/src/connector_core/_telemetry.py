@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     from opentelemetry import trace as _trace
 except ImportError:  # pragma: no cover
     _trace = None  # type: ignore[assignment]
+
+SPAN_KIND_CLIENT: Any = _trace.SpanKind.CLIENT if _trace is not None else None
 
 
 def get_tracer(version: str) -> Any | None:
@@ -20,6 +23,20 @@ def get_tracer(version: str) -> Any | None:
 def span_kind_client() -> Any:
     assert _trace is not None
     return _trace.SpanKind.CLIENT
+
+
+def is_noop(span: Any) -> bool:
+    """Whether ``span`` neither records nor carries a trace context to propagate
+    (what the API's no-op tracer returns when no SDK is configured)."""
+    return not span.is_recording() and not span.get_span_context().is_valid
+
+
+def use_span(span: Any) -> AbstractContextManager[Any]:
+    """Make ``span`` current for the block and end it on exit; the caller records errors."""
+    assert _trace is not None
+    return _trace.use_span(
+        span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    )
 
 
 def set_error_status(span: Any, error: BaseException) -> None:

@@ -1,0 +1,157 @@
+"""OpenTelemetry spans around every operation when opentelemetry is installed.
+
+Each test hands the connector a tracer from its own SDK ``TracerProvider`` (through
+``connector_core._telemetry.get_tracer``, which the connector calls at construction),
+so no global provider is set and other test modules are unaffected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _core_support import SECRET, Script, ScriptedConfig, ScriptedConnector
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import SecretStr
+
+import connector_core._telemetry as telemetry
+from connector_core import NotFoundError, RetryPolicy, ServiceUnavailableError
+
+MakeTraced = Callable[..., ScriptedConnector]
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch, exporter: InMemorySpanExporter) -> MakeTraced:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    def get_tracer(version: str) -> Any:
+        return provider.get_tracer("connector_core", version)
+
+    monkeypatch.setattr(telemetry, "get_tracer", get_tracer)
+
+    def make(**kwargs: Any) -> ScriptedConnector:
+        config = ScriptedConfig(**kwargs.pop("config", {}))
+        return ScriptedConnector(config, **kwargs)
+
+    return make
+
+
+async def test_span_per_operation_with_name_kind_and_attributes(
+    traced: MakeTraced, exporter: InMemorySpanExporter
+) -> None:
+    connector = traced()
+    await connector.connect()
+    seen_inside: list[Any] = []
+
+    async def op() -> str:
+        seen_inside.append(trace.get_current_span())
+        return "ok"
+
+    assert await connector.run("select", op, idempotent=True) == "ok"
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "scripted.select"
+    assert span.kind is SpanKind.CLIENT
+    assert span.attributes is not None
+    assert dict(span.attributes) == {
+        "connector.name": "scripted",
+        "connector.operation": "select",
+    }
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.name == "connector_core"
+    assert span.instrumentation_scope.version == "9.9.9"
+    # The span is current inside the operation, so driver instrumentation nests under it.
+    assert seen_inside[0].get_span_context() == span.get_span_context()
+
+
+async def test_failed_operation_span_has_error_status_code_and_exception(
+    traced: MakeTraced, exporter: InMemorySpanExporter
+) -> None:
+    connector = traced(config={"user": "app", "password": SecretStr(SECRET)})
+    await connector.connect()
+    with pytest.raises(NotFoundError):
+        await connector.run("get", Script(NotFoundError(f"row for {SECRET} not found")))
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "NotFoundError"
+    assert span.attributes is not None
+    assert span.attributes["connector.error_code"] == "not_found"
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert str(event.attributes["exception.type"]).endswith("NotFoundError")
+    assert SECRET not in str(event.attributes["exception.message"])
+
+
+async def test_one_span_covers_all_retries(
+    traced: MakeTraced, exporter: InMemorySpanExporter, sleeps: list[float]
+) -> None:
+    connector = traced(retry_policy=RetryPolicy(max_attempts=3, rng=random.Random(1)))
+    await connector.connect()
+    op = Script(ServiceUnavailableError("busy"), result="ok")
+    assert await connector.run("get", op, idempotent=True) == "ok"
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_sampled_out_span_still_propagates_its_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A non-recording span with a valid trace context must still be made current
+    # (the fast path skips only spans that carry nothing).
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    monkeypatch.setattr(telemetry, "get_tracer", lambda v: provider.get_tracer("x", v))
+    connector = ScriptedConnector()
+    await connector.connect()
+    inside: list[Any] = []
+
+    async def op() -> None:
+        inside.append(trace.get_current_span().get_span_context())
+
+    await connector.run("get", op)
+    assert inside[0].is_valid
+    assert not inside[0].trace_flags.sampled
+
+
+async def test_without_an_sdk_the_road_works_and_makes_no_span_current() -> None:
+    # The dev environment has the API but no global SDK provider: a no-op tracer.
+    connector = ScriptedConnector()
+    assert connector._tracer is not None
+    await connector.connect()
+    inside: list[Any] = []
+
+    async def op() -> str:
+        inside.append(trace.get_current_span())
+        return "ok"
+
+    assert await connector.run("get", op) == "ok"
+    assert not inside[0].get_span_context().is_valid
+    with pytest.raises(NotFoundError):
+        await connector.run("get", Script(NotFoundError("x")))
+
+
+async def test_tracing_disabled(exporter: InMemorySpanExporter, traced: MakeTraced) -> None:
+    connector = traced()
+    connector._tracer = None
+    await connector.connect()
+    assert await connector.run("get", Script(result=3)) == 3
+    assert exporter.get_finished_spans() == ()
+
+
+def test_get_tracer_returns_a_tracer_when_the_api_is_installed() -> None:
+    tracer = telemetry.get_tracer("1.2.3")
+    assert tracer is not None
+    assert hasattr(tracer, "start_span")

@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from connector_core import SerializationError
-
 from connector_adapters._domain import DomainEvent
+from connector_core import SerializationError
 
 JsonObject = dict[str, Any]
 """A JSON object: the value type of a :class:`StateStore` entry."""

@@ -1,0 +1,114 @@
+"""ChatwootConfig: where the Chatwoot account is, how to authenticate, how fast to go."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from connector_core import ConfigError, ConnectorConfig, FieldError, redact_url
+
+CHATWOOT_CLOUD_URL = "https://app.chatwoot.com"
+
+
+class ChatwootConfig(ConnectorConfig):
+    """Configuration of the Chatwoot integration (managed and mock).
+
+    ``mode="auto"`` (the default) is managed when ``api_access_token`` and
+    ``account_id`` are set and mock otherwise. Rate limits default to Chatwoot's
+    published limits: 3,000 requests/min per client and 100 contact searches/min.
+    Invalid values raise ConfigError naming every bad field (never a secret).
+    """
+
+    url_schemes: ClassVar[tuple[str, ...]] = ("https", "http")
+
+    base_url: str = Field(CHATWOOT_CLOUD_URL, description="Chatwoot's base URL.")
+    account_id: int | None = Field(None, ge=1, description="The numeric account id.")
+    api_access_token: SecretStr | None = Field(
+        None, description="The api_access_token of a user or agent bot (secret)."
+    )
+    mode: Literal["auto", "managed", "mock"] = "auto"
+    requests_per_minute: int = Field(3000, ge=1, description="Limit on every request.")
+    burst: int = Field(50, ge=1, description="Requests allowed at once above the rate.")
+    search_requests_per_minute: int = Field(100, ge=1, description="Limit on contact search.")
+    search_burst: int = Field(10, ge=1, description="Searches allowed at once above the rate.")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Secret that verifies X-Chatwoot-Signature on webhooks."
+    )
+    webhook_tolerance: float = Field(
+        300.0, gt=0, description="Maximum age (s) of a webhook's X-Chatwoot-Timestamp."
+    )
+    correlation_id_header: str = Field("X-Correlation-ID", min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        if "@" in parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be a plain URL: put the token in 'api_access_token'")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_managed(self) -> ChatwootConfig:
+        if self.mode == "managed":
+            missing = [
+                name
+                for name, value in (
+                    ("account_id", self.account_id),
+                    ("api_access_token", self.api_access_token),
+                )
+                if value is None
+            ]
+            if missing:
+                # Raised as ConfigError directly: an after-validator of a subclass runs
+                # outside ConnectorConfig's translation of ValidationError.
+                raise ConfigError(
+                    f"invalid {type(self).__name__}: mode 'managed' needs {' and '.join(missing)}",
+                    errors=[FieldError(n, "required when mode is 'managed'") for n in missing],
+                )
+        return self
+
+    @property
+    def is_managed(self) -> bool:
+        """Whether this config selects the managed (HTTP) client."""
+        if self.mode == "auto":
+            return self.api_access_token is not None and self.account_id is not None
+        return self.mode == "managed"
+
+    @property
+    def api_prefix(self) -> str:
+        """The path of the account's Application API (``/api/v1/accounts/<id>``)."""
+        return f"/api/v1/accounts/{self.account_id}"
+
+    @classmethod
+    def fields_from_url(cls, url: str) -> dict[str, Any]:
+        """``https://chat.example.com/app/accounts/3?api_access_token=...`` -> fields."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018
+        except ValueError:
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: not a valid URL",
+                errors=[FieldError("url", "not a valid URL")],
+            ) from None
+        fields: dict[str, Any] = {"base_url": urlunsplit((parts.scheme, parts.netloc, "", "", ""))}
+        segments = [s for s in parts.path.split("/") if s]
+        if "accounts" in segments:
+            index = segments.index("accounts")
+            if index + 1 < len(segments):
+                fields["account_id"] = segments[index + 1]
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            fields[key] = value
+        return fields
+
+    def connection_string(self, reveal: bool = False) -> str:
+        """The account's API URL; it never holds the token."""
+        url = f"{self.base_url}{self.api_prefix}" if self.account_id else self.base_url
+        return url if reveal else redact_url(url)

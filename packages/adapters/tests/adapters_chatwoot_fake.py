@@ -1,0 +1,577 @@
+"""A fake Chatwoot server held to Chatwoot's own OpenAPI document.
+
+Every request is validated against ``application_swagger.json`` (path, method,
+parameters, body schema, the ``api_access_token`` security header, and no query
+parameter the document does not declare), and every response the fake sends is
+validated against the document's response schemas. Anything outside the
+document is recorded in ``violations``; the ``fake_chatwoot`` fixture fails the
+test when that list is not empty.
+
+Documented exceptions (see docs/decisions/0031-chatwoot-contract-fake-server.md):
+* ``before``/``after`` on the messages listing: real server parameters the README
+  beside the document lists but the document omits.
+* 401 and 429 on operations whose responses do not list them: 401 bodies must still
+  validate against ``bad_request_error``; 429 is rack-attack's ``text/plain``.
+* 204 with no body where the document gives the 204 a JSON schema (HTTP forbids a
+  body on 204).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_schema_validator import OAS30Validator
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from connector_adapters.chatwoot import (
+    ChatwootConfig,
+    ChatwootContact,
+    FilterCondition,
+    MockChatwoot,
+)
+from connector_core import RetrySettings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SPEC_HOST = "https://app.chatwoot.com"
+TOKEN = "test-api-access-token-5f2c"
+EXTRA_QUERY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
+    (
+        "get",
+        "/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
+    ): frozenset({"before", "after"}),
+}
+UNDOCUMENTED_STATUSES = frozenset({401, 429})
+
+
+def contract_path(repo_root: Path) -> Path:
+    return repo_root.parent / "shared" / "contracts" / "chatwoot" / "application_swagger.json"
+
+
+class _Req:
+    """The request shape openapi-core validates (multi-valued query parameters kept)."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        content_type: str,
+    ) -> None:
+        self.host_url = SPEC_HOST
+        self.method = method.lower()
+        self.path = path
+        self.body = body
+        self.content_type = content_type
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(query),
+            header=Headers(dict(headers)),
+            cookie=ImmutableMultiDict(),
+        )
+
+
+class _Resp:
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        self.status_code = status
+        self.data = body
+        self.content_type = content_type
+        self.headers = Headers({"Content-Type": content_type} if content_type else {})
+
+
+class ChatwootContract:
+    """Chatwoot's OpenAPI document, loaded once, with request and response checks."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Chatwoot's OpenAPI document is missing at {path}: the contract tests need "
+                "../shared/contracts/chatwoot/application_swagger.json beside the repository"
+            )
+        self.path = path
+        self.document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        self.api = OpenAPI.from_dict(self.document)
+        self._routes: list[tuple[re.Pattern[str], str]] = []
+        for template in self.document["paths"]:
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            self._routes.append((re.compile(f"^{pattern}$"), template))
+        # Literal segments beat parameters (contacts/search before contacts/{id}).
+        self._routes.sort(key=lambda r: r[1].count("{"))
+        schemas = self.document["components"]["schemas"]
+        self.error_validator = OAS30Validator(
+            {**schemas["bad_request_error"], "components": self.document["components"]}
+        )
+
+    def template(self, path: str) -> str | None:
+        for pattern, template in self._routes:
+            if pattern.match(path):
+                return template
+        return None
+
+    def _param(self, param: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = param.get("$ref")
+        if ref:
+            return self.document["components"]["parameters"][ref.rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+        return param
+
+    def query_names(self, template: str, method: str) -> frozenset[str]:
+        item = self.document["paths"][template]
+        params = list(item.get("parameters", [])) + list(item[method].get("parameters", []))
+        names = {self._param(p)["name"] for p in params if self._param(p)["in"] == "query"}
+        return frozenset(names | EXTRA_QUERY_PARAMS.get((method, template), frozenset()))
+
+    def check_request(self, req: _Req) -> list[str]:
+        where = f"{req.method.upper()} {req.path}"
+        template = self.template(req.path)
+        if template is None:
+            return [f"{where}: path not in the document"]
+        if req.method not in self.document["paths"][template]:
+            return [f"{where}: method not in the document for {template}"]
+        problems = []
+        unknown = {k for k, _ in req.parameters.query.items(multi=True)} - self.query_names(
+            template, req.method
+        )
+        if unknown:
+            problems.append(f"{where}: query parameters not in the document: {sorted(unknown)}")
+        try:
+            self.api.validate_request(req)
+        except Exception as exc:
+            detail = "; ".join(str(e) for e in getattr(exc, "schema_errors", ()) or [exc])
+            problems.append(f"{where}: {type(exc).__name__}: {detail}")
+        return problems
+
+    def check_response(self, req: _Req, resp: _Resp) -> list[str]:
+        where = f"{req.method.upper()} {req.path} -> {resp.status_code}"
+        template = self.template(req.path)
+        if template is None:
+            return []  # already reported for the request
+        operation = self.document["paths"][template].get(req.method, {})
+        documented = operation.get("responses", {})
+        if str(resp.status_code) not in documented:
+            if resp.status_code == 429:
+                return [] if resp.content_type.startswith("text/plain") else [f"{where}: 429 body"]
+            if resp.status_code == 401:
+                errors = [
+                    e.message for e in self.error_validator.iter_errors(json.loads(resp.data))
+                ]
+                return [f"{where}: {e}" for e in errors]
+            return [f"{where}: status not documented for this operation"]
+        if resp.status_code == 204 and not resp.data:
+            return []
+        try:
+            self.api.validate_response(req, resp)
+        except Exception as exc:
+            detail = "; ".join(str(e) for e in getattr(exc, "schema_errors", ()) or [exc])
+            return [f"{where}: {type(exc).__name__}: {detail}"]
+        return []
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: str | None = None
+    path_contains: str = ""
+
+
+def _drop_none(data: Mapping[str, Any], keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None or k in keep}
+
+
+_NULLABLE_CONTACT = frozenset({"email", "phone_number", "identifier", "last_activity_at"})
+_MESSAGE_CODES = {"incoming": 0, "outgoing": 1, "activity": 2}
+
+
+def contact_list_item(contact: ChatwootContact) -> dict[str, Any]:
+    data = contact.model_dump(mode="json")
+    data["availability_status"] = data.get("availability_status") or "offline"
+    data["thumbnail"] = data.get("thumbnail") or ""
+    inboxes = []
+    for ci in data.get("contact_inboxes") or []:
+        inbox = _drop_none(ci.get("inbox") or {}, frozenset({"provider"}))
+        inboxes.append(_drop_none({"source_id": ci.get("source_id"), "inbox": inbox}))
+    data["contact_inboxes"] = inboxes
+    return _drop_none(data, _NULLABLE_CONTACT)
+
+
+def document_contact(contact: ChatwootContact) -> dict[str, Any]:
+    """The document's ``contact`` item: no nulls at all, inbox shape of ``inbox_contact``."""
+    data = contact_list_item(contact)
+    data = _drop_none(data)
+    data["contact_inboxes"] = [
+        {**ci, "inbox": _drop_none(ci.get("inbox", {}))} for ci in data["contact_inboxes"]
+    ]
+    return data
+
+
+def conversation_item(conv: Any) -> dict[str, Any]:
+    data = _drop_none(conv.model_dump(mode="json"))
+    meta = dict(data.get("meta") or {})
+    if "sender" in meta:
+        meta["sender"] = _drop_none(meta["sender"])
+    data["meta"] = meta
+    data["messages"] = [message_item(m) for m in conv.messages]
+    return data
+
+
+def message_item(message: Any) -> dict[str, Any]:
+    data = _drop_none(message.model_dump(mode="json"))
+    if data.get("message_type") in _MESSAGE_CODES:
+        data["message_type"] = _MESSAGE_CODES[data["message_type"]]
+    else:
+        data.pop("message_type", None)
+    return data
+
+
+class FakeChatwoot:
+    """The app and its state: a MockChatwoot backend, recorded requests, faults, violations."""
+
+    def __init__(self, contract: ChatwootContract) -> None:
+        self.contract = contract
+        self.backend = MockChatwoot(account_id=1)
+        self.requests: list[Recorded] = []
+        self.violations: list[str] = []
+        self.faults: list[Fault] = []
+        self.url = ""
+        self.app = Starlette(
+            routes=[
+                Route(
+                    "/{path:path}",
+                    self._handle,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                )
+            ]
+        )
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.backend = MockChatwoot(account_id=1)
+            self.requests = []
+            self.violations = []
+            self.faults = []
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        retry_after: str | None = None,
+        times: int = 1,
+        path_contains: str = "",
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (401 or 429)."""
+        with self._lock:
+            self.faults.extend(Fault(status, retry_after, path_contains) for _ in range(times))
+
+    def api_requests(self, path_suffix: str = "") -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith(path_suffix)]
+
+    # -- request handling ---------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = list(request.query_params.multi_items())
+        req = _Req(
+            request.method,
+            request.url.path,
+            query,
+            request.headers,
+            raw,
+            request.headers.get("content-type", "application/octet-stream").split(";")[0],
+        )
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        record = Recorded(request.method, request.url.path, query, headers, body)
+        self.requests.append(record)
+        problems = self.contract.check_request(req)
+        if problems:
+            self.violations.extend(problems)
+            response: Response = JSONResponse(
+                {"description": "request violates the contract", "errors": []}, status_code=400
+            )
+        else:
+            response = await self._answer(req, request.method.lower(), headers, body)
+        record.status = response.status_code
+        resp_body = bytes(response.body)
+        ctype = (response.headers.get("content-type") or "").split(";")[0]
+        if response.status_code == 204:
+            ctype = ""
+        self.violations.extend(
+            self.contract.check_response(req, _Resp(response.status_code, resp_body, ctype))
+        )
+        return response
+
+    def _fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for index, fault in enumerate(self.faults):
+                if fault.path_contains in path:
+                    return self.faults.pop(index)
+        return None
+
+    async def _answer(
+        self, req: _Req, method: str, headers: Mapping[str, str], body: Any
+    ) -> Response:
+        fault = self._fault(req.path)
+        if fault is not None:
+            if fault.status == 429:
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                return PlainTextResponse("Retry later\n", status_code=429, headers=extra)
+            return JSONResponse(
+                {"description": "injected", "errors": [{"message": "injected"}]},
+                status_code=fault.status,
+            )
+        if headers.get("api_access_token") != TOKEN:
+            return JSONResponse(
+                {
+                    "description": "Invalid Access Token",
+                    "errors": [{"message": "Invalid Access Token"}],
+                },
+                status_code=401,
+            )
+        template = self.contract.template(req.path) or ""
+        values = re.match(
+            "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$",
+            req.path,
+        )
+        params = values.groupdict() if values else {}
+        if params.get("account_id") not in (None, str(self.backend.account_id)):
+            return JSONResponse({"description": "Account not found"}, status_code=404)
+        query = req.parameters.query
+        b = self.backend
+        suffix = template.removeprefix("/api/v1/accounts/{account_id}")
+        cid = headers.get("x-correlation-id")
+
+        def page() -> int:
+            return int(query.get("page", "1"))
+
+        def contacts_list(result: Any) -> Response:
+            return JSONResponse(
+                {
+                    "meta": {"count": result.count or 0, "current_page": str(result.page)},
+                    "payload": [contact_list_item(c) for c in result.contacts],
+                }
+            )
+
+        def not_found(what: str) -> Response:
+            return JSONResponse({"description": f"{what} not found"}, status_code=404)
+
+        if template == "/api/v1/profile":
+            return JSONResponse(
+                {
+                    "id": b.user_id,
+                    "name": "Agent",
+                    "email": "agent@example.com",
+                    "account_id": b.account_id,
+                    "role": "administrator",
+                }
+            )
+        if suffix == "/contacts" and method == "get":
+            return contacts_list(
+                await b.list_contacts(page=page(), sort=query.get("sort"), correlation_id=cid)
+            )
+        if suffix == "/contacts/search":
+            q = (query.get("q") or "").strip()
+            if not q:
+                return JSONResponse(
+                    {"description": "Specify search string with parameter q"}, status_code=422
+                )
+            return contacts_list(
+                await b.search_contacts(q, page=page(), sort=query.get("sort"), correlation_id=cid)
+            )
+        if suffix == "/contacts/filter":
+            conditions = [FilterCondition.model_validate(c) for c in body.get("payload", [])]
+            return contacts_list(
+                await b.filter_contacts(conditions, page=page(), correlation_id=cid)
+            )
+        if suffix == "/contacts" and method == "post":
+            fields = {
+                k: v
+                for k, v in body.items()
+                if k
+                in {
+                    "inbox_id",
+                    "name",
+                    "email",
+                    "phone_number",
+                    "identifier",
+                    "blocked",
+                    "additional_attributes",
+                    "custom_attributes",
+                }
+            }
+            contact = await b.create_contact(**fields, correlation_id=cid)
+            return JSONResponse(
+                {
+                    "id": contact.id,
+                    "availability_status": "offline",
+                    "payload": [document_contact(contact)],
+                }
+            )
+        if suffix == "/contacts/{id}":
+            contact_id = int(float(params["id"]))
+            if method == "get":
+                found = await b.get_contact(contact_id, correlation_id=cid)
+                return (
+                    JSONResponse({"payload": contact_list_item(found)})
+                    if found
+                    else not_found("Contact")
+                )
+            if method == "put":
+                updated = await b.update_contact(contact_id, **body, correlation_id=cid)
+                return Response(status_code=204) if updated else not_found("Contact")
+            if method == "delete":
+                deleted = await b.delete_contact(contact_id, correlation_id=cid)
+                return Response(status_code=200) if deleted else not_found("Contact")
+        if suffix == "/conversations" and method == "get":
+            result = await b.list_conversations(
+                status=query.get("status"),  # type: ignore[arg-type]
+                assignee_type=query.get("assignee_type"),  # type: ignore[arg-type]
+                inbox_id=int(query["inbox_id"]) if "inbox_id" in query else None,
+                team_id=int(query["team_id"]) if "team_id" in query else None,
+                labels=query.getlist("labels") or None,
+                page=page(),
+                correlation_id=cid,
+            )
+            return JSONResponse(
+                {
+                    "data": {
+                        "meta": result.counts,
+                        "payload": [conversation_item(c) for c in result.conversations],
+                    }
+                }
+            )
+        if suffix == "/conversations" and method == "post":
+            conv = await b.create_conversation(
+                source_id=body["source_id"],
+                inbox_id=body["inbox_id"],
+                contact_id=body.get("contact_id"),
+                status=body.get("status"),
+                assignee_id=body.get("assignee_id"),
+                team_id=body.get("team_id"),
+                message=(body.get("message") or {}).get("content"),
+                additional_attributes=body.get("additional_attributes"),
+                custom_attributes=body.get("custom_attributes"),
+                correlation_id=cid,
+            )
+            return JSONResponse(
+                {"id": conv.id, "account_id": conv.account_id, "inbox_id": conv.inbox_id}
+            )
+        if suffix == "/conversations/{conversation_id}" and method == "get":
+            conv = await b.get_conversation(int(params["conversation_id"]), correlation_id=cid)
+            return JSONResponse(conversation_item(conv)) if conv else not_found("Conversation")
+        if suffix == "/conversations/{conversation_id}/toggle_status":
+            result = await b.toggle_status(
+                int(params["conversation_id"]), body["status"], correlation_id=cid
+            )
+            if result is None:
+                return not_found("Conversation")
+            payload = _drop_none(result.model_dump(mode="json"))
+            if payload.get("current_status") not in ("open", "resolved"):
+                payload.pop("current_status", None)  # the document's enum lacks 'pending'
+            return JSONResponse({"meta": {}, "payload": payload})
+        if suffix == "/conversations/{conversation_id}/messages":
+            conv_id = int(params["conversation_id"])
+            if conv_id not in b.conversations:
+                return not_found("Conversation")
+            if method == "get":
+                messages = await b.list_messages(
+                    conv_id,
+                    before=int(query["before"]) if "before" in query else None,
+                    after=int(query["after"]) if "after" in query else None,
+                    correlation_id=cid,
+                )
+                return JSONResponse(
+                    {"meta": {"labels": []}, "payload": [message_item(m) for m in messages]}
+                )
+            message = await b.create_message(
+                conv_id,
+                content=body["content"],
+                message_type=body.get("message_type", "outgoing"),
+                private=bool(body.get("private", False)),
+                correlation_id=cid,
+            )
+            return JSONResponse(message_item(message))
+        self.violations.append(f"{method.upper()} {req.path}: documented but not faked")
+        return JSONResponse({"description": "not implemented by the fake"}, status_code=400)
+
+
+class AsgiServer:
+    """Serves an ASGI app with uvicorn on 127.0.0.1 (a free port) in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit it: without it, Nagle + delayed ACK add ~40 ms per
+        # response (uvicorn writes headers and body separately).
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+class FakeChatwootServer(AsgiServer):
+    """Serves a :class:`FakeChatwoot`."""
+
+    def __init__(self, fake: FakeChatwoot) -> None:
+        super().__init__(fake.app)
+        self.fake = fake
+        fake.url = self.url
+
+
+def managed_config(url: str, **overrides: object) -> ChatwootConfig:
+    fields: dict[str, object] = {
+        "base_url": url,
+        "account_id": 1,
+        "api_access_token": TOKEN,
+        "retry": RetrySettings(initial_delay=0.01, max_delay=0.05, max_attempts=3),
+    }
+    fields.update(overrides)
+    return ChatwootConfig.model_validate(fields)
+
+
+__all__ = ["AsgiServer", "ChatwootContract", "FakeChatwoot", "FakeChatwootServer", "managed_config"]

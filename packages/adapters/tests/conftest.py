@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from adapters_chatwoot_fake import (
+    REPO_ROOT,
+    ChatwootContract,
+    FakeChatwoot,
+    FakeChatwootServer,
+    contract_path,
+)
+
+
+@pytest.fixture(scope="session")
+def chatwoot_contract() -> ChatwootContract:
+    """Chatwoot's OpenAPI document from ../shared/contracts (a missing file fails loudly)."""
+    path = contract_path(REPO_ROOT)
+    if not path.is_file():
+        pytest.fail(
+            f"Chatwoot's OpenAPI document is missing: expected {path} "
+            "(shared/contracts must sit beside the repository checkout)",
+            pytrace=False,
+        )
+    return ChatwootContract(path)
+
+
+@pytest.fixture(scope="session")
+def chatwoot_server(chatwoot_contract: ChatwootContract) -> Iterator[FakeChatwootServer]:
+    server = FakeChatwootServer(FakeChatwoot(chatwoot_contract))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_chatwoot(chatwoot_server: FakeChatwootServer) -> Iterator[FakeChatwoot]:
+    """A fresh fake Chatwoot; the test fails if any request or response broke the contract."""
+    fake = chatwoot_server.fake
+    fake.reset()
+    yield fake
+    violations = list(fake.violations)
+    fake.reset()
+    assert not violations, "contract violations:\n" + "\n".join(violations)

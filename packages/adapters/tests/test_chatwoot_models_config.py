@@ -1,0 +1,126 @@
+"""Chatwoot payload models (nulls, unknown fields, both shapes) and ChatwootConfig."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector_adapters.chatwoot import ChatwootConfig, ChatwootContact, ChatwootMessage
+from connector_adapters.chatwoot._models import (
+    parse_contact,
+    parse_contact_page,
+    parse_conversation_page,
+)
+from connector_core import ConfigError, SerializationError
+
+TOKEN = "cw-token-value-77"
+
+
+def test_contact_tolerates_nulls_and_keeps_unknown_fields() -> None:
+    contact = ChatwootContact.model_validate(
+        {
+            "id": 1,
+            "name": None,
+            "email": None,
+            "phone_number": None,
+            "blocked": None,
+            "custom_attributes": None,
+            "additional_attributes": None,
+            "contact_inboxes": None,
+            "last_activity_at": None,
+            "created_at": 1_700_000_000,
+            "brand_new_field": {"a": 1},
+        }
+    )
+    assert (contact.name, contact.email, contact.blocked) == (None, None, False)
+    assert contact.custom_attributes == {}
+    assert contact.contact_inboxes == []
+    assert contact.created_at is not None
+    assert contact.created_at.year == 2023
+    assert (contact.model_extra or {})["brand_new_field"] == {"a": 1}
+    assert contact.model_dump(mode="json")["created_at"] == 1_700_000_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"payload": {"contact": {"id": 5, "name": "S"}, "contact_inbox": {"source_id": "x"}}},
+        {"payload": [{"name": "S"}], "id": 5},
+        {"payload": {"id": 5, "name": "S"}},
+        {"id": 5, "name": "S"},
+    ],
+    ids=["server-create", "document-create", "show-or-server-update", "bare"],
+)
+def test_every_contact_shape_is_understood(body: dict[str, object]) -> None:
+    contact = parse_contact(body)
+    assert contact is not None
+    assert (contact.id, contact.name) == (5, "S")
+
+
+def test_contact_page_accepts_string_or_int_page_and_rejects_other_shapes() -> None:
+    page = parse_contact_page(
+        {"meta": {"count": 2, "current_page": "1"}, "payload": [{"id": 1}, {"id": 2}]}, page=1
+    )
+    assert (page.count, [c.id for c in page.contacts]) == (2, [1, 2])
+    assert parse_contact_page({"meta": {"current_page": 3}, "payload": []}, page=3).count is None
+    with pytest.raises(SerializationError, match="contact list"):
+        parse_contact_page({"payload": {"id": 1}}, page=1)
+
+
+def test_conversation_page_with_or_without_data() -> None:
+    body = {"meta": {"all_count": 1, "mine_count": 0}, "payload": [{"id": 4, "status": "open"}]}
+    for wrapped in ({"data": body}, body):
+        page = parse_conversation_page(wrapped, page=1)
+        assert [c.id for c in page.conversations] == [4]
+        assert page.counts == {"all_count": 1, "mine_count": 0}
+
+
+def test_message_type_codes_become_names() -> None:
+    codes = [ChatwootMessage(id=i, message_type=i).message_type for i in range(4)]  # type: ignore[arg-type]
+    assert codes == ["incoming", "outgoing", "activity", "template"]
+
+
+def test_config_defaults_are_chatwoots_limits() -> None:
+    config = ChatwootConfig()
+    assert (config.requests_per_minute, config.search_requests_per_minute) == (3000, 100)
+    assert config.base_url == "https://app.chatwoot.com"
+    assert not config.is_managed
+
+
+def test_config_modes() -> None:
+    assert ChatwootConfig(account_id=1, api_access_token=TOKEN).is_managed
+    assert not ChatwootConfig(account_id=1).is_managed
+    assert not ChatwootConfig(account_id=1, api_access_token=TOKEN, mode="mock").is_managed
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig(mode="managed")
+    assert "account_id and api_access_token" in str(info.value)
+
+
+def test_config_errors_name_every_bad_field_without_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig.model_validate(
+            {"base_url": "ftp://x", "account_id": 0, "requests_per_minute": 0, "nope": TOKEN}
+        )
+    assert set(info.value.fields) == {"base_url", "account_id", "requests_per_minute", "nope"}
+    assert TOKEN not in str(info.value)
+
+
+def test_config_from_env_and_url() -> None:
+    env = {
+        "CHATWOOT_BASE_URL": "https://chat.example.com/",
+        "CHATWOOT_ACCOUNT_ID": "3",
+        "CHATWOOT_API_ACCESS_TOKEN": TOKEN,
+        "CHATWOOT_SEARCH_REQUESTS_PER_MINUTE": "50",
+    }
+    config = ChatwootConfig.from_env("CHATWOOT_", env)
+    assert (config.base_url, config.account_id, config.search_requests_per_minute) == (
+        "https://chat.example.com", 3, 50,
+    )  # fmt: skip
+    assert config.is_managed
+    from_url = ChatwootConfig.from_url(
+        f"https://chat.example.com/app/accounts/3/dashboard?api_access_token={TOKEN}"
+    )
+    assert (from_url.base_url, from_url.account_id) == ("https://chat.example.com", 3)
+    assert from_url.api_access_token is not None
+    for text in (repr(config), str(config), str(config.model_dump()), config.connection_string()):
+        assert TOKEN not in text
+    assert config.connection_string() == "https://chat.example.com/api/v1/accounts/3"

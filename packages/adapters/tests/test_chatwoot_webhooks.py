@@ -1,0 +1,189 @@
+"""Webhook signatures (valid, tampered, wrong secret, stale, unsigned) and typed parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connector_adapters.chatwoot import (
+    ContactWebhook,
+    ConversationWebhook,
+    MessageWebhook,
+    OtherWebhook,
+    WebhookPayloadError,
+    WebhookSignatureMismatchError,
+    WebhookSignatureMissingError,
+    WebhookTimestampError,
+    WebhookVerificationError,
+    WebhookVerifier,
+    compute_signature,
+    parse_webhook,
+    verify_signature,
+)
+from connector_core import AuthenticationError, SerializationError
+
+SECRET = "whsec-test-8d1e"
+NOW = 1_763_800_000.0
+BODY = json.dumps(
+    {
+        "event": "contact_updated",
+        "id": 42,
+        "name": "Ada",
+        "email": None,
+        "custom_attributes": {"plan": "pro"},
+        "changed_attributes": [{"name": {"previous_value": "A", "current_value": "Ada"}}],
+        "account": {"id": 1, "name": "Acme"},
+    }
+).encode()
+
+
+def signed(body: bytes = BODY, *, secret: str = SECRET, ts: float = NOW) -> dict[str, str]:
+    stamp = str(int(ts))
+    return {
+        "X-Chatwoot-Signature": compute_signature(secret, stamp, body),
+        "X-Chatwoot-Timestamp": stamp,
+        "X-Chatwoot-Delivery": "d-1",
+    }
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    import hashlib
+    import hmac
+
+    expected = hmac.new(SECRET.encode(), b"123." + BODY, hashlib.sha256).hexdigest()
+    assert compute_signature(SECRET, "123", BODY) == f"sha256={expected}"
+
+
+def test_valid_signature_passes() -> None:
+    verify_signature(BODY, signed(), SECRET, now=lambda: NOW + 10)
+    lower = {k.lower(): v for k, v in signed().items()}
+    verify_signature(BODY, lower, SECRET, now=lambda: NOW)  # header names are case-insensitive
+
+
+def test_tampered_body_is_rejected() -> None:
+    tampered = BODY.replace(b"Ada", b"Eve")
+    with pytest.raises(WebhookSignatureMismatchError, match="mismatch"):
+        verify_signature(tampered, signed(), SECRET, now=lambda: NOW)
+
+
+def test_wrong_secret_is_rejected() -> None:
+    with pytest.raises(WebhookSignatureMismatchError) as info:
+        verify_signature(BODY, signed(secret="other"), SECRET, now=lambda: NOW)
+    assert SECRET not in str(info.value)
+    assert info.value.reason == "mismatch"
+
+
+def test_tampered_timestamp_is_rejected() -> None:
+    headers = signed()
+    headers["X-Chatwoot-Timestamp"] = str(int(NOW) + 1)
+    with pytest.raises(WebhookSignatureMismatchError):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+
+
+@pytest.mark.parametrize("offset", [301.0, -301.0, 86_400.0])
+def test_stale_or_future_timestamp_is_rejected(offset: float) -> None:
+    with pytest.raises(WebhookTimestampError, match="stale") as info:
+        verify_signature(BODY, signed(), SECRET, now=lambda: NOW + offset, tolerance=300)
+    assert info.value.reason == "stale"
+
+
+def test_tolerance_is_configurable() -> None:
+    verify_signature(BODY, signed(), SECRET, now=lambda: NOW + 500, tolerance=600)
+    with pytest.raises(WebhookTimestampError):
+        verify_signature(BODY, signed(), SECRET, now=lambda: NOW + 500, tolerance=60)
+
+
+@pytest.mark.parametrize("drop", ["X-Chatwoot-Signature", "X-Chatwoot-Timestamp"])
+def test_missing_header_is_unsigned(drop: str) -> None:
+    headers = signed()
+    del headers[drop]
+    with pytest.raises(WebhookSignatureMissingError, match=drop) as info:
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+    assert info.value.reason == "unsigned"
+
+
+def test_unsigned_request_is_rejected() -> None:
+    with pytest.raises(WebhookSignatureMissingError, match="unsigned"):
+        verify_signature(BODY, {"Content-Type": "application/json"}, SECRET, now=lambda: NOW)
+
+
+def test_garbage_timestamp_is_rejected() -> None:
+    headers = signed()
+    headers["X-Chatwoot-Timestamp"] = "yesterday"
+    with pytest.raises(WebhookTimestampError, match="Unix timestamp"):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+
+
+def test_verification_errors_are_authentication_errors() -> None:
+    assert issubclass(WebhookVerificationError, AuthenticationError)
+    assert issubclass(WebhookPayloadError, SerializationError)
+
+
+def test_verifier_parses_after_verifying_and_hides_its_secret() -> None:
+    verifier = WebhookVerifier(secret=SECRET)
+    event = verifier.parse(BODY, signed(), now=NOW)
+    assert isinstance(event, ContactWebhook)
+    assert SECRET not in repr(verifier)
+    assert SECRET not in str(verifier.model_dump())
+    with pytest.raises(WebhookSignatureMismatchError):
+        verifier.parse(BODY + b" ", signed(), now=NOW)
+
+
+def test_contact_event() -> None:
+    event = parse_webhook(BODY)
+    assert isinstance(event, ContactWebhook)
+    contact = event.contact
+    assert (contact.id, contact.name, contact.email) == (42, "Ada", None)
+    assert contact.custom_attributes == {"plan": "pro"}
+    assert event.account["name"] == "Acme"
+    assert event.changed_attributes[0]["name"]["current_value"] == "Ada"
+
+
+def test_conversation_event() -> None:
+    event = parse_webhook(
+        {"event": "conversation_status_changed", "id": 7, "status": "resolved",
+         "labels": None, "meta": {"sender": {"id": 3}}, "new_field": 1}
+    )  # fmt: skip
+    assert isinstance(event, ConversationWebhook)
+    conversation = event.conversation
+    assert (conversation.id, conversation.status, conversation.labels) == (7, "resolved", [])
+    assert conversation.contact_id == 3
+    assert (event.model_extra or {})["new_field"] == 1
+
+
+def test_message_event() -> None:
+    event = parse_webhook(
+        json.dumps(
+            {"event": "message_created", "id": 9, "content": "hi", "message_type": "incoming",
+             "private": False, "created_at": "2025-05-29T10:00:00.000Z",
+             "conversation": {"id": 7}, "sender": {"id": 3, "type": "contact"}}
+        )
+    )  # fmt: skip
+    assert isinstance(event, MessageWebhook)
+    message = event.message
+    assert (message.id, message.conversation_id, message.message_type) == (9, 7, "incoming")
+    assert message.created_at is not None
+    assert message.created_at.year == 2025
+    assert event.sender["type"] == "contact"
+
+
+def test_other_events_are_kept() -> None:
+    event = parse_webhook(b'{"event": "webwidget_triggered", "event_info": {"x": 1}}')
+    assert isinstance(event, OtherWebhook)
+    assert event.event == "webwidget_triggered"
+    assert (event.model_extra or {})["event_info"] == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1]", "no 'event'"),
+        (b'{"id": 1}', "no 'event'"),
+        (b'{"event": "contact_created", "id": "abc"}', "malformed"),
+    ],
+)
+def test_bad_payloads_are_rejected(body: bytes, match: str) -> None:
+    with pytest.raises(WebhookPayloadError, match=match):
+        parse_webhook(body)

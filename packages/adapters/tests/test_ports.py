@@ -1,0 +1,135 @@
+"""EventPublisher and StateStore ports: in-memory and file implementations."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connector_adapters import (
+    DomainEvent,
+    EventPublisher,
+    FileStateStore,
+    InMemoryEventPublisher,
+    InMemoryStateStore,
+    StateStore,
+)
+from connector_core import SerializationError
+
+
+def _event(kind: str = "contact.created", entity_id: str = "1") -> DomainEvent:
+    return DomainEvent(
+        type=kind, source_system="chatwoot", entity_type="contact", entity_id=entity_id
+    )
+
+
+async def test_in_memory_publisher_keeps_events_in_order_and_calls_subscribers() -> None:
+    publisher = InMemoryEventPublisher()
+    seen: list[str] = []
+    received: list[str] = []
+
+    async def async_subscriber(event: DomainEvent) -> None:
+        received.append(event.entity_id)
+
+    publisher.subscribe(lambda e: seen.append(e.entity_id))
+    publisher.subscribe(async_subscriber)
+    await publisher.publish(_event(entity_id="1"))
+    await publisher.publish(_event("contact.updated", "2"))
+    assert isinstance(publisher, EventPublisher)
+    assert [e.entity_id for e in publisher.events] == ["1", "2"]
+    assert [e.entity_id for e in publisher.of_type("contact.updated")] == ["2"]
+    assert seen == received == ["1", "2"]
+
+
+def test_domain_event_defaults_and_validation() -> None:
+    event = _event()
+    assert len(event.id) == 36
+    assert event.occurred_at.tzinfo is not None
+    assert event.occurred_at <= datetime.now(UTC)
+    assert _event().id != event.id
+    with pytest.raises(ValueError, match="type"):
+        DomainEvent(type="", source_system="s", entity_type="e", entity_id="1")
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    if request.param == "memory":
+        return InMemoryStateStore()
+    return FileStateStore(tmp_path / "state" / "sync.json")
+
+
+async def test_state_store_round_trip(store: StateStore) -> None:
+    assert isinstance(store, StateStore)
+    assert await store.get("missing") is None
+    await store.put("a", {"page": 3, "nested": {"x": [1, 2]}})
+    await store.put_many({"b": {"fp": "1"}, "c": {"fp": "2"}})
+    assert await store.get("a") == {"page": 3, "nested": {"x": [1, 2]}}
+    assert await store.get_many(["a", "c", "zzz"]) == {
+        "a": {"page": 3, "nested": {"x": [1, 2]}},
+        "c": {"fp": "2"},
+    }
+    await store.put("a", {"page": 4})
+    await store.delete("b")
+    await store.delete("never-there")
+    assert await store.get("a") == {"page": 4}
+    assert await store.get("b") is None
+
+
+async def test_state_store_values_are_copies(store: StateStore) -> None:
+    value = {"list": [1]}
+    await store.put("k", value)
+    value["list"].append(2)
+    got = await store.get("k")
+    assert got == {"list": [1]}
+    assert got is not None
+    got["list"].append(3)
+    assert await store.get("k") == {"list": [1]}
+
+
+async def test_state_store_rejects_non_json_values(store: StateStore) -> None:
+    with pytest.raises(SerializationError, match="'k'"):
+        await store.put("k", {"when": object()})
+    with pytest.raises(SerializationError):
+        await store.put_many({"ok": {"a": 1}, "bad": {"x": float("nan")}})
+    assert await store.get("ok") is None  # put_many is all or nothing
+
+
+async def test_file_store_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    await FileStateStore(path).put_many({"cp": {"page": 7}, "fp:1": {"fp": "x"}})
+    reopened = FileStateStore(path)
+    assert await reopened.get("cp") == {"page": 7}
+    assert json.loads(path.read_text()) == {"cp": {"page": 7}, "fp:1": {"fp": "x"}}
+
+
+async def test_file_store_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    store = FileStateStore(path)
+    await store.put("cp", {"page": 1})
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk gone"):
+        await store.put("cp", {"page": 2})
+    assert synced, "the temporary file is fsynced before it replaces the old one"
+    assert json.loads(path.read_text()) == {"cp": {"page": 1}}
+    assert os.listdir(tmp_path) == ["state.json"]  # no temp file left
+    assert await FileStateStore(path).get("cp") == {"page": 1}
+
+
+async def test_file_store_names_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    with pytest.raises(SerializationError, match=r"state\.json"):
+        await FileStateStore(path).get("x")
+    path.write_text("[1, 2]")
+    with pytest.raises(SerializationError, match="JSON object"):
+        await FileStateStore(path).get("x")

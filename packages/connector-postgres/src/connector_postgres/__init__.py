@@ -1,3 +1,34 @@
-"""placeholder"""
+"""connector-postgres: PostgreSQL through asyncpg, on connector_core's contract.
 
-__all__: list[str] = []
+Pooling, transactions with savepoints, server-side streaming, binary COPY and upserts,
+discovery, incremental reads and LISTEN/NOTIFY. Import from here; the ``_modules``
+behind this file are private.
+"""
+
+from connector_postgres._catalog import Table
+from connector_postgres._config import IsolationLevel, PostgresConfig, SslMode
+from connector_postgres._connector import PostgresConnector, __version__, is_read_only
+from connector_postgres._errors import TransactionRollbackError
+from connector_postgres._identifiers import quote_ident
+from connector_postgres._listen import Listener
+from connector_postgres._read import ReadCheckpoint, RecordReader
+from connector_postgres._results import ExecuteResult, Notification
+from connector_postgres._transaction import PostgresTransaction
+
+__all__ = [
+    "ExecuteResult",
+    "IsolationLevel",
+    "Listener",
+    "Notification",
+    "PostgresConfig",
+    "PostgresConnector",
+    "PostgresTransaction",
+    "ReadCheckpoint",
+    "RecordReader",
+    "SslMode",
+    "Table",
+    "TransactionRollbackError",
+    "__version__",
+    "is_read_only",
+    "quote_ident",
+]

@@ -1,0 +1,214 @@
+"""connector-postgres versus raw asyncpg, same run, interleaved rounds, medians.
+
+    uv run --no-sync python benchmarks/postgres_throughput.py [--quick] [--rows N] [--rounds R]
+
+(a) stream rows: ``PostgresConnector.stream()`` vs an asyncpg cursor in a transaction;
+(b) bulk insert: ``PostgresConnector.write(mode="insert")`` (binary COPY of dict records)
+    vs ``asyncpg.copy_records_to_table`` (tuples built before the clock starts); also
+    ``PostgresConnector.copy_in`` given the same tuples as the raw driver;
+(c) asyncpg ``executemany`` on the same insert, for contrast (fewer rows: it is slow).
+
+Prints rows/s and peak RSS growth of each, and connector/raw ratios (goal: >= 0.95).
+The server comes from CONNECTOR_TEST_POSTGRES_URL or the ``.services.env`` file written
+by ``scripts/services up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from connector_postgres import PostgresConnector
+from connector_testing._services import ServiceResolver
+
+STREAM_SQL = "SELECT g AS id, md5(g::text) AS digest, g * 0.5 AS half FROM generate_series(1, $1) g"
+TABLE = "bench_postgres_throughput"
+BATCH = 2_000
+
+
+class PeakRss:
+    """Samples this process's RSS every few milliseconds in a thread; ``growth`` is the
+    peak above the RSS at entry, in MB."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.growth = 0.0
+
+    def __enter__(self) -> PeakRss:
+        gc.collect()
+        self._baseline = self._process.memory_info().rss
+        self._peak = self._baseline
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+        self.growth = (self._peak - self._baseline) / 2**20
+
+
+async def timed(work: Callable[[], Awaitable[int]]) -> tuple[float, float, float]:
+    """Run ``work`` (which returns a row count); returns (rows per second, peak RSS growth
+    in MB, this process's CPU seconds per million rows)."""
+    with PeakRss() as rss:
+        cpu = time.process_time()
+        started = time.perf_counter()
+        rows = await work()
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    return rows / elapsed, rss.growth, cpu * 1_000_000 / rows
+
+
+def server_url() -> str:
+    url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL") or ServiceResolver([Path.cwd()]).lookup(
+        "CONNECTOR_TEST_POSTGRES_URL"
+    )
+    if not url:
+        sys.exit("no PostgreSQL: run `scripts/services up` or set CONNECTOR_TEST_POSTGRES_URL")
+    return url
+
+
+async def main(rows: int, rounds: int, many_rows: int) -> None:
+    url = server_url()
+    pg = PostgresConnector.from_url(url, pool_min=2, pool_max=2, timeout=None)
+    await pg.connect()
+    raw = await asyncpg.create_pool(url, min_size=2, max_size=2)
+    assert raw is not None
+    await raw.execute(
+        f"DROP TABLE IF EXISTS {TABLE}; "
+        f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, name text NOT NULL, score float8)"
+    )
+    tuples = [(i, f"name-{i}", i / 3) for i in range(rows)]
+    dicts = [{"id": i, "name": f"name-{i}", "score": i / 3} for i in range(rows)]
+
+    async def connector_stream() -> int:
+        n = 0
+        async for row in pg.stream(STREAM_SQL, rows, batch_size=BATCH):
+            n += row[0] > 0
+        return n
+
+    async def raw_stream() -> int:
+        n = 0
+        async with raw.acquire() as connection, connection.transaction():
+            async for row in connection.cursor(STREAM_SQL, rows, prefetch=BATCH):
+                n += row[0] > 0
+        return n
+
+    async def connector_write() -> int:
+        result = await pg.write(TABLE, dicts, mode="insert")
+        assert result.ok, result.errors
+        return result.written
+
+    async def connector_copy_in() -> int:
+        return await pg.copy_in(TABLE, tuples, columns=["id", "name", "score"])
+
+    async def raw_copy() -> int:
+        async with raw.acquire() as connection:
+            await connection.copy_records_to_table(
+                TABLE, records=tuples, columns=["id", "name", "score"]
+            )
+        return rows
+
+    async def raw_executemany() -> int:
+        async with raw.acquire() as connection:
+            await connection.executemany(
+                f"INSERT INTO {TABLE} (id, name, score) VALUES ($1, $2, $3)",
+                tuples[:many_rows],
+            )
+        return many_rows
+
+    async def truncate() -> None:
+        await raw.execute(f"TRUNCATE {TABLE}")
+
+    results: dict[str, list[tuple[float, float, float]]] = {}
+
+    def record(name: str, value: tuple[float, float, float]) -> None:
+        results.setdefault(name, []).append(value)
+
+    print(
+        f"rows: {rows:,} (executemany: {many_rows:,}); rounds: {rounds}; batch: {BATCH}",
+        flush=True,
+    )
+    for round_number in range(rounds):
+        # Alternate who goes first so warm caches favour neither side.
+        order = ["connector", "raw"] if round_number % 2 == 0 else ["raw", "connector"]
+        for side in order:
+            work = connector_stream if side == "connector" else raw_stream
+            record(f"stream/{side}", await timed(work))
+        inserts = [
+            ("connector", connector_write),
+            ("raw", raw_copy),
+            ("copy_in", connector_copy_in),
+        ]
+        shift = round_number % len(inserts)
+        for side, work in inserts[shift:] + inserts[:shift]:
+            await truncate()
+            record(f"insert/{side}", await timed(work))
+        await truncate()
+        record("insert/executemany", await timed(raw_executemany))
+        print(f"  round {round_number + 1}/{rounds} done", flush=True)
+
+    await raw.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    await raw.close()
+    await pg.disconnect()
+
+    def median(name: str) -> tuple[float, float, float]:
+        values = results[name]
+        return (
+            statistics.median(v[0] for v in values),
+            statistics.median(v[1] for v in values),
+            statistics.median(v[2] for v in values),
+        )
+
+    print()
+    print(f"{'operation':<22}{'rows/s (median)':>18}{'peak RSS MB':>14}{'client CPU s/1M':>18}")
+    for name in results:
+        speed, rss, cpu = median(name)
+        print(f"{name:<22}{speed:>18,.0f}{rss:>14.1f}{cpu:>18.2f}")
+    print()
+    for what in ("stream", "insert"):
+        ratio = median(f"{what}/connector")[0] / median(f"{what}/raw")[0]
+        verdict = "ok" if ratio >= 0.95 else "below the 0.95 goal"
+        print(f"{what}: connector / raw = {ratio:.3f} ({verdict})")
+    for what in ("stream", "insert"):
+        cpu = median(f"{what}/connector")[2] / median(f"{what}/raw")[2]
+        print(f"{what}: client CPU connector / raw = {cpu:.3f}")
+    same_input = median("insert/copy_in")[0] / median("insert/raw")[0]
+    print(f"insert: connector copy_in (tuples, like raw) / raw = {same_input:.3f}")
+    contrast = median("insert/executemany")[0] / median("insert/raw")[0]
+    print(f"insert: executemany / copy = {contrast:.3f} (for contrast)")
+
+
+def parse(argv: list[str]) -> Any:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100k rows, 2 rounds: a smoke run")
+    parser.add_argument("--rows", type=int, default=None, help="rows per stream and insert")
+    parser.add_argument("--rounds", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse(sys.argv[1:])
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (2 if args.quick else 5)
+    asyncio.run(main(rows, rounds, many_rows=max(1, rows // 10)))

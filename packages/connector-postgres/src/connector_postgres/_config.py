@@ -1,0 +1,201 @@
+"""PostgresConfig: where the server is, how to authenticate, how the pool behaves."""
+
+from __future__ import annotations
+
+import ssl
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from connector_core import ConnectorConfig
+
+_MASK = "***"
+
+
+class SslMode(StrEnum):
+    """libpq's ``sslmode`` values (``allow`` is not offered: it only downgrades)."""
+
+    DISABLE = "disable"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+class IsolationLevel(StrEnum):
+    """Transaction isolation levels (PostgreSQL runs READ UNCOMMITTED as READ COMMITTED)."""
+
+    READ_COMMITTED = "read_committed"
+    REPEATABLE_READ = "repeatable_read"
+    SERIALIZABLE = "serializable"
+    READ_UNCOMMITTED = "read_uncommitted"
+
+
+def _split_names(value: Any) -> Any:
+    # URLs and environment variables carry lists as "a,b,c".
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class PostgresConfig(ConnectorConfig):
+    """Configuration of :class:`PostgresConnector`.
+
+    Build it from fields, from a URL (``postgresql://user:pass@host:5432/db?sslmode=require``,
+    where every query parameter names a field) or from environment variables
+    (``PostgresConfig.from_env("PG_")``). Invalid input raises ConfigError naming every
+    bad field; the password never appears in ``repr``, dumps, URLs or errors.
+    """
+
+    url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+
+    host: str = Field("localhost", min_length=1, description="Server host name, IP or socket dir.")
+    port: int = Field(5432, ge=1, le=65535)
+    database: str | None = Field(None, min_length=1, description="Database (default: the user).")
+    user: str | None = Field(None, min_length=1, description="Role name (default: the OS user).")
+    password: SecretStr | None = None
+
+    schemas: tuple[str, ...] = Field(
+        ("public",),
+        min_length=1,
+        description="Schemas that discover() lists and stream names resolve in, in order.",
+    )
+    search_path: tuple[str, ...] | None = Field(
+        None, description="Server search_path for every connection (None: server default)."
+    )
+
+    pool_min: int = Field(1, ge=0, description="Connections the pool keeps open.")
+    pool_max: int = Field(10, ge=1, description="Most connections the pool opens.")
+    max_inactive_connection_lifetime: float = Field(
+        300.0, ge=0, description="Close idle pooled connections after this many seconds (0: never)."
+    )
+    max_queries: int = Field(
+        50_000, ge=1, description="Replace a connection after this many queries."
+    )
+    command_timeout: float | None = Field(
+        None, gt=0, description="Client-side timeout of each statement, seconds (asyncpg)."
+    )
+    statement_timeout: float | None = Field(
+        None, gt=0, description="Server-side statement_timeout, seconds."
+    )
+    application_name: str = Field("connector-postgres", max_length=63)
+    statement_cache_size: int = Field(
+        100, ge=0, description="Prepared statements cached per connection (0 behind PgBouncer)."
+    )
+
+    sslmode: SslMode = SslMode.PREFER
+    sslrootcert: Path | None = Field(None, description="CA bundle that signs the server's cert.")
+    sslcert: Path | None = Field(None, description="Client certificate (PEM).")
+    sslkey: Path | None = Field(None, description="Client private key (PEM).")
+    sslpassword: SecretStr | None = Field(None, description="Password of an encrypted sslkey.")
+
+    server_settings: dict[str, str] = Field(
+        default_factory=dict, description="Extra run-time settings sent at connect."
+    )
+
+    decode_json: bool = Field(
+        True, description="json/jsonb as Python values (False: as their text, asyncpg's way)."
+    )
+    batch_size: int = Field(
+        1_000, ge=1, description="Default rows per fetch of stream() and per page of read()."
+    )
+    upsert_copy_threshold: int = Field(
+        1_000,
+        ge=1,
+        description="Upserts of at least this many records go through COPY into a temp table.",
+    )
+    bulk_timeout: float | None = Field(
+        None, gt=0, description="Timeout of one COPY or write() call, seconds (None: none)."
+    )
+
+    @field_validator("schemas", "search_path", mode="before")
+    @classmethod
+    def _names_from_text(cls, value: Any) -> Any:
+        return _split_names(value)
+
+    @field_validator("schemas", "search_path")
+    @classmethod
+    def _names_not_blank(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and any(not name for name in value):
+            raise ValueError("schema names must not be empty")
+        return value
+
+    @field_validator("server_settings")
+    @classmethod
+    def _settings_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key:
+                raise ValueError("setting names must not be empty")
+        return value
+
+    @field_validator("pool_max")
+    @classmethod
+    def _pool_bounds(cls, value: int, info: ValidationInfo) -> int:
+        pool_min = info.data.get("pool_min")
+        if isinstance(pool_min, int) and pool_min > value:
+            raise ValueError("must be at least pool_min")
+        return value
+
+    @field_validator("sslkey")
+    @classmethod
+    def _cert_and_key_together(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if "sslcert" in info.data and (info.data["sslcert"] is None) != (value is None):
+            raise ValueError("sslcert and sslkey go together: give both or neither")
+        return value
+
+    # -- presentation -------------------------------------------------------------------
+
+    def connection_string(self, reveal: bool = False) -> str:
+        """``postgresql://user:***@host:port/database``; the password shows only with
+        ``reveal=True``. SSL and pool settings are not part of the string."""
+        auth = ""
+        if self.user:
+            auth = quote(self.user, safe="")
+            if self.password is not None:
+                secret = self.password.get_secret_value()
+                auth += ":" + (quote(secret, safe="") if reveal else _MASK)
+            auth += "@"
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("/") else self.host
+        path = f"/{quote(self.database, safe='')}" if self.database else ""
+        return f"postgresql://{auth}{quote(host, safe='[]:/')}:{self.port}{path}"
+
+    # -- what the driver needs ----------------------------------------------------------
+
+    def ssl_argument(self) -> ssl.SSLContext | str | bool:
+        """The ``ssl`` argument for asyncpg: False, ``"prefer"`` or an SSLContext."""
+        if self.sslmode is SslMode.DISABLE:
+            return False
+        if self.sslmode is SslMode.PREFER:
+            return "prefer"
+        verify = self.sslmode is not SslMode.REQUIRE or self.sslrootcert is not None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = self.sslmode is SslMode.VERIFY_FULL
+        if verify:
+            context.verify_mode = ssl.CERT_REQUIRED
+            if self.sslrootcert is not None:
+                context.load_verify_locations(cafile=str(self.sslrootcert))
+            else:
+                context.load_default_certs()
+        else:
+            context.verify_mode = ssl.CERT_NONE
+        if self.sslcert is not None and self.sslkey is not None:
+            key_password = self.sslpassword.get_secret_value() if self.sslpassword else None
+            context.load_cert_chain(str(self.sslcert), str(self.sslkey), password=key_password)
+        return context
+
+    def all_server_settings(self) -> dict[str, str]:
+        """Run-time settings sent in the startup packet of every connection."""
+        settings = {"application_name": self.application_name}
+        if self.search_path is not None:
+            settings["search_path"] = ", ".join(_quote_ident(s) for s in self.search_path)
+        if self.statement_timeout is not None:
+            settings["statement_timeout"] = str(max(1, round(self.statement_timeout * 1000)))
+        settings.update(self.server_settings)
+        return settings
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,879 @@
+"""PostgresConnector: asyncpg behind connector_core's lifecycle and operation road."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import operator
+import re
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+from typing import Any, ClassVar, Literal, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from connector_core import (
+    BaseConnector,
+    Catalog,
+    ConnectorError,
+    InvalidRequestError,
+    NotConnectedError,
+    Record,
+    RecordError,
+    SerializationError,
+    WriteResult,
+)
+from connector_postgres._catalog import Table, load_tables, resolve_table
+from connector_postgres._config import IsolationLevel, PostgresConfig
+from connector_postgres._errors import translate_error
+from connector_postgres._identifiers import column_list
+from connector_postgres._listen import Listener
+from connector_postgres._read import RecordReader
+from connector_postgres._results import ExecuteResult
+from connector_postgres._transaction import (
+    Connection,
+    Interruption,
+    PostgresTransaction,
+    close_now,
+    fetch_batches,
+    guarded,
+    is_open,
+)
+from connector_postgres._write import (
+    STAGE_TABLE,
+    failing_index,
+    is_record_error,
+    key_of,
+    merge_stage_sql,
+    stage_sql,
+    upsert_sql,
+)
+
+try:
+    __version__ = _version("connector-postgres")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+T = TypeVar("T")
+_Output = Callable[[bytes], Coroutine[Any, Any, None]]
+logger = logging.getLogger("connector.postgres")
+WriteMode = Literal["insert", "upsert"]
+CopyFormat = Literal["csv", "text", "binary"]
+
+# A statement that only reads: safe to run again after a transient failure. Anything
+# that might write (or lock, or take a sequence value) is not retried unless the caller
+# says so with idempotent=True.
+_READ_START = re.compile(
+    r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:select|with|values|table|show|explain)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_MAY_WRITE = re.compile(
+    r"\b(?:insert|update|delete|merge|into|copy|call|do|lock|nextval|setval|"
+    r"pg_advisory\w*|for\s+(?:no\s+key\s+)?(?:update|share|key\s+share))\b",
+    re.IGNORECASE,
+)
+
+
+def is_read_only(sql: str) -> bool:
+    """Whether ``sql`` looks like a pure read (and so may be retried)."""
+    return bool(_READ_START.match(sql)) and not _MAY_WRITE.search(sql)
+
+
+class PostgresConnector(BaseConnector[PostgresConfig]):
+    """A PostgreSQL connector over an asyncpg pool.
+
+    Every driver call runs on :meth:`BaseConnector.run`: rate limit, circuit breaker,
+    timeout, error translation, retry, stats. Reads outside a transaction are retried on
+    transient errors (a dead pooled connection, a serialization failure); writes and
+    everything inside a transaction are not. Errors are connector_core's typed errors:
+    ConnectionFailedError, AuthenticationError, PermissionDeniedError, NotFoundError
+    (42P01), ConflictError (23505), TransactionRollbackError (40001, 40P01),
+    ConnectorTimeoutError (statement_timeout, command_timeout) and QueryError (anything
+    else, with ``details["sqlstate"]`` and ``details["server_message"]``).
+    """
+
+    name: ClassVar[str] = "postgres"
+    version: ClassVar[str] = __version__
+    config_class: ClassVar[type[PostgresConfig]] = PostgresConfig
+
+    def __init__(self, config: PostgresConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._pool: asyncpg.Pool | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- driver hooks -------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "host": c.host,
+            "port": c.port,
+            "user": c.user,
+            "password": c.password.get_secret_value() if c.password else None,
+            "database": c.database,
+            "ssl": c.ssl_argument(),
+            "server_settings": c.all_server_settings(),
+            "statement_cache_size": c.statement_cache_size,
+            "command_timeout": c.command_timeout,
+            "timeout": c.connect_timeout,
+        }
+
+    async def _connect(self) -> None:
+        c = self.config
+        pool = await asyncpg.create_pool(
+            min_size=c.pool_min,
+            max_size=c.pool_max,
+            max_queries=c.max_queries,
+            max_inactive_connection_lifetime=c.max_inactive_connection_lifetime,
+            init=self._init_connection if c.decode_json else None,
+            **self._connect_kwargs(),
+        )
+        try:
+            if c.pool_min == 0:  # nothing connected yet: prove the server answers
+                async with pool.acquire() as connection:
+                    await connection.fetchval("SELECT 1")
+        except BaseException:
+            pool.terminate()
+            raise
+        self._pool = pool
+
+    @staticmethod
+    async def _init_connection(connection: asyncpg.Connection) -> None:
+        # json and jsonb as Python values (asyncpg's default is their text).
+        for type_name in ("json", "jsonb"):
+            await connection.set_type_codec(
+                type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
+
+    async def _disconnect(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if self._background:  # interrupted connections still on their way back
+            await asyncio.wait(set(self._background), timeout=self.config.connect_timeout)
+        try:
+            # close() waits for borrowed connections; do not wait forever for a leak.
+            await asyncio.wait_for(pool.close(), self.config.connect_timeout)
+        except (Exception, TimeoutError):
+            pool.terminate()
+
+    async def _ping(self) -> None:
+        # One retry on a fresh connection when the first one was already dead: the pool
+        # replaces connections lazily, so a ping right after the server dropped them
+        # would otherwise report a healthy server as down.
+        for attempt in (1, 2):
+            try:
+                await self._with_connection(lambda c: c.fetchval("SELECT 1"))
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                if attempt == 2 or not _connection_closed_error(exc):
+                    raise
+            else:
+                return
+
+    def _translate_error(self, exc: BaseException) -> ConnectorError | None:
+        return translate_error(exc, command_timeout=self.config.command_timeout)
+
+    def _is_connection_lost(self, error: ConnectorError) -> bool:
+        # The pool heals itself: a dead connection is replaced when next acquired.
+        # Re-creating the whole pool would break every other task's connection.
+        return False
+
+    # -- connections --------------------------------------------------------------------
+
+    def _require_pool(self) -> asyncpg.Pool:
+        pool = self._pool
+        if pool is None:
+            raise NotConnectedError(
+                "not connected: call connect() or use 'async with' first", connector=self.name
+            )
+        return pool
+
+    async def _with_connection(self, call: Callable[[Connection], Awaitable[T]]) -> T:
+        pool = self._require_pool()
+        connection: PoolConnectionProxy = await pool.acquire()
+        interruption = Interruption()
+        try:
+            return await guarded(lambda: call(connection), interruption)
+        finally:
+            if interruption.happened:
+                self._release_later(pool, connection, None)
+            else:
+                await _release(pool, connection)
+
+    def _release_later(
+        self, pool: asyncpg.Pool, connection: PoolConnectionProxy, tx: Transaction | None
+    ) -> None:
+        """Give back a connection whose statement was interrupted, without making the
+        caller wait: asyncpg has sent the server a cancel request, and the connection is
+        usable again once the server answers it, perhaps over a slow link. In the
+        background: wait for that (bounded by ``connect_timeout``), roll back, release;
+        if it takes too long, close the connection instead."""
+
+        async def finish() -> None:
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    if tx is not None and is_open(connection):
+                        await tx.rollback()
+                    await pool.release(connection)
+            except (Exception, asyncio.CancelledError) as exc:
+                self.logger.debug("closing an interrupted connection (%s)", type(exc).__name__)
+                close_now(connection)
+                await _release(pool, connection)
+
+        task = asyncio.get_running_loop().create_task(finish())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _open_dedicated_connection(self) -> asyncpg.Connection:
+        """A connection outside the pool (for LISTEN), with the same settings."""
+        connection: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs())
+        if self.config.decode_json:
+            try:
+                await self._init_connection(connection)
+            except BaseException:
+                connection.terminate()
+                raise
+        return connection
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The asyncpg pool, for what this class does not cover (NotConnectedError before
+        ``connect()``). Calls made on it bypass retries, stats and error translation."""
+        return self._require_pool()
+
+    # -- queries ------------------------------------------------------------------------
+
+    def _idempotent(self, sql: str, idempotent: bool | None) -> bool:
+        return is_read_only(sql) if idempotent is None else idempotent
+
+    async def query(
+        self, sql: str, *args: Any, idempotent: bool | None = None
+    ) -> list[asyncpg.Record]:
+        """All rows of ``sql``, with ``args`` bound as $1, $2, ...
+
+        Rows are ``asyncpg.Record``: by name (``row["id"]``) or position; ``dict(row)``
+        for a dict. Retried on transient errors when the statement only reads (or when
+        ``idempotent=True``). Raises QueryError, NotFoundError, ConnectorTimeoutError, ...
+        """
+        rows: list[asyncpg.Record] = await self.run(
+            "query",
+            lambda: self._with_connection(lambda c: c.fetch(sql, *args)),
+            idempotent=self._idempotent(sql, idempotent),
+        )
+        return rows
+
+    async def query_one(
+        self, sql: str, *args: Any, idempotent: bool | None = None
+    ) -> asyncpg.Record | None:
+        """The first row of ``sql``, or None. Retries and errors as :meth:`query`."""
+        row: asyncpg.Record | None = await self.run(
+            "query_one",
+            lambda: self._with_connection(lambda c: c.fetchrow(sql, *args)),
+            idempotent=self._idempotent(sql, idempotent),
+        )
+        return row
+
+    async def query_value(
+        self, sql: str, *args: Any, column: int = 0, idempotent: bool | None = None
+    ) -> Any:
+        """One value of the first row (None when there is none). As :meth:`query`."""
+        return await self.run(
+            "query_value",
+            lambda: self._with_connection(lambda c: c.fetchval(sql, *args, column=column)),
+            idempotent=self._idempotent(sql, idempotent),
+        )
+
+    async def execute(self, sql: str, *args: Any, idempotent: bool = False) -> ExecuteResult:
+        """Run a command; returns its status tag and the rows it affected.
+
+        Not retried unless ``idempotent=True``. Without ``args`` the text may hold several
+        statements (simple protocol). Raises ConflictError, QueryError, ...
+        """
+        status: str = await self.run(
+            "execute",
+            lambda: self._with_connection(lambda c: c.execute(sql, *args)),
+            idempotent=idempotent,
+        )
+        return ExecuteResult.from_status(status)
+
+    async def execute_many(
+        self, sql: str, args: Iterable[Sequence[Any]], *, idempotent: bool = False
+    ) -> None:
+        """Run ``sql`` once per argument tuple, pipelined and atomic (all or none).
+
+        Not retried unless ``idempotent=True`` (then ``args`` must be re-iterable).
+        """
+        await self.run(
+            "execute_many",
+            lambda: self._with_connection(lambda c: c.executemany(sql, args)),
+            idempotent=idempotent,
+        )
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self,
+        *,
+        isolation: IsolationLevel | str | None = None,
+        readonly: bool = False,
+        deferrable: bool = False,
+    ) -> AsyncIterator[PostgresTransaction]:
+        """A transaction on one pooled connection, as an async context manager.
+
+        Commits when the block ends; rolls back when it raises. A cancelled block closes
+        its connection, which makes the server roll back at once. Statements inside are
+        never retried; run the whole block again on a TransactionRollbackError (40001,
+        40P01). ``handle.transaction()`` nests a SAVEPOINT. Beginning the transaction
+        is retried on transient errors (nothing has run yet).
+        """
+        level = IsolationLevel(isolation).value if isolation is not None else None
+        if deferrable and not (readonly and level == IsolationLevel.SERIALIZABLE.value):
+            raise InvalidRequestError(
+                "deferrable=True needs readonly=True and isolation='serializable'",
+                connector=self.name,
+            )
+        pool = self._require_pool()
+
+        async def begin() -> tuple[PoolConnectionProxy, Transaction, Interruption]:
+            connection: PoolConnectionProxy = await pool.acquire()
+            interruption = Interruption()
+            try:
+                tx = connection.transaction(
+                    isolation=level,  # type: ignore[arg-type]
+                    readonly=readonly,
+                    deferrable=deferrable,
+                )
+                await guarded(tx.start, interruption)
+            except BaseException:
+                if interruption.happened:
+                    self._release_later(pool, connection, None)
+                else:
+                    await _release(pool, connection)
+                raise
+            return connection, tx, interruption
+
+        connection, tx, interruption = await self.run("transaction.begin", begin, idempotent=True)
+        handle = PostgresTransaction(self, connection, interruption)
+        released = False
+        try:
+            try:
+                yield handle
+            except BaseException as exc:
+                handle._active = False
+                if isinstance(exc, asyncio.CancelledError):
+                    interruption.mark()
+                if interruption.happened:
+                    # The server is still busy with (or cancelling) a statement: roll
+                    # back in the background instead of waiting here.
+                    self._release_later(pool, connection, tx)
+                    released = True
+                elif is_open(connection):
+                    try:
+                        await self.run(
+                            "transaction.rollback",
+                            lambda: guarded(tx.rollback, interruption),
+                            retry=False,
+                        )
+                    except ConnectorError as error:
+                        self.logger.warning("rollback failed (%s); closing the connection", error)
+                        close_now(connection)
+                raise
+            else:
+                handle._active = False
+                if interruption.happened:
+                    self._release_later(pool, connection, tx)
+                    released = True
+                    raise InvalidRequestError(
+                        "a statement of this transaction timed out or was cancelled, so it "
+                        "was rolled back, not committed",
+                        connector=self.name,
+                    )
+                await self.run(
+                    "transaction.commit", lambda: guarded(tx.commit, interruption), retry=False
+                )
+        finally:
+            if not released:
+                if interruption.happened:
+                    self._release_later(pool, connection, None)
+                else:
+                    await _release(pool, connection)
+
+    # -- streaming and bulk ---------------------------------------------------------------
+
+    async def stream(
+        self, sql: str, *args: Any, batch_size: int | None = None
+    ) -> AsyncIterator[asyncpg.Record]:
+        """Rows of ``sql`` through a server-side cursor, ``batch_size`` rows per round trip
+        (default: ``config.batch_size``): memory stays flat whatever the result size.
+
+        Runs in its own transaction on one connection, held until the iteration ends;
+        stop early with ``contextlib.aclosing(connector.stream(...))`` to return it
+        promptly. Not retried once rows have flowed.
+        """
+        size = batch_size or self.config.batch_size
+        async with self.transaction() as tx:
+            batches = fetch_batches(self, tx._connection, tx._interruption, sql, args, size)
+            async for batch in batches:
+                for row in batch:
+                    yield row
+
+    async def _resolve(self, stream: str, tx: PostgresTransaction | None = None) -> Table:
+        # Inside a transaction, resolve on its connection: it sees its own new tables.
+        fetch = self._catalog_fetch if tx is None else tx.query
+        return await resolve_table(fetch, self.config.schemas, stream)
+
+    async def _catalog_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
+        rows: list[Any] = await self.run(
+            "catalog",
+            lambda: self._with_connection(lambda c: c.fetch(sql, *args)),
+            idempotent=True,
+        )
+        return rows
+
+    @staticmethod
+    def _columns(table: Table, columns: Sequence[str] | None) -> tuple[str, ...]:
+        if columns is None:
+            return table.columns
+        for column in columns:
+            table.column(column)  # NotFoundError naming the known columns
+        return tuple(columns)
+
+    async def copy_in(
+        self,
+        table: str,
+        records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> int:
+        """Binary COPY of ``records`` (tuples in ``columns`` order; default: every column
+        of the table in order) into ``table``; returns the number of rows copied.
+
+        All or nothing (one COPY statement); not retried. ``table`` and ``columns`` are
+        resolved against the catalog first: unknown names raise NotFoundError. Bounded by
+        ``config.bulk_timeout``.
+        """
+        return await self._copy_in_on(None, None, table, records, columns)
+
+    async def _copy_in_on(
+        self,
+        tx: PostgresTransaction | None,
+        connection: Connection | None,
+        table_name: str,
+        records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
+        columns: Sequence[str] | None,
+    ) -> int:
+        table = await self._resolve(table_name, tx)
+        if not table.writable:
+            raise InvalidRequestError(
+                f"cannot copy into {table.stream.kind} {table.stream.qualified_name!r}",
+                connector=self.name,
+            )
+        cols = self._columns(table, columns)
+        timeout = self.config.bulk_timeout
+
+        async def copy(c: Connection) -> str:
+            status: str = await c.copy_records_to_table(
+                table.name, records=records, columns=cols, schema_name=table.schema, timeout=timeout
+            )
+            return status
+
+        if tx is not None and connection is not None:
+            status = await tx._run("copy_in", lambda: copy(connection))
+        else:
+            status = await self.run(
+                "copy_in", lambda: self._with_connection(copy), retry=False, timeout=timeout
+            )
+        return ExecuteResult.from_status(status).rowcount or 0
+
+    async def copy_out(
+        self,
+        table: str,
+        *,
+        columns: Sequence[str] | None = None,
+        format: CopyFormat = "csv",
+        header: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """The table's rows as COPY output chunks (``csv``, ``text`` or ``binary``).
+
+        A bounded queue between the COPY and the consumer keeps memory flat: a slow
+        consumer slows the COPY down. Raises NotFoundError for an unknown table or column.
+        """
+        resolved = await self._resolve(table)
+        cols = self._columns(resolved, columns)
+
+        async def start(c: Connection, output: _Output) -> Any:
+            return await c.copy_from_table(
+                resolved.name,
+                schema_name=resolved.schema,
+                columns=cols,
+                output=output,
+                format=format,
+                header=header if format == "csv" else None,
+                timeout=self.config.bulk_timeout,
+            )
+
+        async for chunk in self._copy_out(start):
+            yield chunk
+
+    async def copy_out_query(
+        self, sql: str, *args: Any, format: CopyFormat = "csv", header: bool = False
+    ) -> AsyncIterator[bytes]:
+        """The result of ``sql`` as COPY output chunks; see :meth:`copy_out`."""
+
+        async def start(c: Connection, output: _Output) -> Any:
+            return await c.copy_from_query(
+                sql,
+                *args,
+                output=output,
+                format=format,
+                header=header if format == "csv" else None,
+                timeout=self.config.bulk_timeout,
+            )
+
+        async for chunk in self._copy_out(start):
+            yield chunk
+
+    async def _copy_out(
+        self, start: Callable[[Connection, _Output], Awaitable[Any]]
+    ) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
+        done = object()
+
+        async def output(chunk: bytes) -> None:
+            await queue.put(bytes(chunk))
+
+        async def produce() -> None:
+            try:
+                await self.run(
+                    "copy_out",
+                    lambda: self._with_connection(lambda c: start(c, output)),
+                    retry=False,
+                    timeout=self.config.bulk_timeout,
+                )
+            except ConnectorError as error:
+                await queue.put(error)
+            else:
+                await queue.put(done)
+
+        task = asyncio.create_task(produce())
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, ConnectorError):
+                    raise item
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- capabilities: discover, read, sample, write --------------------------------------
+
+    async def discover(self) -> Catalog:
+        """Tables and views of ``config.schemas``: columns with portable types and
+        nullability, primary keys, foreign keys, estimated row counts (from the planner's
+        statistics; None until the table is first analyzed) and a suggested cursor field
+        (``updated_at`` and similar names). Raises ConnectionFailedError, ..."""
+        tables = await load_tables(self._catalog_fetch, self.config.schemas)
+        return Catalog(streams=tuple(t.stream for t in tables))
+
+    async def stream_info(self, stream: str) -> Table:
+        """The resolved table behind ``stream`` (NotFoundError listing the known ones)."""
+        return await self._resolve(stream)
+
+    def read(
+        self,
+        stream: str,
+        *,
+        since: Any = None,
+        cursor_field: str | None = None,
+        limit: int | None = None,
+        key_fields: Sequence[str] | None = None,
+        batch_size: int | None = None,
+    ) -> RecordReader:
+        """Records of ``stream`` in (``cursor_field``, primary key) order, as dicts.
+
+        Pages are keyset queries (``WHERE (cursor, pk) > (last) ORDER BY cursor, pk``), so
+        rows sharing a cursor value are neither skipped nor repeated between pages. Each
+        page is retried on transient errors. ``since`` is:
+
+        * None: from the start;
+        * a ReadCheckpoint (or a ``(cursor, key)`` tuple): strictly after that row; use
+          ``reader.checkpoint`` of the previous run for exactly-once across runs;
+        * a plain value: rows whose cursor is >= it (at least once: rows at that value are
+          read again rather than risk missing rows added later with the same value).
+
+        Rows whose cursor is NULL are not returned. Without ``cursor_field`` rows come in
+        primary-key order. ``key_fields`` overrides the primary key (needed for views and
+        tables without one). Raises NotFoundError for an unknown stream or field.
+        """
+        return RecordReader(
+            self._page_fetch,
+            lambda: self._resolve(stream),
+            since=since,
+            cursor_field=cursor_field,
+            key_fields=key_fields,
+            limit=limit,
+            page_size=batch_size or self.config.batch_size,
+        )
+
+    async def _page_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
+        rows: list[Any] = await self.run(
+            "read", lambda: self._with_connection(lambda c: c.fetch(sql, *args)), idempotent=True
+        )
+        return rows
+
+    async def sample(self, stream: str, n: int = 10) -> list[Record]:
+        """Up to ``n`` records of ``stream`` (no particular order), as dicts."""
+        if n < 0:
+            raise InvalidRequestError("n must be >= 0", connector=self.name)
+        table = await self._resolve(stream)
+        sql = f"SELECT {column_list(table.columns)} FROM {table.sql_name} LIMIT $1"  # noqa: S608
+        rows = await self.run(
+            "sample", lambda: self._with_connection(lambda c: c.fetch(sql, n)), idempotent=True
+        )
+        return [dict(r) for r in rows]
+
+    async def write(
+        self, stream: str, records: Iterable[Record], *, mode: WriteMode | None = None
+    ) -> WriteResult:
+        """Write ``records`` (mappings with the same fields) into ``stream``, atomically.
+
+        ``mode="upsert"`` (the default when the table has a primary key) inserts or
+        updates by primary key (``ON CONFLICT (pk) DO UPDATE``; of several records with
+        one key the last wins): batches of ``config.upsert_copy_threshold`` records or
+        more go through a binary COPY into a temporary table, smaller ones through a
+        pipelined INSERT. ``mode="insert"`` is a binary COPY straight into the table.
+
+        The batch is all or nothing. When a record is rejected (a bad value, a constraint)
+        nothing is written and the WriteResult says ``failed=len(records)`` with a
+        RecordError naming the culprit (``index`` -1 when the server did not say which).
+        Other failures raise: NotFoundError (unknown stream or field),
+        InvalidRequestError, ConnectionFailedError, ... Upserts are retried on transient
+        errors; inserts are not.
+        """
+        batch = records if isinstance(records, Sequence) else list(records)
+        if not batch:
+            return WriteResult()
+        table = await self._resolve(stream)
+        if not table.writable:
+            raise InvalidRequestError(
+                f"cannot write into {table.stream.kind} {table.stream.qualified_name!r}",
+                connector=self.name,
+            )
+        columns = tuple(batch[0].keys())
+        for column in columns:
+            table.column(column)
+        pk = table.stream.primary_key
+        if mode is None:
+            mode = "upsert" if pk else "insert"
+        if mode == "upsert":
+            if not pk:
+                raise InvalidRequestError(
+                    f"upsert needs a primary key; {table.stream.qualified_name!r} has none",
+                    connector=self.name,
+                )
+            missing = [k for k in pk if k not in columns]
+            if missing:
+                raise InvalidRequestError(
+                    f"upsert needs the primary key in every record; missing {missing}",
+                    connector=self.name,
+                )
+        elif mode != "insert":
+            raise InvalidRequestError(f"unknown write mode {mode!r}", connector=self.name)
+        shape_error = _shape_error(batch, columns, pk)
+        if shape_error is not None:
+            return WriteResult(written=0, failed=len(batch), errors=(shape_error,))
+        rows = _row_getter(columns)
+        timeout = self.config.bulk_timeout
+
+        async def insert(c: Connection, pending: Iterator[Record]) -> None:
+            await c.copy_records_to_table(
+                table.name,
+                records=map(rows, pending),
+                columns=columns,
+                schema_name=table.schema,
+                timeout=timeout,
+            )
+
+        async def upsert(c: Connection, pending: Iterator[Record]) -> None:
+            tx = c.transaction()
+            await tx.start()
+            try:
+                if len(batch) >= self.config.upsert_copy_threshold:
+                    await c.execute(stage_sql(table, columns))
+                    await c.copy_records_to_table(
+                        STAGE_TABLE, records=map(rows, pending), columns=columns, timeout=timeout
+                    )
+                    await c.execute(merge_stage_sql(table, columns, pk))
+                else:
+                    await c.executemany(upsert_sql(table, columns, pk), map(rows, pending))
+            except Exception:
+                try:
+                    await tx.rollback()
+                except Exception:
+                    close_now(c)  # the server rolls back when the connection goes
+                raise
+            await tx.commit()
+
+        work = upsert if mode == "upsert" else insert
+
+        async def checked(c: Connection) -> None:
+            # The driver pulls records one at a time and encodes each at once, so the
+            # iterator's remaining length tells which record it choked on.
+            pending = iter(batch)
+            try:
+                await work(c, pending)
+            except KeyError:  # a record lacks one of the first record's fields
+                raise _BadRecordError(None, "missing field") from None
+            except (TypeError, ValueError, OverflowError) as exc:
+                if isinstance(exc, asyncpg.InterfaceError) and "element #" in str(exc):
+                    raise  # asyncpg names the element itself
+                index = len(batch) - operator.length_hint(pending) - 1
+                raise _BadRecordError(index, f"cannot encode a value: {exc}") from exc
+
+        try:
+            await self.run(
+                f"write.{mode}",
+                lambda: self._with_connection(checked),
+                idempotent=mode == "upsert",
+                timeout=timeout,
+            )
+        except ConnectorError as error:
+            bad = error.__cause__
+            if isinstance(bad, _BadRecordError):
+                found = _first_mismatch(batch, columns, pk) if bad.index is None else None
+                if found is None:
+                    at = bad.index if bad.index is not None else -1
+                    found = RecordError(
+                        index=at,
+                        message=bad.reason,
+                        code=SerializationError.code,
+                        key=key_of(batch[at], pk) if 0 <= at < len(batch) else None,
+                    )
+                return WriteResult(written=0, failed=len(batch), errors=(found,))
+            if not is_record_error(error):
+                raise
+            culprit = failing_index(error)
+            in_batch = culprit is not None and 0 <= culprit < len(batch)
+            key = key_of(batch[culprit], pk) if culprit is not None and in_batch else None
+            record_error = RecordError(
+                index=culprit if culprit is not None and in_batch else -1,
+                message=error.message,
+                code=error.code,
+                key=key,
+            )
+            return WriteResult(written=0, failed=len(batch), errors=(record_error,))
+        return WriteResult(written=len(batch), failed=0)
+
+    # -- LISTEN / NOTIFY ------------------------------------------------------------------
+
+    def listen(
+        self, *channels: str, keepalive: float = 30.0, reconnect_timeout: float = 60.0
+    ) -> Listener:
+        """Notifications on ``channels`` as an async iterator (see :class:`Listener`).
+
+        ``async with connector.listen("jobs") as listener:`` listens on entry;
+        ``async for n in listener`` yields :class:`Notification` objects. It reconnects
+        by itself when its connection is lost. Raises InvalidRequestError for an invalid
+        channel name.
+        """
+        if not channels:
+            raise InvalidRequestError("listen() needs at least one channel", connector=self.name)
+        return Listener(
+            self, tuple(channels), keepalive=keepalive, reconnect_timeout=reconnect_timeout
+        )
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Send a notification (``pg_notify``; the payload is a bind parameter)."""
+        await self.run(
+            "notify",
+            lambda: self._with_connection(
+                lambda c: c.execute("SELECT pg_notify($1, $2)", channel, payload)
+            ),
+        )
+
+
+class _BadRecordError(Exception):
+    """A record of a write batch could not be encoded (``index`` None: find it by shape)."""
+
+    def __init__(self, index: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
+async def _release(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:
+    try:
+        await pool.release(connection)
+    except Exception as exc:  # asyncpg has already terminated the connection
+        logger.debug("releasing a connection failed: %s", type(exc).__name__)
+
+
+def _connection_closed_error(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresConnectionError):
+        return True
+    text = str(exc)
+    return "connection is closed" in text or "connection was closed" in text
+
+
+def _row_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda record: (record[only],)
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = operator.itemgetter(*columns)
+    return getter
+
+
+def _shape_error(
+    batch: Sequence[Record], columns: Sequence[str], pk: Sequence[str]
+) -> RecordError | None:
+    """A RecordError for the first record whose fields differ from the first record's.
+
+    The pass over the batch compares field counts only (at C speed); a record of the
+    right size with a different field is caught by the KeyError it raises while rows
+    are encoded.
+    """
+    if len(set(map(len, batch))) == 1:
+        return None
+    return _first_mismatch(batch, columns, pk)
+
+
+def _first_mismatch(
+    batch: Sequence[Record], columns: Sequence[str], pk: Sequence[str]
+) -> RecordError | None:
+    for index, record in enumerate(batch):
+        if len(record) != len(columns) or not all(c in record for c in columns):
+            return _mismatch(index, record, columns, pk)
+    return None
+
+
+def _mismatch(index: int, record: Record, columns: Sequence[str], pk: Sequence[str]) -> RecordError:
+    return RecordError(
+        index=index,
+        message=(
+            f"record has fields {sorted(record.keys())}; every record of a batch needs "
+            f"the first record's fields {sorted(columns)}"
+        ),
+        code=InvalidRequestError.code,
+        key=key_of(record, pk),
+    )

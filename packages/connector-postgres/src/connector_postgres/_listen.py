@@ -1,0 +1,182 @@
+"""LISTEN/NOTIFY as an async iterator that survives losing its connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from connector_core import ConnectorError, InvalidRequestError
+from connector_postgres._identifiers import MAX_IDENTIFIER_BYTES, quote_ident
+from connector_postgres._results import Notification
+
+if TYPE_CHECKING:
+    from connector_postgres._connector import PostgresConnector
+
+logger = logging.getLogger("connector.postgres.listen")
+
+_LOST = object()  # queued when the connection drops, to wake the consumer
+
+
+class Listener(AsyncIterator[Notification]):
+    """Notifications on one or more channels, from ``PostgresConnector.listen()``.
+
+    Use it as ``async with connector.listen("jobs") as listener: async for n in listener``
+    (LISTEN is in effect once the ``async with`` is entered) or iterate it directly (LISTEN
+    starts at the first ``__anext__``). It holds its own connection, outside the pool.
+
+    When that connection is lost it reconnects and LISTENs again, for up to
+    ``reconnect_timeout`` seconds, then raises ConnectionFailedError. Notifications sent
+    while it was disconnected are lost: that is how LISTEN/NOTIFY works. When no
+    notification arrives for ``keepalive`` seconds it checks the connection with a round trip.
+    """
+
+    def __init__(
+        self,
+        connector: PostgresConnector,
+        channels: tuple[str, ...],
+        *,
+        keepalive: float = 30.0,
+        reconnect_timeout: float = 60.0,
+        max_queued: int = 10_000,
+    ) -> None:
+        for channel in channels:
+            quote_ident(channel)
+            if len(channel.encode()) > MAX_IDENTIFIER_BYTES:
+                raise InvalidRequestError(
+                    f"channel name longer than {MAX_IDENTIFIER_BYTES} bytes: {channel!r}",
+                    connector="postgres",
+                )
+        self._connector = connector
+        self.channels = channels
+        self.keepalive = keepalive
+        self.reconnect_timeout = reconnect_timeout
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_queued)
+        self._connection: asyncpg.Connection | None = None
+        self._started = False
+        self._closed = False
+        self.reconnects = 0
+        """How many times the listener has reconnected."""
+        self.dropped = 0
+        """Notifications dropped because ``max_queued`` were waiting unread."""
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and LISTEN (idempotent). Raises ConnectionFailedError and friends."""
+        if self._started:
+            return
+        self._started = True
+        await self._open()
+
+    async def close(self) -> None:
+        """UNLISTEN and close the connection (idempotent)."""
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 5)
+            if not connection.is_closed():
+                connection.terminate()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_LOST)
+
+    async def __aenter__(self) -> Listener:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(self.close())
+
+    # -- iteration ----------------------------------------------------------------------
+
+    def __aiter__(self) -> Listener:
+        return self
+
+    async def __anext__(self) -> Notification:
+        await self.start()
+        while True:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._connection is None or self._connection.is_closed():
+                await self._reopen()
+                continue
+            try:
+                item = await asyncio.wait_for(self._queue.get(), self.keepalive)
+            except TimeoutError:
+                await self._check_alive()
+                continue
+            if item is _LOST:
+                continue
+            notification: Notification = item
+            return notification
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _on_notify(self, connection: Any, pid: int, channel: str, payload: object) -> None:
+        try:
+            self._queue.put_nowait(Notification(channel=channel, payload=str(payload), pid=pid))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            logger.warning("listener queue full: dropped a notification on %r", channel)
+
+    def _on_terminate(self, connection: Any) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_LOST)
+
+    async def _open(self) -> None:
+        connector = self._connector
+
+        async def connect_and_listen() -> asyncpg.Connection:
+            connection = await connector._open_dedicated_connection()
+            try:
+                for channel in self.channels:
+                    await connection.add_listener(channel, self._on_notify)
+                connection.add_termination_listener(self._on_terminate)
+            except BaseException:
+                connection.terminate()
+                raise
+            return connection
+
+        self._connection = await connector.run("listen", connect_and_listen, idempotent=True)
+
+    async def _reopen(self) -> None:
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.1
+        while True:
+            try:
+                await self._open()
+            except ConnectorError as error:
+                if not error.transient or time.monotonic() + delay > deadline:
+                    raise
+                logger.info("listener reconnect failed (%s); retrying in %.1fs", error.code, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                self.reconnects += 1
+                logger.info("listener reconnected to channels %s", ", ".join(self.channels))
+                return
+
+    async def _check_alive(self) -> None:
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            return
+        try:
+            await asyncio.wait_for(connection.fetchval("SELECT 1"), self._ping_timeout())
+        except (Exception, TimeoutError):
+            logger.info("listener connection failed its keepalive check; reconnecting")
+            connection.terminate()
+
+    def _ping_timeout(self) -> float:
+        return min(self.keepalive, self._connector.config.connect_timeout)

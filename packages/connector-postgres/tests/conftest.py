@@ -1,0 +1,69 @@
+"""Fixtures shared by the connector-postgres tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from connector_postgres import PostgresConfig, PostgresConnector
+
+
+def make_config(url: str, **overrides: Any) -> PostgresConfig:
+    """A config for the test server with short timeouts and quick retries."""
+    fields: dict[str, Any] = {
+        "connect_timeout": 5.0,
+        "timeout": 60.0,
+        "retry": {"max_attempts": 4, "initial_delay": 0.05, "max_delay": 0.5},
+        "pool_min": 1,
+        "pool_max": 4,
+    }
+    fields.update(overrides)
+    return PostgresConfig.from_url(url, **fields)
+
+
+@pytest.fixture
+async def pg(postgres_database_url: str) -> AsyncIterator[PostgresConnector]:
+    """A connected connector on this module's fresh database."""
+    connector = PostgresConnector(make_config(postgres_database_url))
+    async with connector:
+        yield connector
+
+
+async def _admin(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def secret_role_url(postgres_url: str) -> Iterator[str]:
+    """URL of a login role with a long, distinctive password (the services' own password,
+    "connector", is also the user name, so it cannot show that a secret stays hidden)."""
+    role = f"secret_role_{uuid.uuid4().hex[:8]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    asyncio.run(_admin(postgres_url, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+    parts = urlsplit(postgres_url)
+    netloc = f"{role}:{password}@{parts.hostname}:{parts.port}"
+    yield urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    asyncio.run(
+        _admin(
+            postgres_url,
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'",
+            f"DROP ROLE IF EXISTS {role}",
+        )
+    )
+
+
+@pytest.fixture
+def config_for() -> Any:
+    """``config_for(url, **overrides)``: a test config (see ``make_config``)."""
+    return make_config

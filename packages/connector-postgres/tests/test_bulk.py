@@ -1,0 +1,192 @@
+"""Streaming, COPY, upserts and write results against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+
+import psutil
+import pytest
+
+from connector_core import ErrorCode, InvalidRequestError, NotFoundError
+from connector_postgres import PostgresConnector
+
+pytestmark = pytest.mark.integration
+
+MILLION = 1_000_000
+
+
+async def test_streaming_a_million_rows_keeps_memory_flat(pg: PostgresConnector) -> None:
+    # ~250 MB if the result were held in memory at once; a cursor holds one batch.
+    process = psutil.Process()
+    baseline = process.memory_info().rss
+    peak = baseline
+    count = 0
+    total = 0
+    async for row in pg.stream(
+        "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, $1) g",
+        MILLION,
+        batch_size=5_000,
+    ):
+        count += 1
+        total += row["id"]
+        if count % 50_000 == 0:
+            peak = max(peak, process.memory_info().rss)
+    assert count == MILLION
+    assert total == MILLION * (MILLION + 1) // 2
+    growth_mb = (peak - baseline) / 2**20
+    assert growth_mb < 100, f"peak RSS grew by {growth_mb:.0f} MB"
+
+
+async def test_stream_stopped_early_gives_its_connection_back(pg: PostgresConnector) -> None:
+    async with contextlib.aclosing(pg.stream("SELECT generate_series(1, 100000) AS n")) as rows:
+        async for row in rows:
+            if row["n"] == 10:
+                break
+    idle = pg.pool.get_idle_size()
+    assert idle == pg.pool.get_size()
+    assert await pg.query_value("SELECT 1") == 1
+
+
+async def test_copy_in_a_million_rows(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE copy_t (id bigint PRIMARY KEY, name text, score float8)")
+    rows = ((i, f"name-{i}", i / 7) for i in range(MILLION))
+    copied = await pg.copy_in("copy_t", rows, columns=["id", "name", "score"])
+    assert copied == MILLION
+    summary = await pg.query_one("SELECT count(*) AS n, sum(id) AS s, max(name) AS m FROM copy_t")
+    assert summary is not None
+    assert summary["n"] == MILLION
+    assert summary["s"] == MILLION * (MILLION - 1) // 2
+    assert summary["m"] == "name-999999"
+
+
+async def test_copy_in_rejects_unknown_tables_and_columns(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE copy_cols (id int)")
+    with pytest.raises(NotFoundError, match="copy_cols"):
+        await pg.copy_in("no_such_table", [(1,)])
+    with pytest.raises(NotFoundError, match="known fields: id"):
+        await pg.copy_in("copy_cols", [(1,)], columns=["nope"])
+
+
+async def test_copy_in_inside_a_transaction_sees_the_new_table(pg: PostgresConnector) -> None:
+    async with pg.transaction() as tx:
+        await tx.execute("CREATE TABLE copy_tx (id int, v text)")
+        assert await tx.copy_in("copy_tx", [(1, "a"), (2, "b")]) == 2
+        assert await tx.query_value("SELECT count(*) FROM copy_tx") == 2
+    assert await pg.query_value("SELECT count(*) FROM copy_tx") == 2
+
+
+@pytest.mark.parametrize("size", [10, 5_000], ids=["pipelined", "copy-staged"])
+async def test_upsert_inserts_and_updates_by_primary_key(pg: PostgresConnector, size: int) -> None:
+    table = f"upsert_{size}"
+    await pg.execute(
+        f"CREATE TABLE {table} (id int PRIMARY KEY, name text NOT NULL, "
+        "note text DEFAULT 'default-note', version int)"
+    )
+    first = [{"id": i, "name": f"v1-{i}", "version": 1} for i in range(size)]
+    assert (await pg.write(table, first)).written == size
+    # Half updated, half new; one key twice (the later record wins).
+    half = size // 2
+    second = [{"id": i, "name": f"v2-{i}", "version": 2} for i in range(half, size + half)]
+    second.append({"id": size // 2, "name": "v3-last-wins", "version": 3})
+    result = await pg.write(table, second)
+    assert result.ok
+    assert result.written == len(second)
+    rows = {r["id"]: r for r in await pg.query(f"SELECT * FROM {table}")}
+    assert len(rows) == size + size // 2
+    assert rows[0]["name"] == "v1-0"
+    assert rows[0]["version"] == 1
+    assert rows[size // 2]["name"] == "v3-last-wins"
+    assert rows[size - 1]["name"] == f"v2-{size - 1}"
+    assert rows[size + size // 2 - 1]["version"] == 2
+    # Columns not in the records keep their defaults on insert and their value on update.
+    assert {r["note"] for r in rows.values()} == {"default-note"}
+
+
+@pytest.mark.parametrize("size", [10, 5_000], ids=["pipelined", "copy-staged"])
+async def test_a_rejected_record_leaves_the_batch_unwritten(
+    pg: PostgresConnector, size: int
+) -> None:
+    table = f"atomic_{size}"
+    await pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, name text NOT NULL)")
+    await pg.write(table, [{"id": 0, "name": "before"}])
+    batch = [{"id": i, "name": f"n{i}"} for i in range(size)]
+    batch[size // 2] = {"id": size // 2, "name": None}
+    result = await pg.write(table, batch)
+    assert not result.ok
+    assert (result.written, result.failed) == (0, size)
+    [error] = result.errors
+    assert "not-null" in error.message
+    assert error.code is ErrorCode.QUERY
+    rows = await pg.query(f"SELECT id, name FROM {table}")
+    assert [tuple(r) for r in rows] == [(0, "before")]
+
+
+async def test_insert_mode_names_the_failing_record(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE insert_t (id int PRIMARY KEY, name text)")
+    await pg.write("insert_t", [{"id": 7, "name": "seven"}])
+    batch = [{"id": i, "name": "x"} for i in range(5, 10) if i != 7] + [{"id": 7, "name": "y"}]
+    result = await pg.write("insert_t", batch, mode="insert")
+    assert (result.written, result.failed) == (0, len(batch))
+    [error] = result.errors
+    assert (error.index, error.key, error.code) == (len(batch) - 1, 7, ErrorCode.CONFLICT)
+    bad_value = [{"id": 1, "name": "a"}, {"id": "two", "name": "b"}]
+    result = await pg.write("insert_t", bad_value, mode="insert")
+    [error] = result.errors
+    assert (error.index, error.code) == (1, ErrorCode.SERIALIZATION)
+    assert await pg.query_value("SELECT count(*) FROM insert_t") == 1
+
+
+async def test_records_of_another_shape_are_reported(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE shape_t (id int PRIMARY KEY, a text, b text)")
+    short = [{"id": 1, "a": "x", "b": "y"}, {"id": 2, "a": "x"}]
+    [error] = (await pg.write("shape_t", short)).errors
+    assert (error.index, error.key) == (1, 2)
+    renamed = [{"id": 1, "a": "x"}, {"id": 2, "b": "y"}]
+    [error] = (await pg.write("shape_t", renamed)).errors
+    assert error.index == 1
+    assert await pg.query_value("SELECT count(*) FROM shape_t") == 0
+
+
+async def test_write_refuses_what_it_cannot_do(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE nopk_t (a int)")
+    await pg.execute("CREATE VIEW view_t AS SELECT 1 AS a")
+    assert (await pg.write("nopk_t", [{"a": 1}])).written == 1  # no key: plain insert
+    with pytest.raises(InvalidRequestError, match="primary key"):
+        await pg.write("nopk_t", [{"a": 1}], mode="upsert")
+    with pytest.raises(InvalidRequestError, match="view"):
+        await pg.write("view_t", [{"a": 1}])
+    with pytest.raises(NotFoundError, match="known fields: a"):
+        await pg.write("nopk_t", [{"b": 1}])
+    assert (await pg.write("nopk_t", [])).written == 0
+
+
+async def test_copy_out_yields_the_table_as_csv(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE out_t (id int, name text)")
+    await pg.copy_in("out_t", [(i, f"n,{i}") for i in range(20_000)])
+    chunks = [chunk async for chunk in pg.copy_out("out_t", columns=["name", "id"], header=True)]
+    assert all(isinstance(c, bytes) for c in chunks)
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
+    assert rows[0] == ["name", "id"]
+    assert rows[1:3] == [["n,0", "0"], ["n,1", "1"]]
+    assert len(rows) == 20_001
+    query_chunks = [
+        c async for c in pg.copy_out_query("SELECT id FROM out_t WHERE id < $1 ORDER BY id", 3)
+    ]
+    assert b"".join(query_chunks) == b"0\n1\n2\n"
+
+
+async def test_copy_out_stopped_early_releases_its_connection(pg: PostgresConnector) -> None:
+    async with contextlib.aclosing(
+        pg.copy_out_query("SELECT g, repeat('y', 200) FROM generate_series(1, 500000) g")
+    ) as chunks:
+        async for _ in chunks:
+            break
+    for _ in range(200):  # the COPY's connection comes back in the background
+        if pg.pool.get_idle_size() == pg.pool.get_size():
+            break
+        await asyncio.sleep(0.05)
+    assert pg.pool.get_idle_size() == pg.pool.get_size()
+    assert await pg.query_value("SELECT 1") == 1

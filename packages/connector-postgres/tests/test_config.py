@@ -1,0 +1,209 @@
+"""PostgresConfig, statement classification and result parsing: no server needed."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+from connector_core import ConfigError, InvalidRequestError, from_url
+from connector_postgres import (
+    ExecuteResult,
+    PostgresConfig,
+    PostgresConnector,
+    SslMode,
+    is_read_only,
+    quote_ident,
+)
+
+SECRET = "s3cr3t-p@ss/word"
+URL = (
+    "postgresql://app:s3cr3t-p%40ss%2Fword@db.example:6543/sales"
+    "?sslmode=require&application_name=etl&schemas=sales,public&pool_max=20"
+    "&command_timeout=5&statement_timeout=2.5&search_path=sales,public&connect_timeout=3"
+)
+
+
+def test_from_url_reads_every_part() -> None:
+    config = PostgresConfig.from_url(URL)
+    assert (config.host, config.port, config.user, config.database) == (
+        "db.example",
+        6543,
+        "app",
+        "sales",
+    )
+    assert config.password is not None
+    assert config.password.get_secret_value() == SECRET
+    assert config.sslmode is SslMode.REQUIRE
+    assert config.application_name == "etl"
+    assert config.schemas == ("sales", "public")
+    assert config.search_path == ("sales", "public")
+    assert config.pool_max == 20
+    assert config.command_timeout == 5
+    assert config.connect_timeout == 3
+
+
+def test_postgres_scheme_is_accepted_and_others_are_not() -> None:
+    assert PostgresConfig.from_url("postgres://u@h/db").host == "h"
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig.from_url("mysql://u:pw@h/db")
+    assert "url" in caught.value.fields
+
+
+def test_registry_builds_the_connector_from_a_url() -> None:
+    connector = from_url("postgres://u:pw@h:5432/db")
+    assert isinstance(connector, PostgresConnector)
+
+
+def test_connection_string_masks_the_password() -> None:
+    config = PostgresConfig.from_url(URL)
+    masked = config.connection_string()
+    assert SECRET not in masked
+    assert "s3cr3t" not in masked
+    assert masked == "postgresql://app:***@db.example:6543/sales"
+    assert PostgresConfig.from_url(config.connection_string(reveal=True)).password == (
+        config.password
+    )
+
+
+def test_secrets_stay_out_of_repr_dump_and_connector_repr() -> None:
+    config = PostgresConfig.from_url(URL, sslpassword="key-pass-123")
+    texts = [repr(config), str(config), str(config.model_dump()), config.model_dump_json()]
+    texts.append(repr(PostgresConnector(config)))
+    for text in texts:
+        assert "s3cr3t" not in text
+        assert "key-pass-123" not in text
+    assert set(config.secret_values()) == {SECRET, "key-pass-123"}
+
+
+def test_bad_fields_are_all_named_without_echoing_values() -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig(
+            port=0,
+            pool_min=5,
+            pool_max=2,
+            sslmode="sometimes",  # type: ignore[arg-type]
+            statement_timeout=-1,
+            application_name="x" * 64,
+            password="do-not-echo-me",  # type: ignore[arg-type]
+            max_queries="lots",  # type: ignore[arg-type]
+        )
+    assert set(caught.value.fields) >= {
+        "port",
+        "pool_max",
+        "sslmode",
+        "statement_timeout",
+        "application_name",
+        "max_queries",
+    }
+    assert "do-not-echo-me" not in str(caught.value)
+
+
+def test_unknown_url_parameter_is_rejected_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig.from_url("postgresql://u@h/db?sslmod=require")
+    assert "sslmod" in caught.value.fields
+
+
+def test_cert_and_key_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig(sslcert=tmp_path / "client.crt")
+    assert "sslkey" in caught.value.fields
+
+
+def test_from_env_reads_url_and_fields() -> None:
+    config = PostgresConfig.from_env(
+        "PG_",
+        {"PG_URL": "postgresql://u:pw@h:1/db", "PG_POOL_MAX": "3", "PG_SCHEMAS": "a,b"},
+    )
+    assert (config.port, config.pool_max, config.schemas) == (1, 3, ("a", "b"))
+
+
+def test_server_settings_carry_search_path_statement_timeout_and_extras() -> None:
+    config = PostgresConfig(
+        search_path=("Sales", "public"),
+        statement_timeout=2.5,
+        application_name="etl",
+        server_settings={"timezone": "UTC"},
+    )
+    assert config.all_server_settings() == {
+        "application_name": "etl",
+        "search_path": '"Sales", "public"',
+        "statement_timeout": "2500",
+        "timezone": "UTC",
+    }
+
+
+def test_ssl_modes_map_to_driver_arguments() -> None:
+    assert PostgresConfig(sslmode="disable").ssl_argument() is False  # type: ignore[arg-type]
+    assert PostgresConfig().ssl_argument() == "prefer"
+    require = PostgresConfig(sslmode="require").ssl_argument()  # type: ignore[arg-type]
+    assert isinstance(require, ssl.SSLContext)
+    assert require.verify_mode == ssl.CERT_NONE
+    assert not require.check_hostname
+    full = PostgresConfig(sslmode="verify-full").ssl_argument()  # type: ignore[arg-type]
+    assert isinstance(full, ssl.SSLContext)
+    assert full.verify_mode == ssl.CERT_REQUIRED
+    assert full.check_hostname
+    ca = PostgresConfig(sslmode="verify-ca").ssl_argument()  # type: ignore[arg-type]
+    assert isinstance(ca, ssl.SSLContext)
+    assert ca.verify_mode == ssl.CERT_REQUIRED
+    assert not ca.check_hostname
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "  select * from t where id = $1",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "-- comment\nSELECT 2",
+        "/* c */ VALUES (1)",
+        "SHOW search_path",
+        "TABLE users",
+    ],
+)
+def test_reads_are_recognised(sql: str) -> None:
+    assert is_read_only(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO t VALUES (1)",
+        "UPDATE t SET a = 1",
+        "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+        "SELECT nextval('s')",
+        "SELECT * FROM t FOR UPDATE",
+        "SELECT * INTO new_table FROM t",
+        "SELECT pg_advisory_lock(1)",
+        "CREATE TABLE t (a int)",
+    ],
+)
+def test_statements_that_may_write_are_not_reads(sql: str) -> None:
+    assert not is_read_only(sql)
+
+
+@pytest.mark.parametrize(
+    ("status", "rowcount"),
+    [
+        ("INSERT 0 3", 3),
+        ("UPDATE 2", 2),
+        ("DELETE 0", 0),
+        ("SELECT 7", 7),
+        ("COPY 10", 10),
+        ("CREATE TABLE", None),
+        ("BEGIN", None),
+    ],
+)
+def test_execute_result_parses_the_command_tag(status: str, rowcount: int | None) -> None:
+    assert ExecuteResult.from_status(status) == ExecuteResult(status, rowcount)
+
+
+def test_quote_ident_doubles_quotes_and_rejects_unrepresentable_names() -> None:
+    assert quote_ident('users; DROP TABLE "x"') == '"users; DROP TABLE ""x"""'
+    with pytest.raises(InvalidRequestError):
+        quote_ident("")
+    with pytest.raises(InvalidRequestError):
+        quote_ident("a\x00b")

@@ -1,0 +1,29 @@
+import connector_postgres
+from connector_core import connector_class
+
+
+def test_exported_names_are_exactly_the_public_api() -> None:
+    assert set(connector_postgres.__all__) == {
+        "ExecuteResult",
+        "IsolationLevel",
+        "Listener",
+        "Notification",
+        "PostgresConfig",
+        "PostgresConnector",
+        "PostgresTransaction",
+        "ReadCheckpoint",
+        "RecordReader",
+        "SslMode",
+        "Table",
+        "TransactionRollbackError",
+        "__version__",
+        "is_read_only",
+        "quote_ident",
+    }
+    for name in connector_postgres.__all__:
+        assert hasattr(connector_postgres, name)
+
+
+def test_both_schemes_are_registered() -> None:
+    assert connector_class("postgres") is connector_postgres.PostgresConnector
+    assert connector_class("postgresql") is connector_postgres.PostgresConnector

@@ -1,0 +1,210 @@
+"""Dead connections, a server restart, a slow network and LISTEN across reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from connector_core import ConnectorTimeoutError, LifecycleEvent
+from connector_postgres import Notification, PostgresConnector
+from connector_testing import ToxiproxyClient
+
+pytestmark = pytest.mark.integration
+
+PG_BIN = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+
+
+def _repo_root() -> Path:
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "scripts" / "services").is_file():
+            return folder
+    return Path.cwd()
+
+
+def _services_data_dir() -> Path | None:
+    data = (_repo_root() / ".cache" / "services" / "run" / "postgres").resolve() / "data"
+    return data if (data / "postmaster.pid").is_file() else None
+
+
+def _pg_ctl(data: Path, *args: str) -> tuple[int, str]:
+    """Run pg_ctl (as the postgres user when we are root); returns its exit code and
+    output. The server it starts logs to the services' log file, never to our pipes
+    (a pipe the postmaster inherited would keep this call waiting for ever)."""
+    command = [str(PG_BIN / "pg_ctl"), "-D", str(data), *args]
+    if args[0] in ("start", "restart"):
+        command += ["-l", str(data.parent / "postgres.log")]
+    if os.geteuid() == 0:  # the server refuses to run as root
+        command = ["runuser", "-u", "postgres", "--", *command]
+    with tempfile.TemporaryFile() as output:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+            start_new_session=True,
+            cwd="/",
+        )
+        output.seek(0)
+        return done.returncode, output.read().decode(errors="replace")
+
+
+@pytest.fixture
+def restartable_server(postgres_url: str) -> Iterator[Path]:
+    """The data directory of the PostgreSQL that ``scripts/services`` runs; the server
+    is running again when the test ends, whatever happened."""
+    data = _services_data_dir()
+    if (
+        data is None
+        or not (PG_BIN / "pg_ctl").exists()
+        or (os.geteuid() == 0 and shutil.which("runuser") is None)
+    ):
+        message = "the restart test needs the PostgreSQL of scripts/services (pg_ctl, data dir)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield data
+    if _pg_ctl(data, "status")[0] != 0:
+        _pg_ctl(data, "start", "-w", "-t", "60")
+
+
+async def _admin_fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+        return rows
+    finally:
+        await connection.close()
+
+
+async def test_every_pooled_connection_terminated_then_next_call_succeeds(
+    postgres_database_url: str, config_for: Any
+) -> None:
+    app = f"terminate-{uuid.uuid4().hex[:8]}"
+    config = config_for(postgres_database_url, pool_min=4, pool_max=4, application_name=app)
+    reconnects: list[LifecycleEvent] = []
+    async with PostgresConnector(config) as pg:
+        pg.on(LifecycleEvent.RECONNECT, lambda info: reconnects.append(info.event))
+        await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(4)))
+        before = {r["pid"] for r in await _admin_fetch(postgres_database_url, _PIDS, app)}
+        assert len(before) == 4
+        killed = await _admin_fetch(
+            postgres_database_url, f"SELECT pg_terminate_backend(pid) FROM ({_PIDS}) p", app
+        )
+        assert [r[0] for r in killed] == [True] * 4
+        # Every call below is the first on a dead connection; none needs a reconnect.
+        assert await pg.query_value("SELECT 41 + 1") == 42
+        assert await pg.ping() > 0
+        results = await asyncio.gather(*(pg.query_value("SELECT 1") for _ in range(8)))
+        assert results == [1] * 8
+        after = {r["pid"] for r in await _admin_fetch(postgres_database_url, _PIDS, app)}
+        assert after
+        assert not after & before
+        assert pg.is_connected
+    assert reconnects == []  # the pool healed itself; the connector never rebuilt it
+
+
+_PIDS = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+
+
+async def test_pool_recovers_after_a_server_restart(
+    postgres_database_url: str, config_for: Any, restartable_server: Path
+) -> None:
+    config = config_for(
+        postgres_database_url,
+        pool_min=2,
+        retry={"max_attempts": 30, "initial_delay": 0.1, "max_delay": 1.0, "deadline": 60},
+    )
+    async with PostgresConnector(config) as pg:
+        await pg.execute("CREATE TABLE restart_t (id int)")
+        await pg.execute("INSERT INTO restart_t VALUES (1)")
+        started_before = await pg.query_value("SELECT pg_postmaster_start_time()")
+        code, output = await asyncio.to_thread(
+            _pg_ctl, restartable_server, "restart", "-m", "fast", "-w", "-t", "60"
+        )
+        assert code == 0, output
+        assert await pg.query_value("SELECT count(*) FROM restart_t") == 1
+        assert await pg.query_value("SELECT pg_postmaster_start_time()") > started_before
+        assert await pg.ping() > 0
+        assert (await pg.execute("INSERT INTO restart_t VALUES (2)")).rowcount == 1
+
+
+async def test_calls_ride_out_a_network_outage(
+    postgres_proxy_url: str, toxiproxy: ToxiproxyClient, config_for: Any
+) -> None:
+    config = config_for(
+        postgres_proxy_url,
+        connect_timeout=2,
+        retry={"max_attempts": 50, "initial_delay": 0.1, "max_delay": 0.5, "deadline": 30},
+        circuit_breaker=None,  # let the retries run into the outage rather than fail fast
+    )
+    async with PostgresConnector(config) as pg:
+        assert await pg.query_value("SELECT 1") == 1
+        await asyncio.to_thread(toxiproxy.set_enabled, "postgres", False)
+        try:
+            outage = asyncio.create_task(pg.query_value("SELECT 2"))
+            await asyncio.sleep(1.5)
+            assert not outage.done()
+        finally:
+            await asyncio.to_thread(toxiproxy.set_enabled, "postgres", True)
+        assert await asyncio.wait_for(outage, 30) == 2
+        assert pg.stats.operations["query_value"].retries >= 1
+
+
+async def test_latency_beyond_command_timeout_is_a_timeout_within_a_second_of_it(
+    postgres_proxy_url: str, toxiproxy: ToxiproxyClient, config_for: Any
+) -> None:
+    command_timeout = 1.0
+    config = config_for(postgres_proxy_url, command_timeout=command_timeout, connect_timeout=3)
+    async with PostgresConnector(config) as pg:
+        assert await pg.query_value("SELECT 1") == 1
+        with toxiproxy.toxic("postgres", "latency", latency=4000):
+            started = time.monotonic()
+            with pytest.raises(ConnectorTimeoutError) as caught:
+                await pg.query_value("SELECT 1")
+            elapsed = time.monotonic() - started
+        assert command_timeout <= elapsed < command_timeout + 1.0, elapsed
+        assert "command_timeout=1.0s" in str(caught.value)
+        # The connection cut short is given back in the background; the next call works.
+        assert await pg.query_value("SELECT 2") == 2
+
+
+async def test_listen_delivers_notifications_and_survives_a_lost_connection(
+    pg: PostgresConnector, postgres_database_url: str
+) -> None:
+    channel = f"jobs {uuid.uuid4().hex[:6]}"  # a space: the name must be quoted
+    async with pg.listen(channel, keepalive=1.0) as listener:
+        await pg.notify(channel, "first")
+        first = await asyncio.wait_for(anext(listener), 10)
+        assert first == Notification(channel=channel, payload="first", pid=first.pid)
+        killed = await _admin_fetch(
+            postgres_database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+        )
+        assert killed
+        received: Notification | None = None
+        deadline = time.monotonic() + 20
+        while received is None and time.monotonic() < deadline:
+            # Notifications sent while the listener was away are lost (LISTEN semantics),
+            # so keep sending until it is back.
+            await pg.notify(channel, "after")
+            try:
+                received = await asyncio.wait_for(anext(listener), 0.5)
+            except TimeoutError:
+                continue
+        assert received is not None
+        assert received.payload == "after"
+        assert listener.reconnects >= 1

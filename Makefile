@@ -16,7 +16,11 @@ help: ## List the targets
 .PHONY: uv
 uv: ## Install uv with pip when it is missing
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --user \
+			--break-system-packages uv
+	@$(UV) --version
 
 .PHONY: sync
 sync: uv ## Install every package and the dev tools into .venv (from uv.lock)

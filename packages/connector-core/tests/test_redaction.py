@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, quote_plus
+
 import pytest
 
 from connector_core import redact_url
+from connector_core._redaction import scrub
 
 
 @pytest.mark.parametrize(
@@ -38,3 +41,26 @@ def test_no_secret_survives(secret: str) -> None:
 
 def test_unparseable_url_is_masked_entirely() -> None:
     assert redact_url("http://[::1") == "***"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "connect to x://u:{plain}@h/db failed",
+        "connect to x://u:{quoted}@h/db failed",
+        "query string password={plus}&a=1",
+        "server said: bad password {plain}",
+    ],
+)
+def test_scrub_removes_plain_and_url_encoded_forms(template: str) -> None:
+    secret = "p@ss/w0rd: +x"
+    text = template.format(plain=secret, quoted=quote(secret, safe=""), plus=quote_plus(secret))
+    scrubbed = scrub(text, [secret])
+    for form in (secret, quote(secret, safe=""), quote_plus(secret), "w0rd"):
+        assert form not in scrubbed, scrubbed
+
+
+def test_scrub_masks_passwords_of_urls_it_was_not_told_about() -> None:
+    scrubbed = scrub("driver: cannot reach postgresql://app:hunter2@db:5432/app", [])
+    assert "hunter2" not in scrubbed
+    assert "postgresql://app:***@db:5432/app" in scrubbed

@@ -37,3 +37,14 @@ def test_new_tests_in_subclass_are_fine() -> None:
             pass
 
     assert "test_something_else" in vars(Extra)
+
+
+def test_override_through_a_mixin_is_refused() -> None:
+    class Mixin:
+        def test_check_reports_ok(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="overrides a contract test"):
+
+        class ViaMixin(Mixin, ConnectorContractTests):
+            pass

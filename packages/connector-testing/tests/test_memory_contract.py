@@ -10,13 +10,13 @@ class TestMemoryContract(ConnectorContractTests):
 
     @pytest.fixture
     def config(self) -> MemoryConfig:
-        return MemoryConfig(store="contract", token="tok-3f9a1c-secret", latency=0.0005)
+        return MemoryConfig(store="contract", token="tok/3f9a@1c:secret", latency=0.0005)
 
     @pytest.fixture
     def unreachable_config(self) -> MemoryConfig:
         return MemoryConfig(
             store="contract",
-            token="tok-3f9a1c-secret",
+            token="tok/3f9a@1c:secret",
             available=False,
             retry={"max_attempts": 2, "initial_delay": 0.001},
         )

@@ -379,9 +379,10 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 )
         if error.connector is None:
             error.connector = self.name
-        if self._secrets:
-            error.message = scrub(error.message, self._secrets)
-            error.args = (error.message,)
+        scrubbed = scrub(error.message, self._secrets)
+        if scrubbed != error.message:
+            error.message = scrubbed
+            error.args = (scrubbed,)
         return error
 
     async def run(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
+
+# scheme://user:password@... inside free text (driver messages).
+_URL_WITH_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@'\"]+:[^\s/@'\"]*@[^\s'\"]+")
 
 # Query parameter names whose values are credentials in the wild.
 SECRET_QUERY_KEYS = frozenset(
@@ -58,9 +62,22 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """A secret as it may appear in text: plain, percent-encoded (URL paths and
+    userinfo) and form-encoded (query strings), longest first."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in ``text`` with a mask."""
+    """Replace every occurrence of each secret in ``text``, plain or URL-encoded, with a
+    mask, and mask the password of any URL in it."""
     for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
+        if not secret:
+            continue
+        for form in secret_forms(secret):
+            if form in text:
+                text = text.replace(form, MASK)
+    if "://" in text and "@" in text:
+        text = _URL_WITH_USERINFO.sub(lambda m: redact_url(m.group(0)), text)
     return text

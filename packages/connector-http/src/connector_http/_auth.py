@@ -1,0 +1,309 @@
+"""Credentials at run time: static headers, and OAuth2 tokens cached, refreshed ahead of
+expiry and fetched once for all concurrent callers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import httpx
+
+from connector_core import (
+    AuthenticationError,
+    ConfigError,
+    ConnectorError,
+    FieldError,
+)
+from connector_http._auth_config import (
+    ApiKeyAuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    NoAuthConfig,
+    OAuth2ClientCredentialsConfig,
+    OAuth2Config,
+    OAuth2JwtBearerConfig,
+    OAuth2RefreshTokenConfig,
+)
+from connector_http._errors import scrub, status_error
+
+TokenRotatedCallback = Callable[[str], Awaitable[None] | None]
+"""Called with the new refresh token when the server rotates it (persist it there)."""
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+logger = logging.getLogger("connector.http.auth")
+
+
+def basic_header(username: str, password: str) -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAuth:
+    """What a static scheme adds to every request: headers, or one query parameter."""
+
+    headers: dict[str, str]
+    query: tuple[str, str] | None = None
+
+
+def static_auth(
+    auth: NoAuthConfig | BasicAuthConfig | BearerAuthConfig | ApiKeyAuthConfig,
+) -> StaticAuth:
+    if isinstance(auth, BasicAuthConfig):
+        password = auth.password.get_secret_value()
+        return StaticAuth({"Authorization": basic_header(auth.username, password)})
+    if isinstance(auth, BearerAuthConfig):
+        return StaticAuth({"Authorization": f"Bearer {auth.token.get_secret_value()}"})
+    if isinstance(auth, ApiKeyAuthConfig):
+        key = auth.key.get_secret_value()
+        if auth.location == "query":
+            return StaticAuth({}, (auth.name, key))
+        return StaticAuth({auth.name: f"{auth.prefix}{key}"})
+    return StaticAuth({})
+
+
+def require_jwt() -> Any:
+    """Import PyJWT or say which extra provides it."""
+    try:
+        import jwt
+    except ImportError as exc:
+        raise ImportError(
+            "the oauth2_jwt_bearer auth needs PyJWT with cryptography: "
+            "pip install 'connector-http[jwt]'"
+        ) from exc
+    return jwt
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    access: str
+    refresh_at: float
+    expires_at: float
+
+
+class OAuth2TokenSource:
+    """Gets, caches and refreshes an OAuth2 access token.
+
+    ``token()`` returns the cached token until ``refresh_margin`` seconds before it
+    expires; then the first caller fetches a new one under a lock while the others
+    wait and share it (single flight). ``invalidate(token)`` drops a token the API
+    rejected (401) so the next ``token()`` fetches a fresh one.
+    """
+
+    def __init__(
+        self,
+        settings: OAuth2Config,
+        *,
+        connector: str = "http",
+        on_token_rotated: TokenRotatedCallback | None = None,
+        request_id_headers: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.connector = connector
+        self.on_token_rotated = on_token_rotated
+        self._request_id_headers = tuple(request_id_headers)
+        self._clock = clock
+        self._token: _Token | None = None
+        self._lock = asyncio.Lock()
+        self._refresh_token: str | None = (
+            settings.refresh_token.get_secret_value()
+            if isinstance(settings, OAuth2RefreshTokenConfig)
+            else None
+        )
+        self._jwt: Any = require_jwt() if isinstance(settings, OAuth2JwtBearerConfig) else None
+        self.token_requests = 0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets obtained at run time (access and rotated refresh tokens)."""
+        values = [self._refresh_token or ""]
+        if self._token is not None:
+            values.append(self._token.access)
+        return tuple(v for v in values if v)
+
+    async def token(self, client: httpx.AsyncClient) -> str:
+        """A valid access token, fetching one when none is cached or it is due."""
+        current = self._token
+        if current is not None and self._clock() < current.refresh_at:
+            return current.access
+        async with self._lock:
+            current = self._token
+            if current is not None and self._clock() < current.refresh_at:
+                return current.access
+            self._token = await self._fetch(client)
+            return self._token.access
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (if it is still the cached one) after the API rejected it."""
+        current = self._token
+        if current is not None and current.access == token:
+            self._token = None
+
+    def clear(self) -> None:
+        self._token = None
+
+    # -- the token request --------------------------------------------------------------
+
+    def _form(self) -> tuple[dict[str, str], dict[str, str]]:
+        s = self.settings
+        form: dict[str, str] = {}
+        headers = {"Accept": "application/json"}
+        secret: str | None = None
+        if isinstance(s, OAuth2ClientCredentialsConfig):
+            form["grant_type"] = "client_credentials"
+            secret = s.client_secret.get_secret_value()
+        elif isinstance(s, OAuth2RefreshTokenConfig):
+            form["grant_type"] = "refresh_token"
+            form["refresh_token"] = self._refresh_token or ""
+            secret = s.client_secret.get_secret_value() if s.client_secret else None
+        else:
+            form["grant_type"] = JWT_BEARER_GRANT
+            form["assertion"] = self._assertion(s)
+        if not isinstance(s, OAuth2JwtBearerConfig):
+            if secret is not None and s.client_auth == "client_secret_basic":
+                headers["Authorization"] = basic_header(
+                    quote(s.client_id, safe=""), quote(secret, safe="")
+                )
+            else:
+                form["client_id"] = s.client_id
+                if secret is not None:
+                    form["client_secret"] = secret
+        if s.scope:
+            form["scope"] = s.scope
+        if s.audience:
+            form["audience"] = s.audience
+        form.update(s.extra_params)
+        return form, headers
+
+    def _assertion(self, s: OAuth2JwtBearerConfig) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": s.client_id,
+            "sub": s.subject,
+            "aud": s.assertion_audience or _origin(s.token_url),
+            "iat": now,
+            "exp": now + int(s.assertion_lifetime),
+            "jti": uuid.uuid4().hex,
+        }
+        headers = {"kid": s.key_id} if s.key_id else None
+        try:
+            token: str = self._jwt.encode(
+                claims, s.private_key.get_secret_value(), algorithm=s.algorithm, headers=headers
+            )
+        except (ValueError, TypeError, self._jwt.PyJWTError) as exc:
+            raise ConfigError(
+                f"invalid auth.private_key: cannot sign a {s.algorithm} assertion with it "
+                f"({type(exc).__name__}); give a PEM private key of that type",
+                errors=[FieldError("auth.private_key", "not a usable private key")],
+                connector=self.connector,
+            ) from None
+        return token
+
+    async def _fetch(self, client: httpx.AsyncClient) -> _Token:
+        s = self.settings
+        form, headers = self._form()
+        self.token_requests += 1
+        started = self._clock()
+        response = await client.post(s.token_url, data=form, headers=headers)
+        secrets = tuple(v for k, v in form.items() if k not in ("grant_type", "scope"))
+        if response.status_code >= 400:
+            raise self._token_error(response, secrets)
+        payload = self._payload(response)
+        access = payload.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise AuthenticationError(
+                f"token endpoint {s.token_url} answered {response.status_code} "
+                "without an access_token",
+                connector=self.connector,
+            )
+        try:
+            expires_in = float(payload.get("expires_in") or s.default_expires_in)
+        except (TypeError, ValueError):
+            expires_in = s.default_expires_in
+        margin = s.refresh_margin if s.refresh_margin < expires_in else expires_in / 2
+        rotated = payload.get("refresh_token")
+        if (
+            isinstance(s, OAuth2RefreshTokenConfig)
+            and isinstance(rotated, str)
+            and rotated
+            and rotated != self._refresh_token
+        ):
+            self._refresh_token = rotated
+            await self._notify_rotated(rotated)
+        logger.debug("obtained an access token valid for %.0fs from %s", expires_in, s.token_url)
+        return _Token(access, started + expires_in - margin, started + expires_in)
+
+    async def _notify_rotated(self, refresh_token: str) -> None:
+        callback = self.on_token_rotated
+        if callback is None:
+            logger.warning(
+                "the token endpoint rotated the refresh token and no on_token_rotated "
+                "callback is set: the new token lives only in memory"
+            )
+            return
+        try:
+            result = callback(refresh_token)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            # The new token is valid and kept in memory; failing the request would not help.
+            logger.error("on_token_rotated callback failed: %s", type(exc).__name__)
+
+    def _payload(self, response: httpx.Response) -> dict[str, Any]:
+        ctype = response.headers.get("content-type", "")
+        try:
+            if "x-www-form-urlencoded" in ctype:
+                return dict(parse_qsl(response.text))
+            data = json.loads(response.content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise AuthenticationError(
+                f"token endpoint {self.settings.token_url} answered "
+                f"{response.status_code} with a body that is not a JSON object",
+                connector=self.connector,
+            )
+        return data
+
+    def _token_error(self, response: httpx.Response, secrets: tuple[str, ...]) -> ConnectorError:
+        status = response.status_code
+        url = self.settings.token_url
+        if status in (400, 401, 403):
+            code = description = ""
+            try:
+                body = json.loads(response.content)
+                if isinstance(body, dict):
+                    code = str(body.get("error") or "")
+                    description = str(body.get("error_description") or "")
+            except ValueError:
+                pass
+            reason = ": ".join(p for p in (code, description) if p) or response.reason_phrase
+            return AuthenticationError(
+                scrub(f"token request to {url} was refused ({status} {reason})", secrets),
+                connector=self.connector,
+                details={"status": status, "url": url, "error": scrub(code, secrets)},
+            )
+        return status_error(
+            response,
+            connector=self.connector,
+            masked_params=(),
+            secrets=secrets,
+            request_id_headers=self._request_id_headers,
+            body_limit=200,
+        )

@@ -1,0 +1,167 @@
+"""HttpConfig: where the API is, how to reach it, and how to authenticate."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from connector_core import ConfigError, ConnectorConfig, FieldError, SettingsModel, redact_url
+from connector_http._auth_config import (
+    ApiKeyAuthConfig,
+    AuthConfig,
+    BasicAuthConfig,
+    NoAuthConfig,
+)
+
+try:
+    VERSION = version("connector-http")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    VERSION = "0.0.0"
+
+DEFAULT_REQUEST_ID_HEADERS: tuple[str, ...] = (
+    "X-Request-ID",
+    "X-Amzn-RequestId",
+    "X-Amz-Request-Id",
+    "Request-Id",
+    "X-GitHub-Request-Id",
+    "CF-Ray",
+)
+
+# Query parameters of a URL given to ``from_url`` that carry an API key.
+_URL_KEY_PARAMS = frozenset({"api_key", "apikey", "api_access_token", "access_token", "key"})
+
+
+class HttpTimeouts(SettingsModel):
+    """httpx's per-phase timeouts in seconds (``None``: wait forever)."""
+
+    connect: float | None = Field(10.0, gt=0)
+    read: float | None = Field(30.0, gt=0)
+    write: float | None = Field(30.0, gt=0)
+    pool: float | None = Field(10.0, gt=0)
+
+
+class PoolLimits(SettingsModel):
+    """Connection pool limits."""
+
+    max_connections: int | None = Field(100, ge=1)
+    max_keepalive_connections: int | None = Field(20, ge=0)
+    keepalive_expiry: float | None = Field(5.0, ge=0)
+
+
+class TlsSettings(SettingsModel):
+    """TLS: verification is on by default; add a CA bundle or a client certificate."""
+
+    verify: bool = True
+    ca_bundle: str | None = Field(None, description="PEM file of CAs to trust.")
+    client_cert: str | None = Field(None, description="PEM file of the client certificate.")
+    client_key: str | None = Field(None, description="PEM file of its key (if not in cert).")
+    client_key_password: SecretStr | None = None
+
+
+class HttpConfig(ConnectorConfig):
+    """Configuration of :class:`HttpConnector`.
+
+    ``HttpConfig.from_url("https://user:pass@api.example.com/v1?timeout=5")`` sets
+    ``base_url`` to ``https://api.example.com/v1``, moves the user and password into
+    basic auth, an ``api_key``-like query parameter into API-key auth, and maps
+    other query parameters onto fields (``timeouts.read=5`` for nested ones).
+    Invalid values raise ConfigError naming every bad field.
+    """
+
+    url_schemes: ClassVar[tuple[str, ...]] = ("https", "http")
+
+    base_url: str = Field(description="Absolute http(s) URL every relative path is joined to.")
+    auth: AuthConfig = Field(default_factory=NoAuthConfig)
+    timeouts: HttpTimeouts = Field(default_factory=HttpTimeouts)
+    limits: PoolLimits = Field(default_factory=PoolLimits)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    proxy: SecretStr | None = Field(
+        None, description="Proxy URL (kept secret: it may hold credentials)."
+    )
+    trust_env: bool = Field(True, description="Honour HTTP(S)_PROXY, SSL_CERT_FILE, ... vars.")
+    http2: bool = Field(False, description="Offer HTTP/2 (needs connector-http[http2]).")
+    follow_redirects: bool = False
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
+    user_agent: str = Field(f"connector-http/{VERSION}", min_length=1)
+    correlation_id_header: str = Field("X-Correlation-ID", min_length=1)
+    request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
+    health_path: str = Field("/", description="Path that ping() and check() GET.")
+    connect_probe: bool = Field(
+        True, description="connect() makes one request to health_path to prove reachability."
+    )
+    error_body_limit: int = Field(500, ge=0, description="Characters of a body kept in errors.")
+    redact_query_params: tuple[str, ...] = Field(
+        (), description="More query parameter names whose values are masked in errors."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        if "@" in parts.netloc:
+            raise ValueError("must not hold credentials: put them in 'auth'")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/") if parts.path not in ("", "/") else value
+
+    @field_validator("health_path")
+    @classmethod
+    def _check_health_path(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("must be a path relative to base_url")
+        return value
+
+    @classmethod
+    def fields_from_url(cls, url: str) -> dict[str, Any]:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: not a valid URL",
+                errors=[FieldError("url", "not a valid URL")],
+            ) from None
+        if parts.scheme not in cls.url_schemes or not parts.hostname:
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: must be an absolute http:// or https:// URL",
+                errors=[FieldError("url", "must be an absolute http:// or https:// URL")],
+            )
+        netloc = parts.netloc.rpartition("@")[2]
+        fields: dict[str, Any] = {
+            "base_url": urlunsplit((parts.scheme, netloc, parts.path, "", "")),
+        }
+        if parts.username:
+            fields["auth"] = BasicAuthConfig(
+                username=unquote(parts.username), password=SecretStr(unquote(parts.password or ""))
+            )
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key.lower() in _URL_KEY_PARAMS and "auth" not in fields:
+                fields["auth"] = ApiKeyAuthConfig(key=SecretStr(value), name=key, location="query")
+                continue
+            path = key.replace("__", ".").split(".")
+            target = fields
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = value
+        return fields
+
+    def connection_string(self, reveal: bool = False) -> str:
+        """The base URL (credentials never appear in it; they live in ``auth``)."""
+        return self.base_url if reveal else redact_url(self.base_url)
+
+    @property
+    def masked_query_params(self) -> frozenset[str]:
+        """Lower-cased names of query parameters whose values errors must mask."""
+        names = {n.lower() for n in self.redact_query_params}
+        if isinstance(self.auth, ApiKeyAuthConfig) and self.auth.location == "query":
+            names.add(self.auth.name.lower())
+        return frozenset(names)

@@ -1,0 +1,568 @@
+"""HttpConnector: httpx on the connector road (limiter, breaker, timeout, errors, retry)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypedDict, Unpack
+
+import httpx
+from pydantic import SecretStr
+
+from connector_core import (
+    BaseConnector,
+    ConfigError,
+    ConnectorConfig,
+    ConnectorError,
+    FieldError,
+    InvalidRequestError,
+    NotConnectedError,
+)
+from connector_http import _pagination
+from connector_http._auth import (
+    OAuth2TokenSource,
+    StaticAuth,
+    TokenRotatedCallback,
+    static_auth,
+)
+from connector_http._auth_config import (
+    OAuth2ClientCredentialsConfig,
+    OAuth2JwtBearerConfig,
+    OAuth2RefreshTokenConfig,
+)
+from connector_http._config import VERSION, HttpConfig
+from connector_http._errors import scrub, status_error, transport_error
+from connector_http._response import HttpResponse, HttpStreamResponse
+from connector_http._transport import QueryApiKeyTransport
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""Methods retried by default; POST and PATCH only with ``idempotent=True`` or an
+``Idempotency-Key`` header."""
+
+ItemsSelector = str | Callable[[Any], Sequence[Any] | None] | None
+MarkerSelector = str | Callable[[Any], Any]
+
+
+class RequestOptions(TypedDict, total=False):
+    """Keyword arguments every request helper accepts (see :meth:`HttpConnector.request`)."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Mapping[str, Any] | None
+    content: bytes | str | None
+    headers: Mapping[str, str] | None
+    timeout: float | None
+    idempotent: bool | None
+    correlation_id: str | None
+    user_token: str | SecretStr | None
+    operation: str | None
+
+
+def _has_idempotency_key(headers: Mapping[str, str] | None) -> bool:
+    return headers is not None and any(k.lower() == "idempotency-key" for k in headers)
+
+
+class HttpConnector(BaseConnector[HttpConfig]):
+    """An async HTTP client for one API, on the shared connector road.
+
+    Every request goes through :meth:`BaseConnector.run`: rate limiter -> circuit
+    breaker -> timeout -> error translation -> retry -> stats. Error statuses become
+    typed errors (400/422 InvalidRequestError, 401 AuthenticationError, 403
+    PermissionDeniedError, 404 NotFoundError, 409 ConflictError, 429 RateLimitedError
+    with ``retry_after``, 5xx ServiceUnavailableError); resets and read timeouts are
+    transient. Only idempotent requests are retried (GET, HEAD, OPTIONS, PUT, DELETE;
+    POST/PATCH with ``idempotent=True`` or an ``Idempotency-Key`` header).
+
+    Args:
+        config: an :class:`HttpConfig` or a URL for :meth:`HttpConfig.from_url`.
+        on_token_rotated: called (sync or async) with the new refresh token when an
+            OAuth2 refresh-token server rotates it; persist it there.
+        **kwargs: ``retry_policy``, ``rate_limiter``, ``circuit_breaker`` overrides.
+
+    Raises ImportError naming the extra when ``http2`` or JWT bearer auth lacks its
+    dependency, and ConfigError for an invalid config.
+    """
+
+    name: ClassVar[str] = "http"
+    version: ClassVar[str] = VERSION
+    config_class: ClassVar[type[ConnectorConfig]] = HttpConfig
+
+    def __init__(
+        self,
+        config: HttpConfig | str,
+        *,
+        on_token_rotated: TokenRotatedCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(config, str):
+            config = HttpConfig.from_url(config)
+        super().__init__(config, **kwargs)
+        cfg = self.config
+        if cfg.http2:
+            try:
+                import h2  # noqa: F401
+            except ImportError as exc:
+                raise ImportError(
+                    "http2=True needs the h2 package: pip install 'connector-http[http2]'"
+                ) from exc
+        auth = cfg.auth
+        self._token_source: OAuth2TokenSource | None = None
+        self._static = StaticAuth({})
+        if isinstance(
+            auth,
+            OAuth2ClientCredentialsConfig | OAuth2RefreshTokenConfig | OAuth2JwtBearerConfig,
+        ):
+            self._token_source = OAuth2TokenSource(
+                auth,
+                connector=self.name,
+                on_token_rotated=on_token_rotated,
+                request_id_headers=cfg.request_id_headers,
+            )
+        else:
+            self._static = static_auth(auth)
+        self._masked = cfg.masked_query_params
+        self._corr_header = cfg.correlation_id_header
+        self._corr_lower = cfg.correlation_id_header.lower()
+        self._client: httpx.AsyncClient | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _ssl_verify(self) -> ssl.SSLContext | bool:
+        tls = self.config.tls
+        if tls.verify and not tls.ca_bundle and not tls.client_cert:
+            return True
+        try:
+            if tls.verify:
+                import certifi
+
+                ctx = ssl.create_default_context(cafile=tls.ca_bundle or certifi.where())
+            else:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if tls.client_cert:
+                password = tls.client_key_password
+                ctx.load_cert_chain(
+                    tls.client_cert,
+                    tls.client_key,
+                    password.get_secret_value() if password else None,
+                )
+        except (OSError, ssl.SSLError) as exc:
+            fields = [f for f in ("ca_bundle", "client_cert", "client_key") if getattr(tls, f)]
+            raise ConfigError(
+                f"invalid tls settings: cannot load {', '.join('tls.' + f for f in fields)} "
+                f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})",
+                errors=[FieldError(f"tls.{f}", "cannot be loaded") for f in fields],
+                connector=self.name,
+            ) from None
+        return ctx
+
+    def _build_client(self) -> httpx.AsyncClient:
+        cfg = self.config
+        proxy = cfg.proxy.get_secret_value() if cfg.proxy is not None else None
+        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+            verify=self._ssl_verify(),
+            http2=cfg.http2,
+            limits=httpx.Limits(**cfg.limits.model_dump()),
+            proxy=proxy,
+            trust_env=cfg.trust_env,
+        )
+        base_url = httpx.URL(cfg.base_url)
+        if self._static.query is not None:
+            name, value = self._static.query
+            transport = QueryApiKeyTransport(transport, name, value, base_url)
+        headers = {"User-Agent": cfg.user_agent, **cfg.headers, **self._static.headers}
+        return httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            timeout=httpx.Timeout(**cfg.timeouts.model_dump()),
+            transport=transport,
+            follow_redirects=cfg.follow_redirects,
+            trust_env=cfg.trust_env,
+        )
+
+    async def _connect(self) -> None:
+        self._client = client = self._build_client()
+        if self.config.connect_probe:
+            # Any HTTP answer proves the server is there; ping() judges the status.
+            await client.request(
+                "GET", self.config.health_path, headers={self._corr_header: os.urandom(16).hex()}
+            )
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _ping(self) -> None:
+        await self._send(
+            "GET",
+            self.config.health_path,
+            None,
+            None,
+            None,
+            None,
+            {self._corr_header: os.urandom(16).hex()},
+            httpx.USE_CLIENT_DEFAULT,
+            None,
+        )
+
+    def _translate_error(self, exc: BaseException) -> ConnectorError | None:
+        if isinstance(exc, httpx.InvalidURL):
+            return InvalidRequestError(f"invalid URL ({exc})", connector=self.name)
+        return transport_error(exc, connector=self.name, masked_params=self._masked)
+
+    def _is_connection_lost(self, error: ConnectorError) -> bool:
+        # httpx's pool replaces broken connections itself; rebuilding the client would
+        # abort every other request in flight on it.
+        return False
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _error_secrets(self, user_token: str | None) -> tuple[str, ...]:
+        secrets = self._secrets
+        if self._token_source is not None:
+            secrets = secrets + self._token_source.secrets
+        if user_token:
+            secrets = (*secrets, user_token)
+        return secrets
+
+    def _headers(
+        self,
+        headers: Mapping[str, str] | None,
+        correlation_id: str | None,
+        user_token: str | None,
+    ) -> dict[str, str]:
+        if headers:
+            out = dict(headers)
+            if correlation_id is None and any(k.lower() == self._corr_lower for k in out):
+                correlation_id = ""
+        else:
+            out = {}
+        if correlation_id != "":
+            out[self._corr_header] = correlation_id or os.urandom(16).hex()
+        if user_token is not None:
+            out["Authorization"] = "Bearer " + user_token
+        return out
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        content: bytes | str | None,
+        headers: dict[str, str],
+        timeout: httpx.Timeout | Any,
+        user_token: str | None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        client = self._client
+        if client is None:
+            raise NotConnectedError("the HTTP client is closed", connector=self.name)
+        source = self._token_source if user_token is None else None
+        token = None
+        if source is not None:
+            token = await source.token(client)
+            headers["Authorization"] = "Bearer " + token
+        request = client.build_request(
+            method, url, params=params, json=json, data=data, content=content,
+            headers=headers, timeout=timeout,
+        )  # fmt: skip
+        response = await client.send(request, stream=stream)
+        if response.status_code == 401 and source is not None and token is not None:
+            # The token may have been revoked early: refresh once and try again.
+            await response.aclose()
+            source.invalidate(token)
+            headers["Authorization"] = "Bearer " + await source.token(client)
+            request = client.build_request(
+                method, url, params=params, json=json, data=data, content=content,
+                headers=headers, timeout=timeout,
+            )  # fmt: skip
+            response = await client.send(request, stream=stream)
+        if response.status_code >= 400:
+            if stream:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            raise self._status_error(response, user_token)
+        return response
+
+    def _status_error(self, response: httpx.Response, user_token: str | None) -> ConnectorError:
+        cfg = self.config
+        return status_error(
+            response,
+            connector=self.name,
+            masked_params=self._masked,
+            secrets=self._error_secrets(user_token),
+            request_id_headers=cfg.request_id_headers,
+            body_limit=cfg.error_body_limit,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+        correlation_id: str | None = None,
+        user_token: str | SecretStr | None = None,
+        operation: str | None = None,
+    ) -> HttpResponse:
+        """Send one request and read its body; returns an :class:`HttpResponse`.
+
+        ``path`` is joined to ``base_url`` (an absolute URL is used as is). ``timeout``
+        (seconds) overrides both httpx's timeouts and the per-attempt deadline.
+        ``idempotent`` overrides the method's default retry rule. ``correlation_id`` is
+        sent in the correlation header (one is generated when absent). ``user_token``
+        is sent as ``Authorization: Bearer`` for this call only, instead of the
+        configured auth, and never logged. ``operation`` names the call in stats.
+
+        Raises NotConnectedError before ``connect()``; InvalidRequestError,
+        AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError,
+        RateLimitedError, ServiceUnavailableError for error statuses;
+        ConnectionFailedError, ConnectorTimeoutError, CircuitOpenError otherwise.
+        """
+        method = method.upper()
+        user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
+        send_headers = self._headers(headers, correlation_id, user)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
+        http_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+
+        def attempt() -> Any:
+            return self._send(
+                method, path, params, json, data, content, send_headers, http_timeout, user
+            )
+
+        if timeout is None:
+            response = await self.run(operation or method, attempt, idempotent=idempotent)
+        else:
+            response = await self.run(
+                operation or method, attempt, idempotent=idempotent, timeout=timeout
+            )
+        return HttpResponse(
+            response,
+            connector=self.name,
+            request_id_headers=self.config.request_id_headers,
+            masked_params=self._masked,
+        )
+
+    async def get(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("GET", path, ...)``; retried on transient errors."""
+        return await self.request("GET", path, **options)
+
+    async def head(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("HEAD", path, ...)``."""
+        return await self.request("HEAD", path, **options)
+
+    async def options(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("OPTIONS", path, ...)``."""
+        return await self.request("OPTIONS", path, **options)
+
+    async def post(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("POST", path, ...)``; not retried unless ``idempotent=True`` or an
+        ``Idempotency-Key`` header is sent."""
+        return await self.request("POST", path, **options)
+
+    async def put(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("PUT", path, ...)``."""
+        return await self.request("PUT", path, **options)
+
+    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("PATCH", path, ...)``; retried only like POST."""
+        return await self.request("PATCH", path, **options)
+
+    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
+        """``request("DELETE", path, ...)``."""
+        return await self.request("DELETE", path, **options)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, path: str, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[HttpStreamResponse]:
+        """Send a request and read its body in chunks, in constant memory::
+
+            async with connector.stream("GET", "/export") as response:
+                async for chunk in response.aiter_bytes():
+                    ...
+
+        Sending and receiving the status and headers go through the connector road
+        (and may be retried); reading the body does not. Raises like :meth:`request`.
+        """
+        method = method.upper()
+        token = options.get("user_token")
+        user = token.get_secret_value() if isinstance(token, SecretStr) else token
+        headers = options.get("headers")
+        send_headers = self._headers(headers, options.get("correlation_id"), user)
+        idempotent = options.get("idempotent")
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
+        timeout = options.get("timeout")
+        http_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+
+        def attempt() -> Any:
+            return self._send(
+                method,
+                path,
+                options.get("params"),
+                options.get("json"),
+                options.get("data"),
+                options.get("content"),
+                send_headers,
+                http_timeout,
+                user,
+                stream=True,
+            )
+
+        operation = options.get("operation") or f"{method} stream"
+        if timeout is None:
+            response: httpx.Response = await self.run(operation, attempt, idempotent=idempotent)
+        else:
+            response = await self.run(operation, attempt, idempotent=idempotent, timeout=timeout)
+        try:
+            yield HttpStreamResponse(
+                response,
+                lambda exc: self._to_error(exc, operation),
+                HttpResponse(
+                    response, request_id_headers=self.config.request_id_headers
+                ).request_id,
+            )
+        finally:
+            await response.aclose()
+
+    # -- pagination ---------------------------------------------------------------------
+
+    def paginate_pages(
+        self,
+        path: str,
+        *,
+        items: ItemsSelector = None,
+        page_param: str = "page",
+        first_page: int = 1,
+        page_size: int | None = None,
+        size_param: str = "per_page",
+        max_pages: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_token: str | SecretStr | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate the items of ``?page=1,2,...`` pages.
+
+        ``items`` picks the list out of the JSON body (a dotted path like ``"data.items"``,
+        a callable, or None when the body is the list). Stops on an empty page, a page
+        shorter than ``page_size`` or after ``max_pages``. Raises PaginationLoopError
+        when the server sends the same page twice in a row (it ignores ``page_param``).
+        """
+        return _pagination.page_number(
+            self, path, items=items, page_param=page_param, first_page=first_page,
+            page_size=page_size, size_param=size_param, max_pages=max_pages,
+            params=params, headers=headers, user_token=user_token,
+        )  # fmt: skip
+
+    def paginate_offset(
+        self,
+        path: str,
+        *,
+        items: ItemsSelector = None,
+        limit: int = 100,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        first_offset: int = 0,
+        max_pages: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_token: str | SecretStr | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate the items of ``?offset=0&limit=N`` pages; the offset advances by the
+        number of items received. Stops on an empty or short page or after ``max_pages``;
+        raises PaginationLoopError when the same page comes back twice in a row."""
+        return _pagination.offset_limit(
+            self, path, items=items, limit=limit, offset_param=offset_param,
+            limit_param=limit_param, first_offset=first_offset, max_pages=max_pages,
+            params=params, headers=headers, user_token=user_token,
+        )  # fmt: skip
+
+    def paginate_cursor(
+        self,
+        path: str,
+        *,
+        items: ItemsSelector = None,
+        next_cursor: MarkerSelector = "next_cursor",
+        cursor_param: str = "cursor",
+        first_cursor: str | None = None,
+        max_pages: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_token: str | SecretStr | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate the items of pages chained by a cursor read from the body
+        (``next_cursor``: dotted path or callable) and sent back as ``cursor_param``.
+        Stops on an empty page, a missing cursor or after ``max_pages``; raises
+        PaginationLoopError when the server repeats a cursor."""
+        return _pagination.body_cursor(
+            self, path, items=items, next_cursor=next_cursor, cursor_param=cursor_param,
+            first_cursor=first_cursor, max_pages=max_pages, params=params,
+            headers=headers, user_token=user_token,
+        )  # fmt: skip
+
+    def paginate_next_url(
+        self,
+        path: str,
+        *,
+        items: ItemsSelector = None,
+        next_url: MarkerSelector = "next",
+        max_pages: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_token: str | SecretStr | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate the items of pages chained by a next URL in the body (Salesforce's
+        ``nextRecordsUrl``: ``next_url="nextRecordsUrl", items="records"``). Relative
+        URLs are resolved against the current page's URL; a URL on another origin is
+        refused. Stops on an empty page, a missing URL or after ``max_pages``; raises
+        PaginationLoopError when the server repeats a URL."""
+        return _pagination.body_next_url(
+            self, path, items=items, next_url=next_url, max_pages=max_pages,
+            params=params, headers=headers, user_token=user_token,
+        )  # fmt: skip
+
+    def paginate_links(
+        self,
+        path: str,
+        *,
+        items: ItemsSelector = None,
+        rel: str = "next",
+        max_pages: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_token: str | SecretStr | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate the items of pages chained by RFC 8288 ``Link: <...>; rel="next"``
+        headers (GitHub style). Stops on an empty page, no next link or after
+        ``max_pages``; raises PaginationLoopError when the server repeats a URL."""
+        return _pagination.link_header(
+            self, path, items=items, rel=rel, max_pages=max_pages, params=params,
+            headers=headers, user_token=user_token,
+        )  # fmt: skip
+
+    # -- introspection ------------------------------------------------------------------
+
+    @property
+    def token_requests(self) -> int:
+        """How many OAuth2 token requests this connector made (0 without OAuth2)."""
+        return self._token_source.token_requests if self._token_source else 0
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret this connector knows masked."""
+        return scrub(text, self._error_secrets(None))

@@ -1,0 +1,125 @@
+"""Secrets never reach logs (caplog), error messages, error details, repr or dumps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from connector_core import AuthenticationError, ConnectorError
+from connector_http import HttpConfig, HttpConnector
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "key-5c7e9a1b3d"
+CLIENT_SECRET = "csecret-9b1d2e4f6a8c"
+
+
+def _texts(error: ConnectorError) -> list[str]:
+    texts = [str(error), repr(error), str(error.details)]
+    if error.__cause__ is not None:
+        texts.append(str(error.__cause__))
+    return texts
+
+
+async def _fail(http: HttpConnector, path: str, **kwargs: Any) -> ConnectorError:
+    with pytest.raises(ConnectorError) as caught:
+        await http.get(path, **kwargs)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"type": "api_key", "key": API_KEY, "name": "api_key", "location": "query"},
+        {"type": "api_key", "key": API_KEY, "name": "custom_param_x", "location": "query"},
+        {"type": "api_key", "key": API_KEY, "name": "api_access_token"},
+        {"type": "bearer", "token": API_KEY},
+        {"type": "basic", "username": "u", "password": API_KEY},
+    ],
+)
+async def test_static_secrets_absent_from_logs_and_errors(
+    base_url: str, state: Any, caplog: pytest.LogCaptureFixture, auth: dict[str, Any]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = HttpConfig(
+        base_url=base_url,
+        health_path="/health",
+        auth=auth,
+        retry={"max_attempts": 2, "initial_delay": 0.01},
+    )
+    http = HttpConnector(config)
+    errors: list[ConnectorError] = []
+    async with http:
+        # the server echoes the secret in its body; a 500 is retried and logged
+        errors.append(await _fail(http, "/status/500", headers={"X-Say": API_KEY}))
+        errors.append(await _fail(http, "/status/404"))
+        errors.append(await _fail(http, "/slow", params={"delay": 1}, timeout=0.1))
+        await http.get("/echo")
+    texts = [
+        caplog.text,
+        repr(http),
+        repr(config),
+        str(config.model_dump()),
+        config.model_dump_json(),
+    ]
+    assert '"say": "***"' in errors[0].details["body"]  # the echoed secret was masked
+    for error in errors:
+        texts.extend(_texts(error))
+    for text in texts:
+        assert API_KEY not in text, text
+    assert "HTTP Request: GET" in caplog.text  # httpx's own log lines were captured
+    assert state.seen_queries  # and the server really got requests
+
+
+async def test_query_api_key_never_in_error_urls(base_url: str, state: Any) -> None:
+    auth = {"type": "api_key", "key": API_KEY, "name": "api_key", "location": "query"}
+    config = HttpConfig(
+        base_url=base_url, health_path="/health", auth=auth, retry={"max_attempts": 1}
+    )
+    async with HttpConnector(config) as http:
+        error = await _fail(http, "/status/503")
+        # a caller that passes a key-like parameter itself gets it masked too
+        own = await _fail(http, "/status/400", params={"access_token": "own-secret-1"})
+    assert state.seen_queries[-1]["api_key"] == API_KEY  # it was sent
+    assert "api_key" not in error.details["url"]
+    assert API_KEY not in str(error)
+    assert "own-secret-1" not in own.details["url"]
+    assert "own-secret-1" not in str(own)
+
+
+async def test_wrong_query_key_echoed_by_server_is_scrubbed(base_url: str, state: Any) -> None:
+    auth = {"type": "api_key", "key": "wrong-key-3e5f", "name": "api_key", "location": "query"}
+    config = HttpConfig(base_url=base_url, health_path="/health", auth=auth)
+    async with HttpConnector(config) as http:
+        error = await _fail(http, "/key")
+    assert isinstance(error, AuthenticationError)
+    assert "bad key" in error.details["body"]
+    for text in _texts(error):
+        assert "wrong-key-3e5f" not in text
+
+
+async def test_oauth_and_user_tokens_absent_from_logs_and_errors(
+    server: Any, base_url: str, state: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": f"{server.url}/oauth/token",
+        "client_id": "client-7f3a",
+        "client_secret": CLIENT_SECRET,
+    }
+    state.api_rejects_all = True  # /protected echoes the Authorization header in its 401
+    http = HttpConnector(HttpConfig(base_url=base_url, health_path="/health", auth=auth))
+    async with http:
+        oauth_error = await _fail(http, "/protected")
+        user_error = await _fail(http, "/protected", user_token="user-jwt-7d9f")
+    issued = [t for t in state.tokens] + [f"at-{i}" for i in range(1, 3)]
+    assert oauth_error.details["body"].count("***") >= 1
+    texts = [caplog.text, *_texts(oauth_error), *_texts(user_error)]
+    for text in texts:
+        assert CLIENT_SECRET not in text, text
+        assert "user-jwt-7d9f" not in text, text
+        for token in issued:
+            assert token not in text, text

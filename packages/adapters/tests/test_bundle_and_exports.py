@@ -65,7 +65,7 @@ async def test_bundle_connects_and_disconnects_managed_clients(
 
 def test_public_api_is_deliberate() -> None:
     assert set(connector_adapters.__all__) == {
-        "Adapters", "Contact", "DomainEvent", "EventPublisher", "FileStateStore",
+        "Adapters", "Contact", "CountedSource", "DomainEvent", "EventPublisher", "FileStateStore",
         "InMemoryEventPublisher", "InMemoryStateStore", "IncrementalSync", "JsonObject",
         "ProgressCallback", "SourceBatch", "SourceReference", "StateStore", "SyncItem",
         "SyncProgress", "SyncReport", "SyncSource", "__version__", "fingerprint",
@@ -87,3 +87,13 @@ def test_public_api_is_deliberate() -> None:
     for module in (connector_adapters, connector_adapters.chatwoot, connector_adapters.postgres):
         for name in module.__all__:
             assert hasattr(module, name), name
+
+
+def test_partial_credentials_never_fall_back_to_the_mock() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_adapters({"chatwoot": {"api_access_token": TOKEN}})
+    assert info.value.fields == ("account_id",)
+    assert TOKEN not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_adapters(environ={"CHATWOOT_API_ACCESS_TOKEN": TOKEN})
+    assert info.value.fields == ("account_id",)

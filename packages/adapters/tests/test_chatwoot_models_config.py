@@ -124,3 +124,24 @@ def test_config_from_env_and_url() -> None:
     for text in (repr(config), str(config), str(config.model_dump()), config.connection_string()):
         assert TOKEN not in text
     assert config.connection_string() == "https://chat.example.com/api/v1/accounts/3"
+
+
+def test_partial_credentials_in_auto_mode_are_refused_not_mocked() -> None:
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig(api_access_token=TOKEN)
+    assert info.value.fields == ("account_id",)
+    assert "account_id" in str(info.value)
+    assert TOKEN not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig(base_url="https://chat.example.com", account_id=3)
+    assert info.value.fields == ("api_access_token",)
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig(base_url="https://chat.example.com")
+    assert set(info.value.fields) == {"account_id", "api_access_token"}
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig.from_env("CHATWOOT_", {"CHATWOOT_API_ACCESS_TOKEN": TOKEN})
+    assert info.value.fields == ("account_id",)
+    # No credential at all (account_id alone numbers the mock's account) stays mock, and an
+    # explicit mode still wins.
+    assert not ChatwootConfig(account_id=2).is_managed
+    assert not ChatwootConfig(api_access_token=TOKEN, mode="mock").is_managed

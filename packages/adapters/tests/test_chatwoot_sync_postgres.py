@@ -96,31 +96,54 @@ async def test_cancelled_sync_resumes_without_loss_or_duplicates(
     publisher = InMemoryEventPublisher()
     reached = asyncio.Event()
 
-    def progress(p: SyncProgress) -> None:
+    async def hold(p: SyncProgress) -> None:
         if p.batches == 20:
             reached.set()
+            await asyncio.sleep(3600)  # stopped here (page 20 committed) until cancelled
 
     async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
         task = asyncio.create_task(
             sync_contacts(
-                client, pg, publisher=publisher, state=state, table=table, on_progress=progress
+                client, pg, publisher=publisher, state=state, table=table, name="resume",
+                on_progress=hold,
             )
-        )
+        )  # fmt: skip
         await reached.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         partial, _ = await _rows(pg, table)
-        assert 0 < partial < N, "the sync was stopped mid-run"
-        resumed = await sync_contacts(client, pg, publisher=publisher, state=state, table=table)
+        assert partial == 20 * 15, "the sync was stopped mid-run"
+        checkpoint = await state.get("resume:checkpoint")
+        assert checkpoint is not None
+        assert checkpoint["position"] == {"page": 21}
 
+        # While the sync is stopped, the listing shifts under its page checkpoint: 30
+        # contacts before the resume point are deleted and 20 created there (net -10: ten
+        # not yet synced contacts move from page 21 back to page 20), and 20 contacts without
+        # an email (the sort has no tie-breaker for them) are added.
+        backend = fake_chatwoot.backend
+        for cid in ids[:30]:
+            await backend.delete_contact(cid)
+        early = [(await backend.create_contact(inbox_id=1, email=f"aaa{i:02d}@example.com")).id
+                 for i in range(20)]  # fmt: skip
+        no_email = [(await backend.create_contact(inbox_id=1, name=f"no email {i}")).id
+                    for i in range(20)]  # fmt: skip
+        resumed = await sync_contacts(
+            client, pg, publisher=publisher, state=state, table=table, name="resume"
+        )
+
+    assert resumed.resumed_from == {"page": 21}
     assert resumed.completed
-    assert resumed.resumed_from is not None
-    assert resumed.resumed_from["page"] > 1
-    assert await _rows(pg, table) == (N, N)
-    stored = await pg.query(f'SELECT chatwoot_id FROM "{table}" ORDER BY 1')
-    assert [r["chatwoot_id"] for r in stored] == ids
+    assert resumed.unseen == 0
+    assert resumed.failed == 0
+    every = set(ids) | set(early) | set(no_email)
+    total, distinct = await _rows(pg, table)
+    assert total == distinct == len(every)  # every contact exactly once (deleted ones stay)
+    stored = {r["chatwoot_id"] for r in await pg.query(f'SELECT chatwoot_id FROM "{table}"')}
+    assert stored == every
+    assert set(backend.contacts) <= stored  # nothing in Chatwoot was lost
     created = Counter(int(e.entity_id) for e in publisher.of_type("contact.created"))
-    assert set(created) == set(ids)  # no loss
-    assert sum(created.values()) - N <= 15  # at most one page was processed twice
+    assert set(created) == every  # no loss
+    assert sum(created.values()) == len(every)  # the cancelled page was committed: no repeats
     assert publisher.of_type("contact.updated") == []

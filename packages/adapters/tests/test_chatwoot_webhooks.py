@@ -187,3 +187,28 @@ def test_other_events_are_kept() -> None:
 def test_bad_payloads_are_rejected(body: bytes, match: str) -> None:
     with pytest.raises(WebhookPayloadError, match=match):
         parse_webhook(body)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["nan", "NaN", "inf", "-inf", " ", "1763800000.0", "1.7638e9", "+1763800000", "-5"]
+)
+def test_non_integer_or_non_finite_timestamp_is_rejected_even_when_signed(stamp: str) -> None:
+    # Signed with the bad timestamp itself: only the timestamp check can refuse it (NaN
+    # compares false with the tolerance, so a float() parse let it through).
+    headers = {
+        "X-Chatwoot-Signature": compute_signature(SECRET, stamp.strip(), BODY),
+        "X-Chatwoot-Timestamp": stamp,
+    }
+    with pytest.raises(WebhookTimestampError, match="Unix timestamp"):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+
+
+def test_empty_or_non_ascii_timestamp_is_a_typed_error() -> None:
+    headers = signed()
+    headers["X-Chatwoot-Timestamp"] = ""
+    with pytest.raises(WebhookSignatureMissingError, match="X-Chatwoot-Timestamp"):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(int(NOW)))  # float() accepts these
+    headers["X-Chatwoot-Timestamp"] = fullwidth
+    with pytest.raises(WebhookTimestampError, match="Unix timestamp"):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,3 +135,38 @@ async def test_file_store_names_a_corrupt_file(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(SerializationError, match="JSON object"):
         await FileStateStore(path).get("x")
+
+
+async def test_file_store_cancelled_during_write_keeps_memory_and_file_in_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.json"
+    store = FileStateStore(path)
+    await store.put("cp", {"page": 1})
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_write = FileStateStore._write
+
+    def slow_write(self: FileStateStore, data: dict[str, object]) -> None:
+        entered.set()
+        release.wait(30)
+        try:
+            real_write(self, data)  # type: ignore[arg-type]
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(FileStateStore, "_write", slow_write)
+    task = asyncio.create_task(store.put_many({"cp": {"page": 2}, "fp:1": {"fp": "a"}}))
+    await asyncio.to_thread(entered.wait, 30)
+    task.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(finished.wait, 30)  # the thread wrote the file regardless
+    monkeypatch.setattr(FileStateStore, "_write", real_write)
+    assert await store.get("cp") == {"page": 2}  # memory agrees with the file
+    await store.put("fp:2", {"fp": "b"})  # must not overwrite the cancelled commit
+    reopened = FileStateStore(path)
+    assert await reopened.get_many(["cp", "fp:1", "fp:2"]) == {
+        "cp": {"page": 2}, "fp:1": {"fp": "a"}, "fp:2": {"fp": "b"},
+    }  # fmt: skip

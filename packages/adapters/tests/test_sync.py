@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -17,7 +18,7 @@ from connector_adapters import (
     SyncItem,
     SyncProgress,
 )
-from connector_core import Record, WriteResult
+from connector_core import Record, RecordError, WriteResult
 from connector_testing import MemoryConfig, MemoryConnector, unique_name
 
 BATCH = 10
@@ -58,6 +59,28 @@ class CrashingSink:
         if self.writes == self.fail_on:
             raise RuntimeError("crash")
         return await self.inner.write(stream, records)
+
+
+class RejectingSink:
+    """Writes through ``inner`` except records whose id is in ``reject`` (reported per index).
+
+    ``anonymous=True`` reports the failures as a count only, without saying which records.
+    """
+
+    def __init__(self, inner: MemoryConnector, reject: set[int], *, anonymous: bool = False):
+        self.inner, self.reject, self.anonymous = inner, reject, anonymous
+
+    async def write(self, stream: str, records: Iterable[Record]) -> WriteResult:
+        batch = list(records)
+        ok = [r for r in batch if r["id"] not in self.reject]
+        errors = tuple(
+            RecordError(index=i, message="value too long", key=r["id"])
+            for i, r in enumerate(batch) if r["id"] in self.reject
+        )  # fmt: skip
+        result = await self.inner.write(stream, ok)
+        if self.anonymous:
+            return WriteResult(written=result.written, failed=len(errors))
+        return WriteResult(written=result.written, failed=len(errors), errors=errors)
 
 
 @pytest.fixture
@@ -215,3 +238,72 @@ def test_sync_name_must_be_usable_as_a_key_prefix(memory: MemoryConnector) -> No
             publisher=InMemoryEventPublisher(), state=InMemoryStateStore(),
             source_system="s", entity_type="e",
         )  # fmt: skip
+
+
+async def test_a_partly_failed_batch_is_loud_not_checkpointed_and_retried(
+    memory: MemoryConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    source, publisher, state = ListSource(items(25)), InMemoryEventPublisher(), InMemoryStateStore()
+    rejecting = RejectingSink(memory, reject={4, 17})
+    with caplog.at_level(logging.INFO, logger="connector_adapters.sync"):
+        report = await make(source, rejecting, publisher, state).run()
+    assert (report.written, report.failed, report.events, report.created) == (23, 2, 23, 23)
+    assert [e.key for e in report.errors] == [4, 17]
+    assert report.reached_end
+    assert report.partial
+    assert not report.completed
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("rejected 1 of 10" in m and "key=4" in m and "value too long" in m
+               for m in warnings)  # fmt: skip
+    assert any("INCOMPLETE" in m and "2 failed" in m for m in warnings)
+    assert not any("complete:" in r.getMessage() for r in caplog.records)
+    assert await state.get("test:fp:4") is None
+    assert await state.get("test:fp:17") is None
+    assert await state.get("test:fp:5") is not None
+    checkpoint = await state.get("test:checkpoint")
+    assert checkpoint is not None
+    assert (checkpoint["position"], checkpoint["passes"], checkpoint["failed"]) == (None, 0, 2)
+    assert "4" not in {e.entity_id for e in publisher.events}
+
+    publisher.clear()
+    retry = await make(source, memory, publisher, state).run()  # the sink accepts them now
+    assert retry.completed
+    assert (retry.failed, retry.written, retry.unchanged) == (0, 2, 23)
+    assert sorted(e.entity_id for e in publisher.of_type("contact.created")) == ["17", "4"]
+    assert sorted(r["id"] for r in await stored(memory)) == list(range(1, 26))
+
+
+async def test_failures_before_a_crash_keep_the_resumed_pass_incomplete(
+    memory: MemoryConnector,
+) -> None:
+    source, publisher, state = ListSource(items(30)), InMemoryEventPublisher(), InMemoryStateStore()
+
+    class RejectThenCrash(RejectingSink):
+        writes = 0
+
+        async def write(self, stream: str, records: Iterable[Record]) -> WriteResult:
+            self.writes += 1
+            if self.writes == 2:
+                raise RuntimeError("crash")
+            return await super().write(stream, records)
+
+    with pytest.raises(RuntimeError, match="crash"):
+        await make(source, RejectThenCrash(memory, reject={3}), publisher, state).run()
+    resumed = await make(source, memory, publisher, state).run()
+    assert resumed.resumed_from == {"offset": 10}
+    assert (resumed.failed, resumed.failed_earlier) == (0, 1)
+    assert not resumed.completed
+    assert resumed.partial
+    again = await make(source, memory, publisher, state).run()  # a new pass retries id 3
+    assert again.completed
+    assert again.written == 1
+
+
+async def test_failures_the_sink_does_not_attribute_fingerprint_nothing_of_the_batch(
+    memory: MemoryConnector,
+) -> None:
+    source, publisher, state = ListSource(items(20)), InMemoryEventPublisher(), InMemoryStateStore()
+    report = await make(source, RejectingSink(memory, {12}, anonymous=True), publisher, state).run()
+    assert (report.failed, report.events, report.completed) == (10, 10, False)
+    assert await state.get_many([f"test:fp:{i}" for i in range(11, 21)]) == {}
+    assert len(await state.get_many([f"test:fp:{i}" for i in range(1, 11)])) == 10

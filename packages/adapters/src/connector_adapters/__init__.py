@@ -19,6 +19,7 @@ from connector_adapters._ports import (
     StateStore,
 )
 from connector_adapters._sync import (
+    CountedSource,
     IncrementalSync,
     ProgressCallback,
     SourceBatch,
@@ -37,6 +38,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Adapters",
     "Contact",
+    "CountedSource",
     "DomainEvent",
     "EventPublisher",
     "FileStateStore",

@@ -133,7 +133,9 @@ class FileStateStore:
     ``os.replace``-s it over the old one (then fsyncs the directory), so a crash
     leaves either the old or the new file, never a torn one. Every write rewrites
     the whole file: fit for checkpoints and thousands of fingerprints, not millions
-    (use the PostgreSQL store for those).
+    (use the PostgreSQL store for those). A caller cancelled during a write gets
+    its CancelledError once the file is written, and the store's memory matches the
+    file (the change is stored), so a later write never drops it.
 
     Raises SerializationError when the file is not a JSON object store.
     """
@@ -189,8 +191,20 @@ class FileStateStore:
                 else:
                     current[key] = value
             # A thread keeps fsync from blocking the event loop; the lock keeps writes ordered.
-            await asyncio.to_thread(self._write, current)
-            self._data = current
+            # A cancelled caller cannot stop the thread, so the write is shielded and waited
+            # for: the lock stays held and memory matches the file whatever happens.
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, current))
+            interrupted: asyncio.CancelledError | None = None
+            while not write.done():
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError as exc:
+                    interrupted = exc  # re-raised once the file is written (milliseconds)
+            if not write.cancelled() and write.exception() is None:
+                self._data = current
+            if interrupted is not None:
+                raise interrupted
+            write.result()  # the write's own error, if any
 
     async def get(self, key: str) -> JsonObject | None:
         async with self._lock:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from connector_adapters._domain import DomainEvent
 from connector_adapters._ports import EventPublisher, JsonObject, StateStore
@@ -37,6 +37,18 @@ class SyncSource(Protocol[T]):
     """
 
     def batches(self, position: JsonObject | None) -> AsyncIterator[SourceBatch[T]]: ...
+
+
+@runtime_checkable
+class CountedSource(Protocol):
+    """A :class:`SyncSource` that can tell, after a pass, how many items it never saw.
+
+    ``unseen()`` is called once the iterator of ``batches`` is exhausted; a
+    positive answer (e.g. the source's own total count is larger than the
+    distinct items it yielded) makes the run incomplete instead of silently done.
+    """
+
+    def unseen(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +84,11 @@ class SyncReport:
     resumed_from: JsonObject | None = None
     """The checkpoint position the run started from (None: the start of a pass)."""
     completed: bool = False
-    """Whether the run reached the end of the source (a full pass is done)."""
+    """Whether a full pass is done with every item applied: the source was read to
+    its end, the sink accepted every record of the pass (``failed == 0`` and
+    ``failed_earlier == 0``) and the source saw every item (``unseen == 0``)."""
+    reached_end: bool = False
+    """Whether the run read the source to its end (True even when ``completed`` is not)."""
     batches: int = 0
     seen: int = 0
     created: int = 0
@@ -80,8 +96,18 @@ class SyncReport:
     unchanged: int = 0
     written: int = 0
     failed: int = 0
+    """Records the sink rejected in this run (not fingerprinted: the next pass retries them)."""
+    failed_earlier: int = 0
+    """Records rejected earlier in the same pass, by the run this one resumed."""
+    unseen: int = 0
+    """Items the source reports it has but never yielded (see :class:`CountedSource`)."""
     events: int = 0
     errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """The source was read to its end but some items were not applied (see ``completed``)."""
+        return self.reached_end and not self.completed
 
 
 ProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
@@ -105,8 +131,13 @@ class IncrementalSync(Generic[T]):
     write and checkpoint re-runs at most that one batch (writes are idempotent,
     events are at least once).
 
-    Records the sink rejects (``WriteResult.errors``) are reported and not
-    fingerprinted, so the next pass tries them again.
+    Records the sink rejects (``WriteResult.errors``) are never applied silently:
+    they get no event and no fingerprint (so the next pass writes them again), a
+    WARNING names how many and the first errors, and the report's ``failed`` is
+    set and ``completed`` is False for the whole pass (also for a run that resumes
+    it). When the sink reports failures without saying which records, no record
+    of that batch is fingerprinted and no event is published for it. A pass with
+    failures ends with its checkpoint back at the start, so the next run retries.
 
     ``stamp_field`` (default ``synced_at``) is added to every written record with
     the time of the write; it is not part of the fingerprint.
@@ -163,6 +194,7 @@ class IncrementalSync(Generic[T]):
         passes = int(checkpoint.get("passes", 0))
         report = SyncReport(name=self.name, resumed_from=position)
         if position is not None:
+            report.failed_earlier = int(checkpoint.get("failed", 0))
             logger.info("sync %s resuming from %s", self.name, position)
         async for batch in self.source.batches(position):
             await self._process(batch, report, correlation_id, passes)
@@ -182,19 +214,41 @@ class IncrementalSync(Generic[T]):
                 )
                 if inspect.isawaitable(result):
                     await result
-        await self.state.put(
-            self.checkpoint_key,
-            {"position": None, "passes": passes + 1, "completed_at": _now_iso()},
-        )
-        report.completed = True
-        logger.info(
-            "sync %s complete: %d seen, %d created, %d updated, %d failed",
-            self.name,
-            report.seen,
-            report.created,
-            report.updated,
-            report.failed,
-        )
+        report.reached_end = True
+        if isinstance(self.source, CountedSource):
+            report.unseen = max(0, int(self.source.unseen()))
+        failed = report.failed + report.failed_earlier
+        report.completed = failed == 0 and report.unseen == 0
+        final: JsonObject = {"position": None, "passes": passes + 1, "completed_at": _now_iso()}
+        if not report.completed:
+            # Back to the start: the next run is a new pass that retries what failed.
+            final = {
+                "position": None, "passes": passes, "incomplete_at": _now_iso(),
+                "failed": failed, "unseen": report.unseen,
+            }  # fmt: skip
+        await self.state.put(self.checkpoint_key, final)
+        if report.completed:
+            logger.info(
+                "sync %s complete: %d seen, %d created, %d updated, %d failed",
+                self.name,
+                report.seen,
+                report.created,
+                report.updated,
+                report.failed,
+            )
+        else:
+            logger.warning(
+                "sync %s INCOMPLETE: %d seen, %d created, %d updated, %d failed in this run, "
+                "%d failed earlier in the pass, %d never seen; the next run starts a new pass "
+                "and retries them",
+                self.name,
+                report.seen,
+                report.created,
+                report.updated,
+                report.failed,
+                report.failed_earlier,
+                report.unseen,
+            )
         return report
 
     async def _process(
@@ -232,10 +286,27 @@ class IncrementalSync(Generic[T]):
                     record[self.stamp_field] = stamp
                 records.append(record)
             result = await self.sink.write(self.stream, records)
-            failed = {err.index for err in result.errors}
+            failed = {err.index for err in result.errors if 0 <= err.index < len(changed)}
+            if result.failed > len(failed):
+                # The sink does not say which records failed: trust none of the batch.
+                failed = set(range(len(changed)))
             report.written += result.written
             report.failed += len(failed)
             report.errors.extend(result.errors)
+            if failed:
+                first = "; ".join(
+                    f"#{err.index} key={err.key!r} {err.code}: {err.message}"
+                    for err in result.errors[:3]
+                )
+                logger.warning(
+                    "sync %s: the sink rejected %d of %d records of batch %d (not checkpointed "
+                    "as synced; the next pass retries them); first errors: %s",
+                    self.name,
+                    len(failed),
+                    len(changed),
+                    report.batches,
+                    first or "none given",
+                )
             for index, (item, fp, is_new) in enumerate(changed):
                 if index in failed:
                     continue
@@ -260,6 +331,8 @@ class IncrementalSync(Generic[T]):
             "position": batch.position,
             "passes": passes,
             "updated_at": _now_iso(),
+            # Failures so far in this pass, so a resumed run still reports the pass incomplete.
+            "failed": report.failed_earlier + report.failed,
         }
         await self.state.put_many(commits)
 

@@ -16,7 +16,10 @@ class ChatwootConfig(ConnectorConfig):
     """Configuration of the Chatwoot integration (managed and mock).
 
     ``mode="auto"`` (the default) is managed when ``api_access_token`` and
-    ``account_id`` are set and mock otherwise. Rate limits default to Chatwoot's
+    ``account_id`` are set and mock when no credential is (``account_id`` alone
+    only numbers the mock's account). A partial set, an ``api_access_token`` or an
+    explicit ``base_url`` without the rest, raises ConfigError naming the missing
+    field(s) instead of silently falling back to the mock. Rate limits default to Chatwoot's
     published limits: 3,000 requests/min per client and 100 contact searches/min.
     Invalid values raise ConfigError naming every bad field (never a secret).
     """
@@ -57,27 +60,53 @@ class ChatwootConfig(ConnectorConfig):
 
     @model_validator(mode="after")
     def _check_managed(self) -> ChatwootConfig:
+        # Raised as ConfigError directly: an after-validator of a subclass runs
+        # outside ConnectorConfig's translation of ValidationError.
+        if self.mode == "mock":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("account_id", self.account_id),
+                ("api_access_token", self.api_access_token),
+            )
+            if value is None
+        ]
+        if not missing:
+            return self
         if self.mode == "managed":
-            missing = [
-                name
-                for name, value in (
-                    ("account_id", self.account_id),
-                    ("api_access_token", self.api_access_token),
-                )
-                if value is None
-            ]
-            if missing:
-                # Raised as ConfigError directly: an after-validator of a subclass runs
-                # outside ConnectorConfig's translation of ValidationError.
-                raise ConfigError(
-                    f"invalid {type(self).__name__}: mode 'managed' needs {' and '.join(missing)}",
-                    errors=[FieldError(n, "required when mode is 'managed'") for n in missing],
-                )
+            raise ConfigError(
+                f"invalid {type(self).__name__}: mode 'managed' needs {' and '.join(missing)}",
+                errors=[FieldError(n, "required when mode is 'managed'") for n in missing],
+            )
+        # mode "auto": no credentials at all means mock; a partial set is a mistake that
+        # would otherwise send every write to an in-memory mock, so it is refused.
+        given = [
+            name
+            for name, is_set in (
+                ("api_access_token", self.api_access_token is not None),
+                ("base_url", "base_url" in self.model_fields_set),
+            )
+            if is_set
+        ]
+        if given:
+            raise ConfigError(
+                f"invalid {type(self).__name__}: {' and '.join(given)} set but "
+                f"{' and '.join(missing)} missing; give every credential for the managed "
+                "client, none for the mock, or set mode explicitly",
+                errors=[
+                    FieldError(n, f"required when {' and '.join(given)} is set") for n in missing
+                ],
+            )
         return self
 
     @property
     def is_managed(self) -> bool:
-        """Whether this config selects the managed (HTTP) client."""
+        """Whether this config selects the managed (HTTP) client.
+
+        In ``auto`` mode a valid config either has every credential (managed) or
+        none (mock): a partial set is refused with ConfigError at validation.
+        """
         if self.mode == "auto":
             return self.api_access_token is not None and self.account_id is not None
         return self.mode == "managed"

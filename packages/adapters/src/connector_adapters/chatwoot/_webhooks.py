@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ SIGNATURE_HEADER = "X-Chatwoot-Signature"
 TIMESTAMP_HEADER = "X-Chatwoot-Timestamp"
 DELIVERY_HEADER = "X-Chatwoot-Delivery"
 DEFAULT_TOLERANCE = 300.0
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookVerificationError(AuthenticationError):
@@ -52,7 +54,7 @@ class WebhookSignatureMismatchError(WebhookVerificationError):
 
 
 class WebhookTimestampError(WebhookVerificationError):
-    """The timestamp is not a number, or is further from now than the tolerance (stale)."""
+    """The timestamp is not whole Unix seconds, or is further from now than the tolerance."""
 
     reason = "stale"
 
@@ -86,8 +88,9 @@ def verify_signature(
 ) -> None:
     """Check ``X-Chatwoot-Signature`` and ``X-Chatwoot-Timestamp`` over the raw ``body``.
 
-    Raises WebhookSignatureMissingError (unsigned), WebhookTimestampError (not a
-    number, or older/newer than ``tolerance`` seconds) or
+    Raises WebhookSignatureMissingError (unsigned), WebhookTimestampError (not
+    whole Unix seconds in ASCII digits, e.g. ``nan`` or ``inf``, or older/newer
+    than ``tolerance`` seconds) or
     WebhookSignatureMismatchError (tampered body or wrong secret).
     """
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
@@ -102,18 +105,20 @@ def verify_signature(
         raise WebhookSignatureMissingError(
             f"webhook rejected: unsigned (missing {' and '.join(missing)})"
         )
-    try:
-        sent_at = float(timestamp.strip())
-    except ValueError:
+    stamp = timestamp.strip()
+    # Whole seconds in ASCII digits only: float() would take "nan", "inf", "1e9" or
+    # non-ASCII digits, and NaN compares false with every tolerance.
+    if not _UNIX_SECONDS.fullmatch(stamp):
         raise WebhookTimestampError(
-            f"webhook rejected: {TIMESTAMP_HEADER} is not a Unix timestamp"
-        ) from None
+            f"webhook rejected: {TIMESTAMP_HEADER} is not a Unix timestamp (whole seconds)"
+        )
+    sent_at = int(stamp)
     age = now() - sent_at
     if abs(age) > tolerance:
         raise WebhookTimestampError(
             f"webhook rejected: stale timestamp ({age:.0f}s from now; tolerance {tolerance:.0f}s)"
         )
-    expected = compute_signature(key, timestamp.strip(), body)
+    expected = compute_signature(key, stamp, body)
     if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
         raise WebhookSignatureMismatchError(
             "webhook rejected: signature mismatch (body altered, or signed with another secret)"

@@ -58,6 +58,10 @@ class ToxiproxyClient:
         )
         return result
 
+    def delete_proxy(self, name: str) -> None:
+        """Delete the proxy ``name`` (its connections are closed)."""
+        self._call("DELETE", f"/proxies/{name}")
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Disable a proxy (every connection through it is cut) or enable it again."""
         self._call("POST", f"/proxies/{name}", {"enabled": enabled})

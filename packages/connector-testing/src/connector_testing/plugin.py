@@ -3,8 +3,13 @@
 Session fixtures ``postgres_url``, ``kafka_bootstrap``, ``mongo_url``, ``toxiproxy``
 (and ``*_proxy_*`` variants routed through Toxiproxy) resolve, in order: an
 environment variable (``CONNECTOR_TEST_POSTGRES_URL``, ...); the ``.services.env``
-file written by ``scripts/services up``; Testcontainers when a Docker engine answers.
-Without any, tests skip saying how to start the services, and fail when ``CI=true``.
+file written by ``scripts/services up``; Testcontainers when a Docker engine answers
+(Toxiproxy as ``ghcr.io/shopify/toxiproxy:2.12.0``). ``postgres_proxy_url`` and
+``mongo_proxy_url`` come from their variable (or the env file, when the service and
+Toxiproxy came from it too), else a proxy is created in front of the direct service;
+``kafka_proxy_bootstrap`` needs its variable or the env file (the broker must advertise
+the proxy). Without any, tests skip saying how to start the services, and fail when
+``CI=true``.
 
 Tests marked ``requires_mongodb`` need a real MongoDB (``CONNECTOR_TEST_REAL_MONGODB_URL``
 or Testcontainers): FerretDB lacks transactions, change streams, ``$lookup`` and TTL
@@ -23,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from connector_core import redact_url
 from connector_testing import _services as services
 from connector_testing._toxiproxy import ToxiproxyClient
 
@@ -76,8 +82,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
 
 
-def _unavailable(what: str, key: str) -> None:
+def _unavailable(what: str, key: str, detail: str = "") -> None:
     message = f"{what} is not available: set {key}, or {services.HOW_TO_START}"
+    if detail:
+        message = f"{what} is not available: {detail}"
     if services.in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
@@ -85,7 +93,13 @@ def _unavailable(what: str, key: str) -> None:
 
 def _resolve(request: pytest.FixtureRequest, key: str, what: str, starter: Any) -> str:
     resolver = request.config.stash[_RESOLVER_KEY]
-    value = resolver.resolve(key, starter)
+    missing_testcontainers = ""
+    try:
+        value = resolver.resolve(key, starter)
+    except ImportError as exc:  # Docker answers, Testcontainers is missing
+        value, missing_testcontainers = None, str(exc)
+    if missing_testcontainers:
+        _unavailable(what, key, f"set {key}, run `make services`, or {missing_testcontainers}")
     if value is None:
         _unavailable(what, key)
         raise AssertionError("unreachable")
@@ -118,8 +132,9 @@ def real_mongodb_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def toxiproxy(request: pytest.FixtureRequest) -> Iterator[ToxiproxyClient]:
-    """A client for Toxiproxy's API; every toxic is removed at the start and end."""
-    url = _resolve(request, services.TOXIPROXY_URL, "Toxiproxy", None)
+    """A client for Toxiproxy's API (env var, env file, or Toxiproxy 2.12 in a container);
+    every toxic is removed and every proxy enabled at the start and end."""
+    url = _resolve(request, services.TOXIPROXY_URL, "Toxiproxy", services.start_toxiproxy)
     client = ToxiproxyClient(url)
     client.reset()
     yield client
@@ -127,22 +142,110 @@ def toxiproxy(request: pytest.FixtureRequest) -> Iterator[ToxiproxyClient]:
     client.close()
 
 
+def _with_host_port(url: str, host: str, port: int) -> str:
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    netloc = f"{userinfo}@{address}" if userinfo else address
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _proxy_from_settings(resolver: services.ServiceResolver, key: str, direct_key: str) -> bool:
+    """A proxy address from the env file is only right when the service and Toxiproxy came
+    from that file too (``scripts/services`` wrote all three); an env var always wins."""
+    source = resolver.source(key)
+    return source == "env" or (
+        source == "file"
+        and resolver.source(direct_key) == "file"
+        and resolver.source(services.TOXIPROXY_URL) == "file"
+    )
+
+
+def _proxied_url(
+    request: pytest.FixtureRequest,
+    toxiproxy: ToxiproxyClient,
+    *,
+    key: str,
+    direct_key: str,
+    direct_fixture: str,
+    proxy: str,
+    default_port: int,
+) -> str:
+    resolver = request.config.stash[_RESOLVER_KEY]
+    if _proxy_from_settings(resolver, key, direct_key):
+        value = resolver.lookup(key)
+        assert value is not None
+        return value
+    direct: str = request.getfixturevalue(direct_fixture)
+    parts = urlsplit(direct)
+    if "," in parts.netloc or not parts.hostname:
+        pytest.fail(
+            f"cannot put a Toxiproxy proxy in front of {redact_url(direct)}: one host:port "
+            f"is needed; set {key}",
+            pytrace=False,
+        )
+    host, port = services.ensure_proxy(
+        toxiproxy, proxy, (parts.hostname, parts.port or default_port)
+    )
+    return _with_host_port(direct, host, port)
+
+
 @pytest.fixture(scope="session")
 def postgres_proxy_url(request: pytest.FixtureRequest, toxiproxy: ToxiproxyClient) -> str:
-    """URL of the same PostgreSQL through the Toxiproxy proxy named ``postgres``."""
-    return _resolve(request, services.POSTGRES_PROXY_URL, "PostgreSQL via Toxiproxy", None)
-
-
-@pytest.fixture(scope="session")
-def kafka_proxy_bootstrap(request: pytest.FixtureRequest, toxiproxy: ToxiproxyClient) -> str:
-    """Bootstrap of the same Kafka through the Toxiproxy proxy named ``kafka``."""
-    return _resolve(request, services.KAFKA_PROXY_BOOTSTRAP, "Kafka via Toxiproxy", None)
+    """URL of the same PostgreSQL as ``postgres_url`` through the Toxiproxy proxy named
+    ``postgres``: ``CONNECTOR_TEST_POSTGRES_PROXY_URL``, the env file's (when PostgreSQL and
+    Toxiproxy came from it too), or a proxy created (idempotently) in front of
+    ``postgres_url`` on a free 127.0.0.1 port."""
+    return _proxied_url(
+        request,
+        toxiproxy,
+        key=services.POSTGRES_PROXY_URL,
+        direct_key=services.POSTGRES_URL,
+        direct_fixture="postgres_url",
+        proxy="postgres",
+        default_port=5432,
+    )
 
 
 @pytest.fixture(scope="session")
 def mongo_proxy_url(request: pytest.FixtureRequest, toxiproxy: ToxiproxyClient) -> str:
-    """URL of the same MongoDB-wire server through the Toxiproxy proxy named ``mongo``."""
-    return _resolve(request, services.MONGO_PROXY_URL, "MongoDB via Toxiproxy", None)
+    """URL of the same MongoDB-wire server as ``mongo_url`` through the Toxiproxy proxy
+    named ``mongo`` (resolved like ``postgres_proxy_url``)."""
+    return _proxied_url(
+        request,
+        toxiproxy,
+        key=services.MONGO_PROXY_URL,
+        direct_key=services.MONGO_URL,
+        direct_fixture="mongo_url",
+        proxy="mongo",
+        default_port=27017,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_proxy_bootstrap(request: pytest.FixtureRequest, toxiproxy: ToxiproxyClient) -> str:
+    """Bootstrap of the same Kafka through the Toxiproxy proxy named ``kafka``.
+
+    Only from ``CONNECTOR_TEST_KAFKA_PROXY_BOOTSTRAP`` or the env file: a Kafka client
+    follows the addresses the broker advertises, so the broker itself must advertise the
+    proxy's address on a listener of its own (``scripts/services`` sets that up); a proxy
+    created on the fly in front of any broker would be bypassed after bootstrap.
+    """
+    resolver = request.config.stash[_RESOLVER_KEY]
+    if _proxy_from_settings(resolver, services.KAFKA_PROXY_BOOTSTRAP, services.KAFKA_BOOTSTRAP):
+        value = resolver.lookup(services.KAFKA_PROXY_BOOTSTRAP)
+        assert value is not None
+        return value
+    _unavailable(
+        "Kafka via Toxiproxy",
+        services.KAFKA_PROXY_BOOTSTRAP,
+        "the broker must advertise the proxy's address, which a proxy created on the fly "
+        "cannot arrange; start the services with `make services` (it writes "
+        f"{services.KAFKA_PROXY_BOOTSTRAP} to .services.env) or set "
+        f"{services.KAFKA_PROXY_BOOTSTRAP} to a bootstrap whose broker advertises a "
+        "listener through the Toxiproxy proxy named `kafka`",
+    )
+    raise AssertionError("unreachable")
 
 
 # -- isolation helpers ---------------------------------------------------------------------

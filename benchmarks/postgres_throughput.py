@@ -8,7 +8,9 @@
     ``PostgresConnector.copy_in`` given the same tuples as the raw driver;
 (c) asyncpg ``executemany`` on the same insert, for contrast (fewer rows: it is slow).
 
-Prints rows/s and peak RSS growth of each, and connector/raw ratios (goal: >= 0.95).
+Prints rows/s and peak RSS growth of each, and connector/raw ratios (goal: >= 0.95): the
+ratio of the medians, and the median of each round's own ratio (connector and raw run
+back to back in a round, so that one is less swayed by load that drifts between rounds).
 The server comes from CONNECTOR_TEST_POSTGRES_URL or the ``.services.env`` file written
 by ``scripts/services up``.
 """
@@ -188,8 +190,13 @@ async def main(rows: int, rounds: int, many_rows: int) -> None:
     print()
     for what in ("stream", "insert"):
         ratio = median(f"{what}/connector")[0] / median(f"{what}/raw")[0]
+        pairs = zip(results[f"{what}/connector"], results[f"{what}/raw"], strict=True)
+        paired = statistics.median(c[0] / r[0] for c, r in pairs)
         verdict = "ok" if ratio >= 0.95 else "below the 0.95 goal"
-        print(f"{what}: connector / raw = {ratio:.3f} ({verdict})")
+        print(
+            f"{what}: connector / raw = {ratio:.3f} ({verdict}); "
+            f"median of per-round ratios = {paired:.3f}"
+        )
     for what in ("stream", "insert"):
         cpu = median(f"{what}/connector")[2] / median(f"{what}/raw")[2]
         print(f"{what}: client CPU connector / raw = {cpu:.3f}")

@@ -190,3 +190,53 @@ async def test_copy_out_stopped_early_releases_its_connection(pg: PostgresConnec
         await asyncio.sleep(0.05)
     assert pg.pool.get_idle_size() == pg.pool.get_size()
     assert await pg.query_value("SELECT 1") == 1
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+@pytest.mark.parametrize(
+    ("at", "bad"),
+    [
+        (4_095, {"id": 4_095, "a": "x", "b": "y", "extra": 1}),  # last of the first chunk
+        (4_096, {"id": 4_096, "a": "x"}),  # first of the second chunk, a field short
+        (9_000, {"id": 9_000, "a": "x", "c": "y"}),  # same count, another field
+        (9_999, {"id": 9_999, "a": "x", "b": "y", "extra": 1}),  # the very last record
+    ],
+    ids=["extra-end-of-chunk", "missing-start-of-chunk", "renamed", "extra-last"],
+)
+async def test_a_record_of_another_shape_anywhere_is_named_and_nothing_is_written(
+    pg: PostgresConnector, mode: str, at: int, bad: dict[str, object]
+) -> None:
+    table = f"shape_big_{mode}"
+    await pg.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, a text, b text)")
+    batch: list[dict[str, object]] = [{"id": i, "a": "x", "b": "y"} for i in range(10_000)]
+    batch[at] = bad
+    result = await pg.write(table, batch, mode=mode)  # type: ignore[arg-type]
+    assert (result.written, result.failed) == (0, len(batch))
+    [error] = result.errors
+    assert (error.index, error.key, error.code) == (at, at, ErrorCode.INVALID_REQUEST)
+    assert "first record's fields" in error.message
+    assert await pg.query_value(f"SELECT count(*) FROM {table}") == 0
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+async def test_a_value_the_driver_cannot_encode_is_named_in_a_later_chunk(
+    pg: PostgresConnector, mode: str
+) -> None:
+    table = f"encode_big_{mode}"
+    await pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, n int)")
+    batch: list[dict[str, object]] = [{"id": i, "n": i} for i in range(10_000)]
+    batch[8_200] = {"id": 8_200, "n": "not a number"}
+    result = await pg.write(table, batch, mode=mode)  # type: ignore[arg-type]
+    [error] = result.errors
+    assert (error.index, error.key, error.code) == (8_200, 8_200, ErrorCode.SERIALIZATION)
+    assert await pg.query_value(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_write_of_a_million_records_in_insert_mode(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE write_million (id bigint PRIMARY KEY, name text, v float8)")
+    records = [{"id": i, "name": f"n{i}", "v": i / 3} for i in range(MILLION)]
+    result = await pg.write("write_million", records, mode="insert")
+    assert (result.written, result.failed) == (MILLION, 0)
+    summary = await pg.query_one("SELECT count(*) AS n, sum(id) AS s FROM write_million")
+    assert summary is not None
+    assert (summary["n"], summary["s"]) == (MILLION, MILLION * (MILLION - 1) // 2)

@@ -158,8 +158,9 @@ async def test_transaction_commits_and_nested_blocks_are_savepoints(
             await failing_savepoint(tx)
         async with tx.transaction() as inner:
             await inner.execute("INSERT INTO tx_t VALUES (3)")
-        # Uncommitted work is invisible to other connections.
-        assert await pg.query_value("SELECT count(*) FROM tx_t") == 0
+        # Uncommitted work is invisible to other connections (another task is not part
+        # of this task's transaction).
+        assert await asyncio.create_task(pg.query_value("SELECT count(*) FROM tx_t")) == 0
     assert [r["id"] for r in await pg.query("SELECT id FROM tx_t ORDER BY id")] == [1, 3]
     with pytest.raises(InvalidRequestError):
         await tx.query("SELECT 1")
@@ -213,7 +214,8 @@ async def test_statements_inside_a_transaction_are_never_retried(pg: PostgresCon
     async def body() -> None:
         async with pg.transaction() as tx:
             pid = await tx.query_value("SELECT pg_backend_pid()")
-            await pg.query("SELECT pg_terminate_backend($1)", pid)
+            # From another task: this task's pg.query() would run inside the transaction.
+            await asyncio.create_task(pg.query("SELECT pg_terminate_backend($1)", pid))
             await tx.query("SELECT 1")
 
     with pytest.raises(ConnectionFailedError):
@@ -228,7 +230,7 @@ async def test_serialization_failure_is_a_transient_rollback_error(pg: PostgresC
     async def body() -> None:
         async with (
             pg.transaction(isolation="serializable") as t1,
-            pg.transaction(isolation="serializable") as t2,
+            pg.transaction(isolation="serializable", independent=True) as t2,
         ):
             await t1.query("SELECT sum(v) FROM ser_t")
             await t2.query("SELECT sum(v) FROM ser_t")

@@ -7,6 +7,7 @@ catalog *before* any SQL is built with it: a name that is not an existing table
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,3 +195,55 @@ async def resolve_table(fetch: Fetch, schemas: Sequence[str], stream: str) -> Ta
         f"stream {stream!r} not found in schemas {', '.join(schemas)}; known streams: {listing}",
         connector="postgres",
     )
+
+
+class CatalogCache:
+    """Resolved tables by the name a caller gave (bare or ``schema.name``), each kept for
+    ``ttl`` seconds (0: nothing is kept).
+
+    Only tables that came out of :func:`resolve_table` are stored, so a name is still
+    never put into SQL unless the catalog knew it; unknown names are not cached (they
+    are looked up again every time). Callers drop an entry when the server says it is
+    stale (an undefined table or column, a changed row type) and look it up again.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Table]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0
+
+    def get(self, stream: str) -> Table | None:
+        entry = self._entries.get(stream)
+        if entry is None:
+            return None
+        expires, table = entry
+        if self._clock() >= expires:
+            del self._entries[stream]
+            return None
+        return table
+
+    def put(self, stream: str, table: Table) -> None:
+        if self._ttl > 0:
+            self._entries[stream] = (self._clock() + self._ttl, table)
+
+    def invalidate(self, stream: str | None = None) -> None:
+        """Forget ``stream`` (and every other name that resolved to the same table), or
+        everything when ``stream`` is None."""
+        if stream is None:
+            self._entries.clear()
+            return
+        entry = self._entries.pop(stream, None)
+        targets = {(entry[1].schema, entry[1].name)} if entry is not None else set()
+        if "." in stream:
+            schema, _, bare = stream.partition(".")
+            targets.add((schema, bare))
+        for name, (_, table) in list(self._entries.items()):
+            if (table.schema, table.name) in targets or table.name == stream:
+                del self._entries[name]
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -110,6 +110,14 @@ class PostgresConfig(ConnectorConfig):
     bulk_timeout: float | None = Field(
         None, gt=0, description="Timeout of one COPY or write() call, seconds (None: none)."
     )
+    catalog_cache_ttl: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds a table's catalog look-up is reused by read/write/copy calls "
+            "(0: look it up on every call)."
+        ),
+    )
 
     @field_validator("schemas", "search_path", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import operator
@@ -38,9 +39,9 @@ from connector_core import (
     SerializationError,
     WriteResult,
 )
-from connector_postgres._catalog import Table, load_tables, resolve_table
+from connector_postgres._catalog import CatalogCache, Table, load_tables, resolve_table
 from connector_postgres._config import IsolationLevel, PostgresConfig
-from connector_postgres._errors import translate_error
+from connector_postgres._errors import is_stale_catalog, translate_error
 from connector_postgres._identifiers import column_list
 from connector_postgres._listen import Listener
 from connector_postgres._read import RecordReader
@@ -49,13 +50,16 @@ from connector_postgres._transaction import (
     Connection,
     Interruption,
     PostgresTransaction,
+    bound,
     close_now,
+    current_transaction,
     fetch_batches,
     guarded,
     is_open,
 )
 from connector_postgres._write import (
     STAGE_TABLE,
+    drop_stage_sql,
     failing_index,
     is_record_error,
     key_of,
@@ -115,6 +119,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         super().__init__(config, **kwargs)
         self._pool: asyncpg.Pool | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._catalog = CatalogCache(config.catalog_cache_ttl)
 
     # -- driver hooks -------------------------------------------------------------------
 
@@ -268,8 +273,13 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         Rows are ``asyncpg.Record``: by name (``row["id"]``) or position; ``dict(row)``
         for a dict. Retried on transient errors when the statement only reads (or when
-        ``idempotent=True``). Raises QueryError, NotFoundError, ConnectorTimeoutError, ...
+        ``idempotent=True``). Inside ``async with connector.transaction()`` it runs on the
+        transaction's connection and is never retried. Raises QueryError, NotFoundError,
+        ConnectorTimeoutError, ...
         """
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.query(sql, *args)
         rows: list[asyncpg.Record] = await self.run(
             "query",
             lambda: self._with_connection(lambda c: c.fetch(sql, *args)),
@@ -281,6 +291,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         self, sql: str, *args: Any, idempotent: bool | None = None
     ) -> asyncpg.Record | None:
         """The first row of ``sql``, or None. Retries and errors as :meth:`query`."""
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.query_one(sql, *args)
         row: asyncpg.Record | None = await self.run(
             "query_one",
             lambda: self._with_connection(lambda c: c.fetchrow(sql, *args)),
@@ -292,6 +305,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         self, sql: str, *args: Any, column: int = 0, idempotent: bool | None = None
     ) -> Any:
         """One value of the first row (None when there is none). As :meth:`query`."""
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.query_value(sql, *args, column=column)
         return await self.run(
             "query_value",
             lambda: self._with_connection(lambda c: c.fetchval(sql, *args, column=column)),
@@ -302,8 +318,12 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         """Run a command; returns its status tag and the rows it affected.
 
         Not retried unless ``idempotent=True``. Without ``args`` the text may hold several
-        statements (simple protocol). Raises ConflictError, QueryError, ...
+        statements (simple protocol). Inside ``async with connector.transaction()`` it
+        runs on the transaction's connection. Raises ConflictError, QueryError, ...
         """
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.execute(sql, *args)
         status: str = await self.run(
             "execute",
             lambda: self._with_connection(lambda c: c.execute(sql, *args)),
@@ -317,7 +337,12 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         """Run ``sql`` once per argument tuple, pipelined and atomic (all or none).
 
         Not retried unless ``idempotent=True`` (then ``args`` must be re-iterable).
+        Inside ``async with connector.transaction()`` it runs in that transaction.
         """
+        tx = current_transaction(self)
+        if tx is not None:
+            await tx.execute_many(sql, args)
+            return
         await self.run(
             "execute_many",
             lambda: self._with_connection(lambda c: c.executemany(sql, args)),
@@ -333,15 +358,50 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         isolation: IsolationLevel | str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
+        independent: bool = False,
     ) -> AsyncIterator[PostgresTransaction]:
         """A transaction on one pooled connection, as an async context manager.
 
         Commits when the block ends; rolls back when it raises. A cancelled block closes
         its connection, which makes the server roll back at once. Statements inside are
         never retried; run the whole block again on a TransactionRollbackError (40001,
-        40P01). ``handle.transaction()`` nests a SAVEPOINT. Beginning the transaction
-        is retried on transient errors (nothing has run yet).
+        40P01). Beginning the transaction is retried on transient errors (nothing has
+        run yet).
+
+        Nesting: inside an open block of the same task, ``connector.transaction()`` (like
+        ``handle.transaction()``) is a SAVEPOINT on the same connection; an exception in
+        it rolls back to the savepoint only. ``isolation``, ``readonly`` and
+        ``deferrable`` belong to the outermost block (InvalidRequestError if given to a
+        nested one). While a block is open, this task's ``query*``, ``execute*``,
+        ``stream``, ``copy_in``, ``write``, ``read``, ``sample``, ``discover`` and
+        ``notify`` calls on the connector run inside it, on its connection, never
+        retried. Tasks started inside the block are not part of it.
+        ``independent=True`` opens a separate transaction on another connection even
+        inside an open one (it then takes this task's calls until its block ends).
         """
+        current = None if independent else current_transaction(self)
+        if current is not None:
+            if isolation is not None or readonly or deferrable:
+                raise InvalidRequestError(
+                    "a nested transaction is a savepoint: isolation, readonly and "
+                    "deferrable can only be set on the outermost transaction",
+                    connector=self.name,
+                )
+            async with current.transaction() as savepoint:
+                yield savepoint
+            return
+        async with self._transaction(isolation, readonly, deferrable, bind=True) as handle:
+            yield handle
+
+    @contextlib.asynccontextmanager
+    async def _transaction(
+        self,
+        isolation: IsolationLevel | str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        bind: bool,
+    ) -> AsyncIterator[PostgresTransaction]:
         level = IsolationLevel(isolation).value if isolation is not None else None
         if deferrable and not (readonly and level == IsolationLevel.SERIALIZABLE.value):
             raise InvalidRequestError(
@@ -373,7 +433,11 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         released = False
         try:
             try:
-                yield handle
+                if bind:
+                    with bound(self, handle):
+                        yield handle
+                else:
+                    yield handle
             except BaseException as exc:
                 handle._active = False
                 if isinstance(exc, asyncio.CancelledError):
@@ -424,21 +488,93 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         Runs in its own transaction on one connection, held until the iteration ends;
         stop early with ``contextlib.aclosing(connector.stream(...))`` to return it
-        promptly. Not retried once rows have flowed.
+        promptly. Not retried once rows have flowed. Inside ``async with
+        connector.transaction()`` the cursor is opened in that transaction.
         """
         size = batch_size or self.config.batch_size
-        async with self.transaction() as tx:
+        current = current_transaction(self)
+        if current is not None:
+            async for row in current.stream(sql, *args, batch_size=size):
+                yield row
+            return
+        # Not bound as the task's transaction: the caller's code between rows is not
+        # part of this one (a generator shares its caller's context).
+        async with self._transaction(None, False, False, bind=False) as tx:
             batches = fetch_batches(self, tx._connection, tx._interruption, sql, args, size)
             async for batch in batches:
                 for row in batch:
                     yield row
 
-    async def _resolve(self, stream: str, tx: PostgresTransaction | None = None) -> Table:
-        # Inside a transaction, resolve on its connection: it sees its own new tables.
-        fetch = self._catalog_fetch if tx is None else tx.query
-        return await resolve_table(fetch, self.config.schemas, stream)
+    async def _resolve(
+        self,
+        stream: str,
+        tx: PostgresTransaction | None = None,
+        *,
+        columns: Iterable[str] = (),
+        fresh: bool = False,
+        join_transaction: bool = True,
+    ) -> tuple[Table, bool]:
+        """The table ``stream`` names, and whether it came from the cache.
+
+        A cached table that lacks one of ``columns`` is looked up again once (a column
+        added since), so the caller's NotFoundError is about the current table.
+        """
+        if tx is None and join_transaction:
+            tx = current_transaction(self)
+        if tx is not None:
+            # Inside a transaction, resolve on its connection: it sees its own DDL, which
+            # may yet be rolled back, so nothing it sees is cached.
+            return await resolve_table(tx.query, self.config.schemas, stream), False
+        if not fresh:
+            cached = self._catalog.get(stream)
+            if cached is not None:
+                known = set(cached.columns)
+                if all(c in known for c in columns):
+                    return cached, True
+        table = await resolve_table(self._pooled_catalog_fetch, self.config.schemas, stream)
+        self._catalog.put(stream, table)
+        return table, False
+
+    async def _with_table(
+        self,
+        stream: str,
+        call: Callable[[Table], Awaitable[T]],
+        *,
+        columns: Iterable[str] = (),
+        rerunnable: bool = True,
+    ) -> T:
+        """``call(table)`` for the table ``stream`` names. When the server says a cached
+        look-up is stale (undefined table or column, changed row type), forget it, look
+        the name up again and, if ``rerunnable``, call once more (the failed statement
+        was refused before it changed anything)."""
+        names = tuple(columns)
+        table, cached = await self._resolve(stream, columns=names)
+        try:
+            return await call(table)
+        except ConnectorError as error:
+            if not is_stale_catalog(error):
+                raise
+            self._catalog.invalidate(stream)
+            if not cached or not rerunnable:
+                raise
+            self.logger.debug("catalog entry of %r was stale; looking it up again", stream)
+        table, _ = await self._resolve(stream, columns=names, fresh=True)
+        return await call(table)
+
+    def invalidate_catalog(self, stream: str | None = None) -> None:
+        """Forget the cached catalog look-up of ``stream`` (bare or ``schema.name``), or of
+        every table when None. Call it after DDL that changes a table's columns or keys
+        if the next calls must see it before ``config.catalog_cache_ttl`` runs out
+        (dropped tables and columns are noticed by themselves)."""
+        self._catalog.invalidate(stream)
 
     async def _catalog_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.query(sql, *args)
+        return await self._pooled_catalog_fetch(sql, *args)
+
+    async def _pooled_catalog_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
         rows: list[Any] = await self.run(
             "catalog",
             lambda: self._with_connection(lambda c: c.fetch(sql, *args)),
@@ -468,37 +604,62 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         resolved against the catalog first: unknown names raise NotFoundError. Bounded by
         ``config.bulk_timeout``.
         """
-        return await self._copy_in_on(None, None, table, records, columns)
+        tx = current_transaction(self)
+        if tx is not None:
+            return await self._copy_in_on(tx, tx._connection, table, records, columns)
+        timeout = self.config.bulk_timeout
 
-    async def _copy_in_on(
-        self,
-        tx: PostgresTransaction | None,
-        connection: Connection | None,
-        table_name: str,
-        records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
-        columns: Sequence[str] | None,
-    ) -> int:
-        table = await self._resolve(table_name, tx)
+        async def copy(resolved: Table) -> int:
+            cols = self._copy_target(resolved, columns)
+
+            async def on(c: Connection) -> str:
+                status: str = await c.copy_records_to_table(
+                    resolved.name,
+                    records=records,
+                    columns=cols,
+                    schema_name=resolved.schema,
+                    timeout=timeout,
+                )
+                return status
+
+            status = await self.run(
+                "copy_in", lambda: self._with_connection(on), retry=False, timeout=timeout
+            )
+            return ExecuteResult.from_status(status).rowcount or 0
+
+        # A stale look-up is refused before any record is read; still, only a Sequence
+        # is certain to give the same records a second time.
+        return await self._with_table(
+            table, copy, columns=columns or (), rerunnable=isinstance(records, Sequence)
+        )
+
+    def _copy_target(self, table: Table, columns: Sequence[str] | None) -> tuple[str, ...]:
         if not table.writable:
             raise InvalidRequestError(
                 f"cannot copy into {table.stream.kind} {table.stream.qualified_name!r}",
                 connector=self.name,
             )
-        cols = self._columns(table, columns)
+        return self._columns(table, columns)
+
+    async def _copy_in_on(
+        self,
+        tx: PostgresTransaction,
+        connection: Connection,
+        table_name: str,
+        records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
+        columns: Sequence[str] | None,
+    ) -> int:
+        table, _ = await self._resolve(table_name, tx)
+        cols = self._copy_target(table, columns)
         timeout = self.config.bulk_timeout
 
-        async def copy(c: Connection) -> str:
-            status: str = await c.copy_records_to_table(
+        async def copy() -> str:
+            status: str = await connection.copy_records_to_table(
                 table.name, records=records, columns=cols, schema_name=table.schema, timeout=timeout
             )
             return status
 
-        if tx is not None and connection is not None:
-            status = await tx._run("copy_in", lambda: copy(connection))
-        else:
-            status = await self.run(
-                "copy_in", lambda: self._with_connection(copy), retry=False, timeout=timeout
-            )
+        status = await tx._run("copy_in", copy)
         return ExecuteResult.from_status(status).rowcount or 0
 
     async def copy_out(
@@ -512,24 +673,46 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         """The table's rows as COPY output chunks (``csv``, ``text`` or ``binary``).
 
         A bounded queue between the COPY and the consumer keeps memory flat: a slow
-        consumer slows the COPY down. Raises NotFoundError for an unknown table or column.
+        consumer slows the COPY down. It runs on a pooled connection of its own, outside
+        any open ``transaction()``. Raises NotFoundError for an unknown table or column.
         """
-        resolved = await self._resolve(table)
-        cols = self._columns(resolved, columns)
+        names = tuple(columns or ())
+        resolved, cached = await self._resolve(table, columns=names, join_transaction=False)
+        while True:
+            cols = self._columns(resolved, columns)
 
-        async def start(c: Connection, output: _Output) -> Any:
-            return await c.copy_from_table(
-                resolved.name,
-                schema_name=resolved.schema,
-                columns=cols,
-                output=output,
-                format=format,
-                header=header if format == "csv" else None,
-                timeout=self.config.bulk_timeout,
+            async def start(
+                c: Connection,
+                output: _Output,
+                resolved: Table = resolved,
+                cols: tuple[str, ...] = cols,
+            ) -> Any:
+                return await c.copy_from_table(
+                    resolved.name,
+                    schema_name=resolved.schema,
+                    columns=cols,
+                    output=output,
+                    format=format,
+                    header=header if format == "csv" else None,
+                    timeout=self.config.bulk_timeout,
+                )
+
+            sent = False
+            try:
+                async for chunk in self._copy_out(start):
+                    sent = True
+                    yield chunk
+            except ConnectorError as error:
+                if not is_stale_catalog(error):
+                    raise
+                self._catalog.invalidate(table)
+                if sent or not cached:
+                    raise
+            else:
+                return
+            resolved, cached = await self._resolve(
+                table, columns=names, fresh=True, join_transaction=False
             )
-
-        async for chunk in self._copy_out(start):
-            yield chunk
 
     async def copy_out_query(
         self, sql: str, *args: Any, format: CopyFormat = "csv", header: bool = False
@@ -598,7 +781,8 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
     async def stream_info(self, stream: str) -> Table:
         """The resolved table behind ``stream`` (NotFoundError listing the known ones)."""
-        return await self._resolve(stream)
+        table, _ = await self._resolve(stream)
+        return table
 
     def read(
         self,
@@ -626,9 +810,14 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         primary-key order. ``key_fields`` overrides the primary key (needed for views and
         tables without one). Raises NotFoundError for an unknown stream or field.
         """
+        wanted = tuple(key_fields or ()) + ((cursor_field,) if cursor_field else ())
+
+        async def load_table(fresh: bool) -> tuple[Table, bool]:
+            return await self._resolve(stream, columns=wanted, fresh=fresh)
+
         return RecordReader(
             self._page_fetch,
-            lambda: self._resolve(stream),
+            load_table,
             since=since,
             cursor_field=cursor_field,
             key_fields=key_fields,
@@ -637,6 +826,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         )
 
     async def _page_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
+        tx = current_transaction(self)
+        if tx is not None:
+            return await tx.query(sql, *args)
         rows: list[Any] = await self.run(
             "read", lambda: self._with_connection(lambda c: c.fetch(sql, *args)), idempotent=True
         )
@@ -646,12 +838,18 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         """Up to ``n`` records of ``stream`` (no particular order), as dicts."""
         if n < 0:
             raise InvalidRequestError("n must be >= 0", connector=self.name)
-        table = await self._resolve(stream)
-        sql = f"SELECT {column_list(table.columns)} FROM {table.sql_name} LIMIT $1"  # noqa: S608
-        rows = await self.run(
-            "sample", lambda: self._with_connection(lambda c: c.fetch(sql, n)), idempotent=True
-        )
-        return [dict(r) for r in rows]
+
+        async def sample_of(table: Table) -> list[Record]:
+            sql = f"SELECT {column_list(table.columns)} FROM {table.sql_name} LIMIT $1"  # noqa: S608
+            tx = current_transaction(self)
+            if tx is not None:
+                return [dict(r) for r in await tx.query(sql, n)]
+            rows = await self.run(
+                "sample", lambda: self._with_connection(lambda c: c.fetch(sql, n)), idempotent=True
+            )
+            return [dict(r) for r in rows]
+
+        return await self._with_table(stream, sample_of)
 
     async def write(
         self, stream: str, records: Iterable[Record], *, mode: WriteMode | None = None
@@ -664,23 +862,43 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         more go through a binary COPY into a temporary table, smaller ones through a
         pipelined INSERT. ``mode="insert"`` is a binary COPY straight into the table.
 
-        The batch is all or nothing. When a record is rejected (a bad value, a constraint)
-        nothing is written and the WriteResult says ``failed=len(records)`` with a
-        RecordError naming the culprit (``index`` -1 when the server did not say which).
-        Other failures raise: NotFoundError (unknown stream or field),
-        InvalidRequestError, ConnectionFailedError, ... Upserts are retried on transient
-        errors; inserts are not.
+        The batch is all or nothing. When a record is rejected (a bad value, a constraint,
+        a record whose fields differ from the first record's) nothing is written and the
+        WriteResult says ``failed=len(records)`` with a RecordError naming the culprit
+        (``index`` -1 when the server did not say which). Other failures raise:
+        NotFoundError (unknown stream or field), InvalidRequestError,
+        ConnectionFailedError, ...
+
+        Retries: an upsert is idempotent, so it is retried on transient errors (a pooled
+        connection that died, even if it died while committing). An insert is not: if
+        the connection dies during its COPY the commit may or may not have happened, and a
+        retry could write the rows twice; the ConnectionFailedError goes to the caller.
+        Inside ``async with connector.transaction()`` the write runs in a SAVEPOINT on the
+        transaction's connection (a rejected batch leaves the transaction usable) and is
+        never retried.
         """
-        batch = records if isinstance(records, Sequence) else list(records)
+        batch: Sequence[Record] = records if isinstance(records, (list, tuple)) else list(records)
         if not batch:
             return WriteResult()
-        table = await self._resolve(stream)
+        columns = tuple(batch[0].keys())
+
+        async def write_into(table: Table) -> WriteResult:
+            return await self._write_table(table, batch, columns, mode)
+
+        return await self._with_table(stream, write_into, columns=columns)
+
+    async def _write_table(
+        self,
+        table: Table,
+        batch: Sequence[Record],
+        columns: tuple[str, ...],
+        mode: WriteMode | None,
+    ) -> WriteResult:
         if not table.writable:
             raise InvalidRequestError(
                 f"cannot write into {table.stream.kind} {table.stream.qualified_name!r}",
                 connector=self.name,
             )
-        columns = tuple(batch[0].keys())
         for column in columns:
             table.column(column)
         pk = table.stream.primary_key
@@ -700,64 +918,57 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                 )
         elif mode != "insert":
             raise InvalidRequestError(f"unknown write mode {mode!r}", connector=self.name)
-        shape_error = _shape_error(batch, columns, pk)
-        if shape_error is not None:
-            return WriteResult(written=0, failed=len(batch), errors=(shape_error,))
-        rows = _row_getter(columns)
+        getter = _row_getter(columns)
         timeout = self.config.bulk_timeout
+        tx = current_transaction(self)
+        staged = len(batch) >= self.config.upsert_copy_threshold
 
-        async def insert(c: Connection, pending: Iterator[Record]) -> None:
+        async def insert(c: Connection, rows: Iterator[tuple[Any, ...]]) -> None:
             await c.copy_records_to_table(
-                table.name,
-                records=map(rows, pending),
-                columns=columns,
-                schema_name=table.schema,
-                timeout=timeout,
+                table.name, records=rows, columns=columns, schema_name=table.schema, timeout=timeout
             )
 
-        async def upsert(c: Connection, pending: Iterator[Record]) -> None:
-            tx = c.transaction()
-            await tx.start()
-            try:
-                if len(batch) >= self.config.upsert_copy_threshold:
-                    await c.execute(stage_sql(table, columns))
-                    await c.copy_records_to_table(
-                        STAGE_TABLE, records=map(rows, pending), columns=columns, timeout=timeout
-                    )
-                    await c.execute(merge_stage_sql(table, columns, pk))
-                else:
-                    await c.executemany(upsert_sql(table, columns, pk), map(rows, pending))
-            except Exception:
-                try:
-                    await tx.rollback()
-                except Exception:
-                    close_now(c)  # the server rolls back when the connection goes
-                raise
-            await tx.commit()
+        async def upsert(c: Connection, rows: Iterator[tuple[Any, ...]]) -> None:
+            if staged:
+                await c.execute(stage_sql(table, columns))
+                await c.copy_records_to_table(
+                    STAGE_TABLE, records=rows, columns=columns, timeout=timeout
+                )
+                await c.execute(merge_stage_sql(table, columns, pk))
+                if tx is not None:  # ON COMMIT DROP is at the outer commit: too late
+                    await c.execute(drop_stage_sql())
+            else:
+                await c.executemany(upsert_sql(table, columns, pk), rows)
 
         work = upsert if mode == "upsert" else insert
+        # An insert outside a transaction is one COPY statement: atomic by itself.
+        atomic = mode == "upsert" or tx is not None
 
         async def checked(c: Connection) -> None:
-            # The driver pulls records one at a time and encodes each at once, so the
-            # iterator's remaining length tells which record it choked on.
-            pending = iter(batch)
+            source = _RowSource(batch, getter, len(columns))
             try:
-                await work(c, pending)
-            except KeyError:  # a record lacks one of the first record's fields
-                raise _BadRecordError(None, "missing field") from None
+                if atomic:
+                    await _atomically(c, lambda: work(c, iter(source)))
+                else:
+                    await work(c, iter(source))
+            except (KeyError, _ShapeMismatchError):  # a record unlike the first one
+                raise _BadRecordError(None, "record shape") from None
             except (TypeError, ValueError, OverflowError) as exc:
                 if isinstance(exc, asyncpg.InterfaceError) and "element #" in str(exc):
                     raise  # asyncpg names the element itself
-                index = len(batch) - operator.length_hint(pending) - 1
+                index = source.position()
                 raise _BadRecordError(index, f"cannot encode a value: {exc}") from exc
 
         try:
-            await self.run(
-                f"write.{mode}",
-                lambda: self._with_connection(checked),
-                idempotent=mode == "upsert",
-                timeout=timeout,
-            )
+            if tx is not None:
+                await tx._run(f"write.{mode}", lambda: checked(tx._connection))
+            else:
+                await self.run(
+                    f"write.{mode}",
+                    lambda: self._with_connection(checked),
+                    idempotent=mode == "upsert",
+                    timeout=timeout,
+                )
         except ConnectorError as error:
             bad = error.__cause__
             if isinstance(bad, _BadRecordError):
@@ -804,7 +1015,12 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         )
 
     async def notify(self, channel: str, payload: str = "") -> None:
-        """Send a notification (``pg_notify``; the payload is a bind parameter)."""
+        """Send a notification (``pg_notify``; the payload is a bind parameter). Inside
+        ``async with connector.transaction()`` it is sent when that transaction commits."""
+        tx = current_transaction(self)
+        if tx is not None:
+            await tx.execute("SELECT pg_notify($1, $2)", channel, payload)
+            return
         await self.run(
             "notify",
             lambda: self._with_connection(
@@ -844,18 +1060,71 @@ def _row_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[A
     return getter
 
 
-def _shape_error(
-    batch: Sequence[Record], columns: Sequence[str], pk: Sequence[str]
-) -> RecordError | None:
-    """A RecordError for the first record whose fields differ from the first record's.
+# Records per chunk of a write batch whose shape is checked at once.
+_CHUNK = 4096
 
-    The pass over the batch compares field counts only (at C speed); a record of the
-    right size with a different field is caught by the KeyError it raises while rows
-    are encoded.
+
+class _ShapeMismatchError(Exception):
+    """A chunk of a write batch holds a record with more or fewer fields than the first."""
+
+
+class _RowSource:
+    """The records of a write batch as tuples in ``columns`` order, for the driver.
+
+    Chunk by chunk: each chunk's shape is checked at C speed (its records' field counts
+    must add up to ``width`` per record; with the KeyError a missing field raises while
+    converting, that proves every record has exactly the first record's fields) right
+    before ``operator.itemgetter`` converts it, so the checks run while the server is
+    busy with the previous chunk instead of before anything is sent. A failure only
+    says *that* something is wrong; ``_first_mismatch`` then finds *which* record.
     """
-    if len(set(map(len, batch))) == 1:
-        return None
-    return _first_mismatch(batch, columns, pk)
+
+    __slots__ = ("_batch", "_getter", "_part", "_part_len", "_start", "_width")
+
+    def __init__(
+        self,
+        batch: Sequence[Record],
+        getter: Callable[[Record], tuple[Any, ...]],
+        width: int,
+    ) -> None:
+        self._batch = batch
+        self._getter = getter
+        self._width = width
+        self._start = 0
+        self._part_len = 0
+        self._part: Iterator[Record] = iter(())
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        self._start, self._part_len, self._part = 0, 0, iter(())
+        return itertools.chain.from_iterable(map(self._chunk, range(0, len(self._batch), _CHUNK)))
+
+    def _chunk(self, start: int) -> Iterator[tuple[Any, ...]]:
+        part = self._batch[start : start + _CHUNK]
+        if sum(map(len, part)) != self._width * len(part):
+            raise _ShapeMismatchError
+        self._start, self._part_len = start, len(part)
+        self._part = iter(part)
+        return map(self._getter, self._part)
+
+    def position(self) -> int:
+        """The batch index of the record handed to the driver last (the driver encodes
+        each record as soon as it takes it)."""
+        return self._start + self._part_len - operator.length_hint(self._part) - 1
+
+
+async def _atomically(c: Connection, call: Callable[[], Awaitable[None]]) -> None:
+    """``call()`` in a transaction (a SAVEPOINT when one is open on ``c``)."""
+    tx = c.transaction()
+    await tx.start()
+    try:
+        await call()
+    except Exception:
+        try:
+            await tx.rollback()
+        except Exception:
+            close_now(c)  # the server rolls back when the connection goes
+        raise
+    await tx.commit()
 
 
 def _first_mismatch(

@@ -146,3 +146,23 @@ def _transient(state: str) -> bool | None:
     if state in _FINAL_SQLSTATES:
         return False
     return None
+
+
+# The server no longer has what a cached catalog look-up said: an undefined table or
+# column, or a row type that changed under a prepared statement.
+_STALE_CATALOG_SQLSTATES = frozenset({"42P01", "42703"})
+
+
+def is_stale_catalog(error: ConnectorError) -> bool:
+    """Whether ``error`` says the table or columns a call was built from have changed
+    (dropped, renamed, retyped), so its catalog look-up should be refreshed."""
+    if str(error.details.get("sqlstate", "")) in _STALE_CATALOG_SQLSTATES:
+        return True
+    cause = error.__cause__
+    return isinstance(
+        cause,
+        (
+            asyncpg.exceptions.InvalidCachedStatementError,
+            asyncpg.exceptions.OutdatedSchemaCacheError,
+        ),
+    )

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from connector_core import InvalidRequestError, Record
+from connector_core import ConnectorError, InvalidRequestError, Record
 from connector_postgres._catalog import Table
+from connector_postgres._errors import is_stale_catalog
 from connector_postgres._identifiers import column_list, quote_ident
 
 FetchPage = Callable[..., Awaitable[Sequence[Any]]]
@@ -68,7 +69,7 @@ class RecordReader(AsyncIterator[Record]):
     def __init__(
         self,
         fetch: FetchPage,
-        load_table: Callable[[], Awaitable[Table]],
+        load_table: Callable[[bool], Awaitable[tuple[Table, bool]]],
         *,
         since: Any,
         cursor_field: str | None,
@@ -99,11 +100,13 @@ class RecordReader(AsyncIterator[Record]):
         self._position = 0
         self._done = limit == 0
         self._prepared = False
+        self._refreshed = False
+        self._cached = False
         self._select = ""
         self._order_sql = ""
 
-    async def _prepare(self) -> None:
-        table = await self._load_table()
+    async def _prepare(self, *, fresh: bool = False) -> None:
+        table, self._cached = await self._load_table(fresh)
         cursor_field = self._cursor_field
         if cursor_field is not None:
             table.column(cursor_field)  # NotFoundError naming the known fields
@@ -186,7 +189,17 @@ class RecordReader(AsyncIterator[Record]):
 
     async def _next_page(self) -> None:
         sql, args = self._page_query()
-        rows = await self._fetch(sql, *args)
+        try:
+            rows = await self._fetch(sql, *args)
+        except ConnectorError as error:
+            # The table changed since it was looked up (a cached look-up): once per
+            # reader, look it up again and rebuild the query.
+            if self._refreshed or not self._cached or not is_stale_catalog(error):
+                raise
+            self._refreshed = True
+            await self._prepare(fresh=True)
+            sql, args = self._page_query()
+            rows = await self._fetch(sql, *args)
         self._page = [dict(r) for r in rows]
         self._position = 0
         if len(self._page) < args[-1]:

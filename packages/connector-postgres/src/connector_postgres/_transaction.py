@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -18,6 +19,39 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+# The transactions open in this context: (connector, task, innermost block) for each
+# connector with one. A task started inside a block copies the context but is another
+# task, so it does not join the transaction (one connection runs one statement at once).
+_Binding = tuple["PostgresConnector", "asyncio.Task[Any] | None", "PostgresTransaction"]
+_CURRENT: contextvars.ContextVar[tuple[_Binding, ...]] = contextvars.ContextVar(
+    "connector_postgres_transaction", default=()
+)
+
+
+def current_transaction(connector: PostgresConnector) -> PostgresTransaction | None:
+    """The innermost transaction block of ``connector`` open in this task, if any."""
+    bindings = _CURRENT.get()
+    if not bindings:
+        return None
+    task = asyncio.current_task()
+    for owner, owner_task, tx in reversed(bindings):
+        if owner is connector and owner_task is task and tx._active:
+            return tx
+    return None
+
+
+@contextlib.contextmanager
+def bound(connector: PostgresConnector, tx: PostgresTransaction) -> Iterator[None]:
+    """Make ``tx`` the current transaction of ``connector`` in this task for the block."""
+    bindings = tuple(b for b in _CURRENT.get() if b[0] is not connector)
+    token = _CURRENT.set((*bindings, (connector, asyncio.current_task(), tx)))
+    try:
+        yield
+    finally:
+        # ValueError: closed from another context (a generator finalised late).
+        with contextlib.suppress(ValueError):
+            _CURRENT.reset(token)
 
 
 def is_open(connection: Connection) -> bool:
@@ -94,8 +128,10 @@ class PostgresTransaction:
 
     Its methods run on the transaction's own connection and are never retried (a
     retry could apply a statement twice or outside the transaction). ``transaction()``
-    opens a nested block as a SAVEPOINT. After the ``async with`` block ends, every
-    method raises InvalidRequestError.
+    (or the connector's ``transaction()`` inside this block, in the same task) opens a
+    nested block as a SAVEPOINT. While the block is open, the connector's own query,
+    execute, stream, copy_in, write, read and sample calls from the same task run here
+    too. After the ``async with`` block ends, every method raises InvalidRequestError.
     """
 
     def __init__(
@@ -206,7 +242,8 @@ class PostgresTransaction:
             self._connector, self._connection, self._interruption, depth=self._depth + 1
         )
         try:
-            yield inner
+            with bound(self._connector, inner):
+                yield inner
         except BaseException as exc:
             inner._active = False
             if isinstance(exc, asyncio.CancelledError):

@@ -86,3 +86,8 @@ def key_of(record: Mapping[str, Any], key: Sequence[str]) -> Any:
         return None
     values = tuple(record.get(k) for k in key)
     return values[0] if len(values) == 1 else values
+
+
+def drop_stage_sql() -> str:
+    """Drop the staging table now (inside a longer transaction, ON COMMIT is too late)."""
+    return f"DROP TABLE {quote_ident(STAGE_TABLE)}"

@@ -2,7 +2,9 @@
 
     uv run --no-sync python benchmarks/postgres_throughput.py [--quick] [--rows N] [--rounds R]
 
-(a) stream rows: ``PostgresConnector.stream()`` vs an asyncpg cursor in a transaction;
+(a) stream rows: ``PostgresConnector.stream()`` vs an asyncpg cursor in a transaction,
+    both fetching ``BATCH`` rows per round trip (``cursor.fetch(BATCH)`` in a loop, as the
+    connector does) and visiting every row;
 (b) bulk insert: ``PostgresConnector.write(mode="insert")`` (binary COPY of dict records)
     vs ``asyncpg.copy_records_to_table`` (tuples built before the clock starts); also
     ``PostgresConnector.copy_in`` given the same tuples as the raw driver;
@@ -33,7 +35,6 @@ import asyncpg
 import psutil
 
 from connector_postgres import PostgresConnector
-from connector_testing._services import ServiceResolver
 
 STREAM_SQL = "SELECT g AS id, md5(g::text) AS digest, g * 0.5 AS half FROM generate_series(1, $1) g"
 TABLE = "bench_postgres_throughput"
@@ -81,8 +82,21 @@ async def timed(work: Callable[[], Awaitable[int]]) -> tuple[float, float, float
     return rows / elapsed, rss.growth, cpu * 1_000_000 / rows
 
 
+def _from_services_env(key: str) -> str | None:
+    """``key`` from the nearest ``.services.env`` (``KEY=value`` lines) above the cwd."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        env_file = folder / ".services.env"
+        if env_file.is_file():
+            for line in env_file.read_text().splitlines():
+                name, sep, value = line.strip().partition("=")
+                if sep and name.strip() == key:
+                    return value.strip().strip("'\"") or None
+            return None
+    return None
+
+
 def server_url() -> str:
-    url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL") or ServiceResolver([Path.cwd()]).lookup(
+    url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL") or _from_services_env(
         "CONNECTOR_TEST_POSTGRES_URL"
     )
     if not url:
@@ -112,8 +126,10 @@ async def main(rows: int, rounds: int, many_rows: int) -> None:
     async def raw_stream() -> int:
         n = 0
         async with raw.acquire() as connection, connection.transaction():
-            async for row in connection.cursor(STREAM_SQL, rows, prefetch=BATCH):
-                n += row[0] > 0
+            cursor = await connection.cursor(STREAM_SQL, rows)
+            while batch := await cursor.fetch(BATCH):
+                for row in batch:
+                    n += row[0] > 0
         return n
 
     async def connector_write() -> int:

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import csv
 import io
+import json
+import os
+import sys
 
-import psutil
 import pytest
 
 from connector_core import ErrorCode, InvalidRequestError, NotFoundError
@@ -18,25 +20,54 @@ pytestmark = pytest.mark.integration
 MILLION = 1_000_000
 
 
-async def test_streaming_a_million_rows_keeps_memory_flat(pg: PostgresConnector) -> None:
-    # ~250 MB if the result were held in memory at once; a cursor holds one batch.
+# Run in a fresh interpreter so the baseline is not blurred by memory that earlier tests
+# allocated and freed (the allocator may hand it back to this stream, hiding growth).
+_STREAM_SCRIPT = """
+import asyncio, gc, json, os, sys
+import psutil
+from connector_postgres import PostgresConfig, PostgresConnector
+
+async def main() -> None:
+    config = PostgresConfig.from_url(os.environ["STREAM_TEST_URL"], pool_min=1, pool_max=1)
     process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak = baseline
-    count = 0
-    total = 0
-    async for row in pg.stream(
-        "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, $1) g",
-        MILLION,
-        batch_size=5_000,
-    ):
-        count += 1
-        total += row["id"]
-        if count % 50_000 == 0:
-            peak = max(peak, process.memory_info().rss)
-    assert count == MILLION
-    assert total == MILLION * (MILLION + 1) // 2
-    growth_mb = (peak - baseline) / 2**20
+    async with PostgresConnector(config) as pg:
+        await pg.query_value("SELECT 1")  # imports, codecs and the pool are warm
+        gc.collect()
+        baseline = peak = process.memory_info().rss
+        count = total = 0
+        async for row in pg.stream(
+            "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, $1) g",
+            int(sys.argv[1]),
+            batch_size=5_000,
+        ):
+            count += 1
+            total += row["id"]
+            if count % 50_000 == 0:
+                peak = max(peak, process.memory_info().rss)
+        peak = max(peak, process.memory_info().rss)
+    print(json.dumps({"count": count, "total": total, "growth": peak - baseline}))
+
+asyncio.run(main())
+"""
+
+
+async def test_streaming_a_million_rows_keeps_memory_flat(postgres_database_url: str) -> None:
+    # ~250 MB if the result were held in memory at once; a cursor holds one batch.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _STREAM_SCRIPT,
+        str(MILLION),
+        env={**os.environ, "STREAM_TEST_URL": postgres_database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["count"] == MILLION
+    assert result["total"] == MILLION * (MILLION + 1) // 2
+    growth_mb = result["growth"] / 2**20
     assert growth_mb < 100, f"peak RSS grew by {growth_mb:.0f} MB"
 
 
@@ -87,8 +118,11 @@ async def test_upsert_inserts_and_updates_by_primary_key(pg: PostgresConnector, 
     )
     first = [{"id": i, "name": f"v1-{i}", "version": 1} for i in range(size)]
     assert (await pg.write(table, first)).written == size
-    # Half updated, half new; one key twice (the later record wins).
     half = size // 2
+    # A non-default value in a column the upsert records do not carry, on rows that
+    # the upsert updates: it must be kept, not reset to the default.
+    await pg.execute(f"UPDATE {table} SET note = 'kept-' || id WHERE id >= $1", half)
+    # Half updated, half new; one key twice (the later record wins).
     second = [{"id": i, "name": f"v2-{i}", "version": 2} for i in range(half, size + half)]
     second.append({"id": size // 2, "name": "v3-last-wins", "version": 3})
     result = await pg.write(table, second)
@@ -101,8 +135,37 @@ async def test_upsert_inserts_and_updates_by_primary_key(pg: PostgresConnector, 
     assert rows[size // 2]["name"] == "v3-last-wins"
     assert rows[size - 1]["name"] == f"v2-{size - 1}"
     assert rows[size + size // 2 - 1]["version"] == 2
-    # Columns not in the records keep their defaults on insert and their value on update.
-    assert {r["note"] for r in rows.values()} == {"default-note"}
+    # Columns not in the records keep their value on update and get their default on
+    # insert.
+    assert {rows[i]["note"] for i in range(half)} == {"default-note"}
+    assert all(rows[i]["note"] == f"kept-{i}" for i in range(half, size))
+    assert {rows[i]["note"] for i in range(size, size + half)} == {"default-note"}
+
+
+@pytest.mark.parametrize("size", [10, 5_000], ids=["pipelined", "copy-staged"])
+async def test_upsert_by_a_composite_primary_key(pg: PostgresConnector, size: int) -> None:
+    table = f"upsert_composite_{size}"
+    await pg.execute(
+        f"CREATE TABLE {table} (tenant text, id int, v int NOT NULL, note text, "
+        "PRIMARY KEY (tenant, id))"
+    )
+    first = [{"tenant": t, "id": i, "v": 1} for t in ("a", "b") for i in range(size // 2)]
+    assert (await pg.write(table, first)).written == size
+    await pg.execute(f"UPDATE {table} SET note = 'kept'")
+    # Same ids under tenant "a" (updates) and under a new tenant "c" (inserts): only the
+    # pair identifies a row.
+    second = [{"tenant": t, "id": i, "v": 2} for t in ("a", "c") for i in range(size // 2)]
+    second.append({"tenant": "a", "id": 0, "v": 3})  # the later record wins
+    result = await pg.write(table, second)
+    assert result.ok, result.errors
+    rows = {(r["tenant"], r["id"]): r for r in await pg.query(f"SELECT * FROM {table}")}
+    assert len(rows) == size // 2 * 3
+    assert rows[("a", 0)]["v"] == 3
+    assert {rows[("a", i)]["v"] for i in range(1, size // 2)} == {2}
+    assert {rows[("b", i)]["v"] for i in range(size // 2)} == {1}
+    assert {rows[("c", i)]["v"] for i in range(size // 2)} == {2}
+    assert {rows[("a", i)]["note"] for i in range(size // 2)} == {"kept"}
+    assert {rows[("c", i)]["note"] for i in range(size // 2)} == {None}
 
 
 @pytest.mark.parametrize("size", [10, 5_000], ids=["pipelined", "copy-staged"])

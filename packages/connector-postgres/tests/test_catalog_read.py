@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -162,7 +164,7 @@ async def test_read_without_cursor_goes_by_primary_key(pg: PostgresConnector, ev
 
 
 async def test_read_needs_a_key_or_a_known_field(pg: PostgresConnector, events: str) -> None:
-    await pg.execute("CREATE TABLE IF NOT EXISTS keyless (n int, at timestamptz)")
+    await pg.execute("CREATE TABLE IF NOT EXISTS keyless (n int NOT NULL, at timestamptz)")
     with pytest.raises(InvalidRequestError, match="key_fields"):
         await anext(pg.read("keyless", cursor_field="at"))
     with pytest.raises(NotFoundError, match="known fields"):
@@ -172,6 +174,104 @@ async def test_read_needs_a_key_or_a_known_field(pg: PostgresConnector, events: 
     await pg.execute("INSERT INTO keyless VALUES (1, now()), (2, now())")
     records = [r async for r in pg.read("keyless", cursor_field="at", key_fields=["n"])]
     assert _ids([{"id": r["n"]} for r in records]) == [1, 2]
+
+
+async def test_the_primary_key_can_be_the_cursor(pg: PostgresConnector) -> None:
+    await pg.execute("CREATE TABLE ids (id int PRIMARY KEY, v text)")
+    await pg.execute("INSERT INTO ids SELECT g, 'v' || g FROM generate_series(1, 10) g")
+    assert _ids([r async for r in pg.read("ids", cursor_field="id", since=2)]) == list(range(2, 11))
+    reader = pg.read("ids", cursor_field="id", limit=4, batch_size=3)
+    assert _ids([r async for r in reader]) == [1, 2, 3, 4]
+    assert reader.checkpoint == ReadCheckpoint(cursor=4, key=())
+    rest = pg.read("ids", cursor_field="id", since=reader.checkpoint, batch_size=3)
+    assert _ids([r async for r in rest]) == list(range(5, 11))
+    # Part of a composite key: the rest of the key breaks the ties.
+    await pg.execute(
+        "CREATE TABLE tenant_ids (tenant int, id int, PRIMARY KEY (tenant, id));"
+        "INSERT INTO tenant_ids SELECT t, g FROM generate_series(1, 3) t, generate_series(1, 4) g"
+    )
+    seen = [
+        (r["id"], r["tenant"])
+        async for r in pg.read("tenant_ids", cursor_field="id", since=2, batch_size=2)
+    ]
+    assert seen == [(i, t) for i in range(2, 5) for t in range(1, 4)]
+
+
+_CURSOR_KINDS = {
+    "timestamptz": lambda i: (
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i // 3, microseconds=7)
+    ),
+    "numeric(12, 3)": lambda i: Decimal(i // 3) + Decimal("0.125"),
+    "uuid": lambda i: uuid.UUID(int=i // 3 + 1),
+    "int": lambda i: i // 3,
+    "text": lambda i: f"k{i // 3:03d}",
+}
+
+
+@pytest.mark.parametrize("kind", list(_CURSOR_KINDS))
+async def test_checkpoints_survive_a_trip_through_json(pg: PostgresConnector, kind: str) -> None:
+    table = "cp_" + kind.split("(")[0]
+    await pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, c {kind} NOT NULL)")
+    value_of = _CURSOR_KINDS[kind]
+    assert await pg.copy_in(table, [(i, value_of(i)) for i in range(20)]) == 20
+    seen: list[int] = []
+    saved: str | None = None
+    for _ in range(30):
+        since = ReadCheckpoint.model_validate_json(saved) if saved is not None else None
+        reader = pg.read(table, cursor_field="c", since=since, limit=4, batch_size=3)
+        batch = [r async for r in reader]
+        if not batch:
+            break
+        seen.extend(_ids(batch))
+        assert reader.checkpoint is not None
+        saved = reader.checkpoint.model_dump_json()  # as a state store would keep it
+    assert seen == list(range(20))
+    # A plain since value given as text (as from a config file) is cast the same way.
+    text_since = str(value_of(9))
+    assert _ids([r async for r in pg.read(table, cursor_field="c", since=text_since)]) == list(
+        range(9, 20)
+    )
+
+
+async def test_nullable_key_fields_are_refused(pg: PostgresConnector, events: str) -> None:
+    await pg.execute("CREATE TABLE nullable_key (n int, at timestamptz NOT NULL)")
+    await pg.execute("INSERT INTO nullable_key VALUES (1, now()), (NULL, now())")
+    with pytest.raises(InvalidRequestError, match=r"key_fields \['n'\].*nullable"):
+        await anext(pg.read("nullable_key", cursor_field="at", key_fields=["n"]))
+    # A view's columns are nullable as far as the catalog knows: allowed, and rows with
+    # a NULL key are left out (never half-compared).
+    await pg.execute(
+        f"CREATE VIEW events_with_null_keys AS SELECT id, updated_at FROM {events} "
+        "UNION ALL SELECT NULL::int, max(updated_at) FROM events"
+    )
+    records = [
+        r
+        async for r in pg.read(
+            "events_with_null_keys", cursor_field="updated_at", key_fields=["id"], batch_size=50
+        )
+    ]
+    assert sorted(_ids(records)) == list(range(600))
+
+
+async def test_lag_leaves_out_rows_newer_than_now_minus_lag(pg: PostgresConnector) -> None:
+    await pg.execute(
+        "CREATE TABLE lagged (id int PRIMARY KEY, at timestamptz NOT NULL, local_at timestamp);"
+        "INSERT INTO lagged VALUES"
+        " (1, now() - interval '1 hour', localtimestamp - interval '1 hour'),"
+        " (2, now() - interval '5 seconds', localtimestamp - interval '5 seconds'),"
+        " (3, now() + interval '1 hour', localtimestamp + interval '1 hour')"
+    )
+    assert _ids([r async for r in pg.read("lagged", cursor_field="at")]) == [1, 2, 3]
+    assert _ids([r async for r in pg.read("lagged", cursor_field="at", lag=0)]) == [1, 2]
+    assert _ids([r async for r in pg.read("lagged", cursor_field="at", lag=60)]) == [1]
+    later = pg.read("lagged", cursor_field="local_at", lag=dt.timedelta(minutes=1))
+    assert _ids([r async for r in later]) == [1]
+    with pytest.raises(InvalidRequestError, match="date or timestamp"):
+        await anext(pg.read("lagged", cursor_field="id", lag=60))
+    with pytest.raises(InvalidRequestError, match="lag"):
+        pg.read("lagged", lag=60)
+    with pytest.raises(InvalidRequestError, match="lag"):
+        pg.read("lagged", cursor_field="at", lag=-1)
 
 
 async def test_sample_returns_up_to_n_records(pg: PostgresConnector, events: str) -> None:

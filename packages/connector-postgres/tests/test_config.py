@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -106,10 +107,62 @@ def test_unknown_url_parameter_is_rejected_by_name() -> None:
     assert "sslmod" in caught.value.fields
 
 
-def test_cert_and_key_go_together(tmp_path: Path) -> None:
+def test_cert_and_key_go_together(client_cert: tuple[Path, Path]) -> None:
+    cert, _ = client_cert
     with pytest.raises(ConfigError) as caught:
-        PostgresConfig(sslcert=tmp_path / "client.crt")
+        PostgresConfig(sslcert=cert)
     assert "sslkey" in caught.value.fields
+
+
+def test_missing_ssl_files_are_named_at_validation(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    for field in ("sslrootcert", "sslcert", "sslkey"):
+        with pytest.raises(ConfigError) as caught:
+            PostgresConfig(**{field: missing})  # type: ignore[arg-type]
+        assert field in caught.value.fields
+        assert "not found" in str(caught.value)
+    with pytest.raises(ConfigError) as both:
+        PostgresConfig.from_url(f"postgresql://h/db?sslcert={missing}&sslkey={missing}")
+    assert set(both.value.fields) >= {"sslcert"}
+
+
+def test_unusable_ssl_files_are_named_at_validation(
+    tmp_path: Path, client_cert: tuple[Path, Path]
+) -> None:
+    cert, key = client_cert
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(ConfigError) as root:
+        PostgresConfig(sslrootcert=garbage, sslmode="verify-ca")  # type: ignore[arg-type]
+    assert root.value.fields == ("sslrootcert",)
+    with pytest.raises(ConfigError) as pair:
+        PostgresConfig(sslcert=cert, sslkey=garbage)
+    assert pair.value.fields == ("sslkey",)
+    assert PostgresConfig(sslcert=cert, sslkey=key, sslrootcert=cert).sslkey == key
+
+
+def test_prefer_carries_the_client_certificate_to_the_driver(
+    client_cert: tuple[Path, Path],
+) -> None:
+    cert, key = client_cert
+    config = PostgresConfig(sslcert=cert, sslkey=key, sslpassword="key-secret-5d1")
+    assert config.ssl_argument() == "prefer"  # keeps the plain-text fallback
+    dsn = config.driver_dsn()
+    assert dsn is not None
+    query = dict(parse_qsl(urlsplit(dsn).query))
+    assert query == {"sslcert": str(cert), "sslkey": str(key), "sslpassword": "key-secret-5d1"}
+    assert "key-secret-5d1" not in repr(config)
+    assert PostgresConfig().driver_dsn() is None
+    required = PostgresConfig(sslmode="require", sslcert=cert, sslkey=key)  # type: ignore[arg-type]
+    assert required.driver_dsn() is None  # the SSLContext carries them
+    assert isinstance(required.ssl_argument(), ssl.SSLContext)
+
+
+def test_a_bad_url_port_names_port() -> None:
+    for url in ("postgresql://u@h:99999/db", "postgresql://u@h:abc/db"):
+        with pytest.raises(ConfigError) as caught:
+            PostgresConfig.from_url(url)
+        assert caught.value.fields == ("port",)
 
 
 def test_from_env_reads_url_and_fields() -> None:

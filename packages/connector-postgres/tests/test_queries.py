@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,17 +48,12 @@ async def test_execute_reports_status_and_rowcount(pg: PostgresConnector) -> Non
     assert (updated.status, updated.rowcount) == ("UPDATE 2", 2)
 
 
-async def test_value_round_trips(pg: PostgresConnector) -> None:
-    await pg.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
-    await pg.execute(
-        """CREATE TABLE types_t (
-            id int PRIMARY KEY, j json, jb jsonb, u uuid, n numeric(20, 6),
-            ts timestamptz, tags text[], matrix int[], b bytea, m mood, d date)"""
-    )
-    value = {
+def _typed_value() -> dict[str, Any]:
+    return {
         "id": 1,
         "j": {"a": [1, 2, {"b": None}]},
-        "jb": {"nested": {"x": 1.5, "ok": True}},
+        "jb": {"nested": {"x": 1.5, "ok": True, "text": "é\"'"}},
+        "jbs": [{"k": 1}, None, {"l": [1, "two"]}],
         "u": uuid.uuid4(),
         "n": Decimal("12345678901234.123456"),
         "ts": dt.datetime(2026, 11, 22, 10, 30, 0, 123456, tzinfo=dt.UTC),
@@ -67,13 +63,67 @@ async def test_value_round_trips(pg: PostgresConnector) -> None:
         "m": "happy",
         "d": dt.date(2024, 2, 29),
     }
-    result = await pg.write("types_t", [value])
-    assert result.ok, result.errors
-    [back] = await pg.sample("types_t", 1)
-    assert back == value
-    row = await pg.query_one("SELECT * FROM types_t WHERE u = $1 AND m = $2", value["u"], "happy")
-    assert row is not None
-    assert dict(row) == value
+
+
+@pytest.mark.parametrize("path", ["upsert", "staged-upsert", "insert", "copy_in"])
+async def test_value_round_trips(postgres_database_url: str, config_for: Any, path: str) -> None:
+    # Every write path: pipelined upsert (INSERT ... ON CONFLICT), upsert through a
+    # binary COPY into a staging table, insert through binary COPY, copy_in.
+    config = config_for(
+        postgres_database_url, upsert_copy_threshold=1 if path == "staged-upsert" else 1000
+    )
+    suffix = path.replace("-", "_")
+    async with PostgresConnector(config) as pg:
+        await pg.execute(f"CREATE TYPE mood_{suffix} AS ENUM ('sad', 'ok', 'happy')")
+        await pg.execute(
+            f"""CREATE TABLE types_{suffix} (
+                id int PRIMARY KEY, j json, jb jsonb, jbs jsonb[], u uuid, n numeric(20, 6),
+                ts timestamptz, tags text[], matrix int[], b bytea, m mood_{suffix}, d date)"""
+        )
+        value = _typed_value()
+        table = f"types_{suffix}"
+        if path == "copy_in":
+            assert await pg.copy_in(table, [tuple(value.values())]) == 1
+        else:
+            mode = "insert" if path == "insert" else "upsert"
+            result = await pg.write(table, [value], mode=mode)
+            assert result.ok, result.errors
+            assert result.written == 1
+        [back] = await pg.sample(table, 1)
+        assert back == value
+        row = await pg.query_one(
+            f"SELECT * FROM {table} WHERE u = $1 AND m = $2 AND jb = $3",
+            value["u"],
+            "happy",
+            value["jb"],
+        )
+        assert row is not None
+        assert dict(row) == value
+        # What the server stored is the JSON itself, not a quoted string of it.
+        assert await pg.query_value(f"SELECT jb ->> 'nested' FROM {table}") is not None
+        assert await pg.query_value(f"SELECT j ->> 'a' FROM {table}") == '[1, 2, {"b": null}]'
+
+
+async def test_json_as_text_still_copies(postgres_database_url: str, config_for: Any) -> None:
+    config = config_for(postgres_database_url, decode_json=False)
+    async with PostgresConnector(config) as pg:
+        await pg.execute("CREATE TABLE json_text_t (id int PRIMARY KEY, j json, jb jsonb)")
+        records = [{"id": 1, "j": '{"a": 1}', "jb": '{"b": 2}'}]
+        assert (await pg.write("json_text_t", records, mode="insert")).written == 1
+        row = await pg.query_one("SELECT j, jb FROM json_text_t")
+        assert row is not None
+        assert (row["j"], row["jb"]) == ('{"a": 1}', '{"b": 2}')
+
+
+async def test_prefer_with_a_client_certificate_still_connects(
+    postgres_database_url: str, config_for: Any, client_cert: tuple[Path, Path]
+) -> None:
+    # The test server does not offer TLS: prefer falls back to plain text, with the
+    # certificate files loaded (a bad one would fail; see test_config).
+    cert, key = client_cert
+    config = config_for(postgres_database_url, sslmode="prefer", sslcert=cert, sslkey=key)
+    async with PostgresConnector(config) as pg:
+        assert await pg.query_value("SELECT 1") == 1
 
 
 async def test_unique_violation_is_a_conflict(pg: PostgresConnector) -> None:

@@ -76,9 +76,13 @@ def restartable_server(postgres_url: str) -> Iterator[Path]:
         if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             pytest.fail(message)
         pytest.skip(message)
-    yield data
-    if _pg_ctl(data, "status")[0] != 0:
-        _pg_ctl(data, "start", "-w", "-t", "60")
+    try:
+        yield data
+    finally:
+        if _pg_ctl(data, "status")[0] != 0:
+            code, output = _pg_ctl(data, "start", "-w", "-t", "60")
+            # Other suites share this server: say so loudly if it could not come back.
+            assert code == 0, f"could not start the shared PostgreSQL again: {output}"
 
 
 async def _admin_fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -190,12 +194,17 @@ async def test_listen_delivers_notifications_and_survives_a_lost_connection(
         await pg.notify(channel, "first")
         first = await asyncio.wait_for(anext(listener), 10)
         assert first == Notification(channel=channel, payload="first", pid=first.pid)
+        pid = listener.backend_pid
+        assert pid is not None
+        # Only this listener's backend, in this test's database: nothing else on the
+        # shared server is touched.
         killed = await _admin_fetch(
             postgres_database_url,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+            "WHERE pid = $1 AND datname = current_database()",
+            pid,
         )
-        assert killed
+        assert [r[0] for r in killed] == [True]
         received: Notification | None = None
         deadline = time.monotonic() + 20
         while received is None and time.monotonic() < deadline:
@@ -209,6 +218,30 @@ async def test_listen_delivers_notifications_and_survives_a_lost_connection(
         assert received is not None
         assert received.payload == "after"
         assert listener.reconnects >= 1
+        assert listener.backend_pid not in (None, pid)
+
+
+async def test_disconnect_closes_open_listeners(
+    postgres_database_url: str, config_for: Any
+) -> None:
+    app = f"listen-close-{uuid.uuid4().hex[:8]}"
+    pg = PostgresConnector(config_for(postgres_database_url, application_name=app, pool_min=0))
+    await pg.connect()
+    listener = pg.listen("closing")
+    await listener.start()
+    pid = listener.backend_pid
+    assert pid is not None
+    assert pid in [r["pid"] for r in await _admin_fetch(postgres_database_url, _PIDS, app)]
+    waiting = asyncio.create_task(anext(listener, None))
+    await asyncio.sleep(0.1)
+    await pg.disconnect()
+    assert await asyncio.wait_for(waiting, 10) is None  # the iteration ended
+    assert listener.backend_pid is None
+    for _ in range(100):  # the server notices the closed connection shortly
+        if not await _admin_fetch(postgres_database_url, _PIDS, app):
+            break
+        await asyncio.sleep(0.05)
+    assert await _admin_fetch(postgres_database_url, _PIDS, app) == []
 
 
 def _terminate_behind_the_loops_back(url: str, app: str) -> int:
@@ -258,6 +291,24 @@ async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
         assert pg.stats.operations["write.upsert"].retries >= 1
         assert await pg.query_value(f"SELECT count(*) FROM {table}") == size
         assert await pg.query_value(f"SELECT v FROM {table} WHERE id = 0") == "v0"
+
+
+async def test_a_read_on_killed_pooled_connections_is_retried_and_correct(
+    postgres_database_url: str, config_for: Any
+) -> None:
+    app = f"read-kill-{uuid.uuid4().hex[:8]}"
+    config = config_for(postgres_database_url, pool_min=2, pool_max=2, application_name=app)
+    async with PostgresConnector(config) as pg:
+        await pg.execute(
+            "CREATE TABLE kill_read (id int PRIMARY KEY, at timestamptz NOT NULL);"
+            "INSERT INTO kill_read SELECT g, now() FROM generate_series(1, 50) g"
+        )
+        assert len([r async for r in pg.read("kill_read", limit=1)]) == 1  # warm the cache
+        await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(2)))
+        assert _terminate_behind_the_loops_back(postgres_database_url, app) == 2
+        records = [r async for r in pg.read("kill_read", cursor_field="at", batch_size=20)]
+        assert [r["id"] for r in records] == list(range(1, 51))
+        assert pg.stats.operations["read"].retries >= 1
 
 
 async def test_an_insert_on_a_killed_pooled_connection_is_not_retried(

@@ -6,11 +6,11 @@ import ssl
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from connector_core import ConnectorConfig
+from connector_core import ConfigError, ConnectorConfig, FieldError
 
 _MASK = "***"
 
@@ -89,8 +89,8 @@ class PostgresConfig(ConnectorConfig):
     sslmode: SslMode = SslMode.PREFER
     sslrootcert: Path | None = Field(None, description="CA bundle that signs the server's cert.")
     sslcert: Path | None = Field(None, description="Client certificate (PEM).")
-    sslkey: Path | None = Field(None, description="Client private key (PEM).")
     sslpassword: SecretStr | None = Field(None, description="Password of an encrypted sslkey.")
+    sslkey: Path | None = Field(None, description="Client private key (PEM).")
 
     server_settings: dict[str, str] = Field(
         default_factory=dict, description="Extra run-time settings sent at connect."
@@ -118,6 +118,18 @@ class PostgresConfig(ConnectorConfig):
             "(0: look it up on every call)."
         ),
     )
+
+    @classmethod
+    def fields_from_url(cls, url: str) -> dict[str, Any]:
+        """As :meth:`ConnectorConfig.fields_from_url`, but a bad port (``:99999``,
+        ``:abc``) is a ConfigError naming ``port``, not the whole ``url``."""
+        if _bad_url_port(url):
+            message = "must be an integer from 1 to 65535"
+            raise ConfigError(
+                f"invalid {cls.__name__}: port: {message}",
+                errors=[FieldError("port", message)],
+            )
+        return super().fields_from_url(url)
 
     @field_validator("schemas", "search_path", mode="before")
     @classmethod
@@ -147,11 +159,43 @@ class PostgresConfig(ConnectorConfig):
             raise ValueError("must be at least pool_min")
         return value
 
+    @field_validator("sslrootcert", "sslcert", "sslkey")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        # Caught here rather than at connect, where a missing file would look like an
+        # unreachable server (and be retried).
+        if value is not None and not value.is_file():
+            raise ValueError("file not found (or not a regular file)")
+        return value
+
+    @field_validator("sslrootcert")
+    @classmethod
+    def _root_cert_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(value))
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise ValueError(f"not a usable CA bundle ({_ssl_reason(exc)})") from None
+        return value
+
     @field_validator("sslkey")
     @classmethod
     def _cert_and_key_together(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if "sslcert" in info.data and (info.data["sslcert"] is None) != (value is None):
+        if "sslcert" not in info.data:  # sslcert itself is bad: already reported
+            return value
+        cert = info.data["sslcert"]
+        if (cert is None) != (value is None):
             raise ValueError("sslcert and sslkey go together: give both or neither")
+        if cert is not None and value is not None:
+            secret = info.data.get("sslpassword")
+            password = secret.get_secret_value() if secret is not None else None
+            try:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.load_cert_chain(str(cert), str(value), password=password)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise ValueError(
+                    f"sslcert and sslkey cannot be loaded together ({_ssl_reason(exc)})"
+                ) from None
         return value
 
     # -- presentation -------------------------------------------------------------------
@@ -173,7 +217,10 @@ class PostgresConfig(ConnectorConfig):
     # -- what the driver needs ----------------------------------------------------------
 
     def ssl_argument(self) -> ssl.SSLContext | str | bool:
-        """The ``ssl`` argument for asyncpg: False, ``"prefer"`` or an SSLContext."""
+        """The ``ssl`` argument for asyncpg: False, ``"prefer"`` or an SSLContext.
+
+        ``prefer`` stays a mode name (an SSLContext would turn it into ``require``: no
+        plain-text fallback); its client certificate goes in :meth:`driver_dsn`."""
         if self.sslmode is SslMode.DISABLE:
             return False
         if self.sslmode is SslMode.PREFER:
@@ -194,6 +241,20 @@ class PostgresConfig(ConnectorConfig):
             context.load_cert_chain(str(self.sslcert), str(self.sslkey), password=key_password)
         return context
 
+    def driver_dsn(self) -> str | None:
+        """A DSN holding only what asyncpg takes from nowhere else: the client
+        certificate, key and key password under ``sslmode=prefer`` (with ``prefer``
+        asyncpg reads them from the DSN or the environment, never from an SSLContext).
+        None when there is nothing to carry. Never logged: it may hold the key password.
+        ``prefer`` does not verify the server's certificate (as in libpq), so
+        ``sslrootcert`` has no effect there: use ``verify-ca`` or ``verify-full``."""
+        if self.sslmode is not SslMode.PREFER or self.sslcert is None or self.sslkey is None:
+            return None
+        query = {"sslcert": str(self.sslcert), "sslkey": str(self.sslkey)}
+        if self.sslpassword is not None:
+            query["sslpassword"] = self.sslpassword.get_secret_value()
+        return "postgresql://?" + urlencode(query)
+
     def all_server_settings(self) -> dict[str, str]:
         """Run-time settings sent in the startup packet of every connection."""
         settings = {"application_name": self.application_name}
@@ -207,3 +268,24 @@ class PostgresConfig(ConnectorConfig):
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    return type(exc).__name__
+
+
+def _bad_url_port(url: str) -> bool:
+    """Whether ``url`` parses but for its port."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    try:
+        port = parts.port
+    except ValueError:
+        hostport = parts.netloc.rpartition("@")[2]
+        tail = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+        return ":" in tail and bool(tail.rpartition(":")[2])
+    return port == 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import json
 import logging
 import operator
 import re
+import weakref
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -120,12 +122,15 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         self._pool: asyncpg.Pool | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._catalog = CatalogCache(config.catalog_cache_ttl)
+        # Open listeners, each on a dedicated connection: closed by disconnect().
+        self._listeners: weakref.WeakSet[Listener] = weakref.WeakSet()
 
     # -- driver hooks -------------------------------------------------------------------
 
     def _connect_kwargs(self) -> dict[str, Any]:
         c = self.config
         return {
+            "dsn": c.driver_dsn(),
             "host": c.host,
             "port": c.port,
             "user": c.user,
@@ -159,13 +164,28 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
     @staticmethod
     async def _init_connection(connection: asyncpg.Connection) -> None:
-        # json and jsonb as Python values (asyncpg's default is their text).
-        for type_name in ("json", "jsonb"):
-            await connection.set_type_codec(
-                type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-            )
+        # json and jsonb as Python values (asyncpg's default is their text). In binary
+        # format, so that binary COPY (write, copy_in) can encode them too: a text-only
+        # codec has no binary encoder and COPY refuses the column.
+        await connection.set_type_codec(
+            "json",
+            encoder=_json_encode,
+            decoder=json.loads,
+            schema="pg_catalog",
+            format="binary",
+        )
+        await connection.set_type_codec(
+            "jsonb",
+            encoder=_jsonb_encode,
+            decoder=_jsonb_decode,
+            schema="pg_catalog",
+            format="binary",
+        )
 
     async def _disconnect(self) -> None:
+        listeners = list(self._listeners)
+        if listeners:
+            await asyncio.gather(*(listener.close() for listener in listeners))
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -793,6 +813,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         limit: int | None = None,
         key_fields: Sequence[str] | None = None,
         batch_size: int | None = None,
+        lag: float | dt.timedelta | None = None,
     ) -> RecordReader:
         """Records of ``stream`` in (``cursor_field``, primary key) order, as dicts.
 
@@ -807,8 +828,20 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
           read again rather than risk missing rows added later with the same value).
 
         Rows whose cursor is NULL are not returned. Without ``cursor_field`` rows come in
-        primary-key order. ``key_fields`` overrides the primary key (needed for views and
-        tables without one). Raises NotFoundError for an unknown stream or field.
+        primary-key order. The cursor may be (part of) the key: ``read("t",
+        cursor_field="id")`` pages by ``id`` alone. ``key_fields`` overrides the primary
+        key (needed for views and tables without one); its columns must be NOT NULL in a
+        table (InvalidRequestError otherwise: a NULL key cannot be compared, so such rows
+        would be skipped); in a view, whose nullability the catalog does not know, rows
+        with a NULL key are left out. A checkpoint that went through JSON (timestamps,
+        decimals, UUIDs as strings) is cast back to the columns' types.
+
+        ``lag`` (seconds or a timedelta; date/timestamp cursors only) reads only rows
+        whose cursor is at most ``now() - lag``. A row stamped ``now()`` by a transaction
+        that commits after a later-stamped row was read would fall behind the checkpoint
+        and never be read; a lag longer than your longest writing transaction closes that
+        window (see docs/decisions/0024). Raises NotFoundError for an unknown stream or
+        field, InvalidRequestError for a key or lag that cannot work.
         """
         wanted = tuple(key_fields or ()) + ((cursor_field,) if cursor_field else ())
 
@@ -823,6 +856,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             key_fields=key_fields,
             limit=limit,
             page_size=batch_size or self.config.batch_size,
+            lag=dt.timedelta(seconds=lag) if isinstance(lag, (int, float)) else lag,
         )
 
     async def _page_fetch(self, sql: str, *args: Any) -> Sequence[Any]:
@@ -1005,8 +1039,8 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         ``async with connector.listen("jobs") as listener:`` listens on entry;
         ``async for n in listener`` yields :class:`Notification` objects. It reconnects
-        by itself when its connection is lost. Raises InvalidRequestError for an invalid
-        channel name.
+        by itself when its connection is lost; ``connector.disconnect()`` closes it (its
+        iteration then ends). Raises InvalidRequestError for an invalid channel name.
         """
         if not channels:
             raise InvalidRequestError("listen() needs at least one channel", connector=self.name)
@@ -1050,6 +1084,25 @@ def _connection_closed_error(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "connection is closed" in text or "connection was closed" in text
+
+
+def _json_encode(value: Any) -> bytes:
+    # json's binary format is its text.
+    return json.dumps(value).encode()
+
+
+# jsonb's binary format: a version byte (1), then the text.
+_JSONB_VERSION = b"\x01"
+
+
+def _jsonb_encode(value: Any) -> bytes:
+    return _JSONB_VERSION + json.dumps(value).encode()
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    if data[:1] != _JSONB_VERSION:
+        raise ValueError(f"unsupported jsonb binary format version {data[:1]!r}")
+    return json.loads(data[1:])
 
 
 def _row_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

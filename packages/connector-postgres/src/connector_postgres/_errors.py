@@ -96,8 +96,7 @@ def translate_error(exc: BaseException, *, command_timeout: float | None) -> Con
         # Raised client-side while encoding an argument: the value does not fit the type.
         return SerializationError(f"cannot encode a value: {exc}", connector=NAME)
     if isinstance(exc, asyncpg.exceptions.InternalClientError):
-        # The protocol lost track of the connection's state (it died under a statement).
-        return ConnectionFailedError(f"connection lost: {exc}", connector=NAME)
+        return _from_internal(exc)
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
         if any(marker in text for marker in _CLOSED_MARKERS):
@@ -126,6 +125,30 @@ def translate_error(exc: BaseException, *, command_timeout: float | None) -> Con
             f"cannot reach the server ({type(exc).__name__}: {exc})", connector=NAME
         )
     return None
+
+
+# InternalClientError messages that mean the protocol lost track of the connection's
+# state (it died under a statement): the connection is unusable, a retry gets another.
+_PROTOCOL_STATE_MARKERS = (
+    "waiter",
+    "protocol state",
+    "protocol error",
+    "statement is None",
+    "cannot switch to state",
+)
+# ... and those that are about a value's type: no codec for it in the needed format.
+_CODEC_MARKERS = ("encoder", "decoder", "codec", "data format", "exchange format")
+
+
+def _from_internal(exc: asyncpg.exceptions.InternalClientError) -> ConnectorError:
+    text = str(exc)
+    if any(marker in text for marker in _CODEC_MARKERS):
+        return SerializationError(
+            f"cannot encode or decode a value: {text}", connector=NAME, transient=False
+        )
+    if any(marker in text for marker in _PROTOCOL_STATE_MARKERS):
+        return ConnectionFailedError(f"connection lost: {text}", connector=NAME)
+    return InvalidRequestError(f"driver error: {text}", connector=NAME, transient=False)
 
 
 def _from_server(exc: asyncpg.PostgresError) -> ConnectorError:

@@ -73,11 +73,24 @@ class Listener(AsyncIterator[Notification]):
         if self._started:
             return
         self._started = True
+        self._connector._listeners.add(self)
         await self._open()
 
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process id of the listening connection (None when it has none at
+        the moment); it changes when the listener reconnects."""
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            return None
+        pid: int = connection.get_server_pid()
+        return pid
+
     async def close(self) -> None:
-        """UNLISTEN and close the connection (idempotent)."""
+        """UNLISTEN and close the connection (idempotent). ``connector.disconnect()``
+        closes every listener still open."""
         self._closed = True
+        self._connector._listeners.discard(self)
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
             with contextlib.suppress(Exception):

@@ -1,13 +1,22 @@
 """HTTP throughput: HttpConnector versus raw httpx (and aiohttp for reference).
 
-10,000 GETs of a small JSON body per client at concurrency 50 against one local
-ASGI server running in a separate process (uvicorn, with httptools when it is
-installed). The connector runs with bearer auth, a (high) rate limit, the retry
-policy and the circuit breaker on; raw httpx sends the same Authorization header.
-All three clients stay open; the work is split into rounds (10 of 1,000 by
-default) run interleaved, the order rotating each round, so drift of the machine
-hits every client alike. Prints each client's median req/s, the ratio of the
-medians connector / raw, and the median of the per-round ratios.
+10,000 GETs of a small JSON body per client at concurrency 50 against one local ASGI
+server in its own process: uvicorn with ``--http httptools --loop uvloop`` (the
+benchmark stops if either is missing rather than measure a slower server). With two or
+more CPUs the server and this client process are pinned to different cores
+(``os.sched_setaffinity``) so they do not compete for one.
+
+The connector runs with bearer auth, a (high) rate limit, the retry policy and the
+circuit breaker on; raw httpx sends the same Authorization header with the same pool
+limits. All clients stay open; the work is split into rounds (10 of 1,000 by default)
+run interleaved, the order rotating each round, so drift of the machine hits every
+client alike. For each client it prints the median req/s and the median client CPU time
+per request (``time.process_time``: what the client itself costs, whatever the
+server's speed); the headline is the median of the per-round ratios connector / raw
+(each round's pair ran back to back). A concurrency-1 run of the same clients
+follows (2,000 GETs each, interleaved): latency-bound, it shows the per-request
+overhead without httpcore's pool bookkeeping, which grows with the number of pooled
+connections at concurrency 50.
 
     uv run --no-sync python benchmarks/http_throughput.py [--quick] [--requests N]
 """
@@ -19,19 +28,24 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 BODY = json.dumps({"id": 1, "name": "widget", "tags": ["a", "b"], "price": 9.99}).encode()
 TOKEN = "bench-token-0123456789"
+HERE = Path(__file__).resolve().parent
+
+One = Callable[[], Awaitable[Any]]
 
 
-# -- the server (run in a child process) ---------------------------------------------------
+# -- the server (uvicorn in a child process) -------------------------------------------------
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -50,25 +64,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-def serve(port: int) -> None:
-    import uvicorn
-
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    uvicorn.run(
-        "http_throughput:app",
-        host="127.0.0.1",
-        port=port,
-        http=http,
-        loop=loop,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        app_dir=str(__import__("pathlib").Path(__file__).parent),
-    )
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,11 +71,41 @@ def free_port() -> int:
     return port
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
+def require_fast_server() -> None:
+    missing = [m for m in ("uvicorn", "httptools", "uvloop") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(
+            f"the benchmark server needs {', '.join(missing)} (uvicorn --http httptools "
+            "--loop uvloop); install the dev group (uv sync --all-packages). Refusing to "
+            "fall back to a slower server: the figures would measure the server, not the client."
+        )
+
+
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """(server cores, client cores) when there are at least two cores to split."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:2])
+
+
+def start_server(split: tuple[set[int], set[int]] | None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    command = [
+        sys.executable, "-m", "uvicorn", "http_throughput:app",
+        "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+        "--http", "httptools", "--loop", "uvloop",
+        "--log-level", "warning", "--no-access-log", "--lifespan", "off", "--ws", "none",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command)
+    if split is not None:
+        os.sched_setaffinity(proc.pid, split[0])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the benchmark server exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return proc, f"http://127.0.0.1:{port}"
@@ -93,8 +118,9 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 # -- the clients ---------------------------------------------------------------------------
 
 
-async def drive(n: int, concurrency: int, one: Callable[[], Awaitable[Any]]) -> float:
-    """Run ``one`` n times with ``concurrency`` workers; returns requests per second."""
+async def drive(n: int, concurrency: int, one: One) -> tuple[float, float]:
+    """Run ``one`` n times with ``concurrency`` workers; returns (requests per second,
+    client CPU seconds per request)."""
     remaining = n
 
     async def worker() -> None:
@@ -103,13 +129,15 @@ async def drive(n: int, concurrency: int, one: Callable[[], Awaitable[Any]]) -> 
             remaining -= 1
             await one()
 
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return n / wall, (time.process_time() - cpu) / n
 
 
 @contextlib.asynccontextmanager
-async def raw_client(url: str, concurrency: int) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+async def raw_client(url: str, concurrency: int) -> AsyncIterator[One]:
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -127,16 +155,14 @@ async def raw_client(url: str, concurrency: int) -> AsyncIterator[Callable[[], A
 
 
 @contextlib.asynccontextmanager
-async def connector_client(
-    url: str, concurrency: int
-) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+async def connector_client(url: str, concurrency: int) -> AsyncIterator[One]:
     from connector_http import HttpConfig, HttpConnector
 
     config = HttpConfig(
         base_url=url,
-        auth={"type": "bearer", "token": TOKEN},  # type: ignore[arg-type]
-        rate_limit={"rate": 1_000_000, "burst": 10_000},  # type: ignore[arg-type]
-        limits={"max_connections": concurrency, "max_keepalive_connections": concurrency},  # type: ignore[arg-type]
+        auth={"type": "bearer", "token": TOKEN},
+        rate_limit={"rate": 1_000_000, "burst": 10_000},
+        limits={"max_connections": concurrency, "max_keepalive_connections": concurrency},
         health_path="/item",
     )
     async with HttpConnector(config) as http:
@@ -151,7 +177,7 @@ async def connector_client(
 
 
 @contextlib.asynccontextmanager
-async def aiohttp_client(url: str, concurrency: int) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+async def aiohttp_client(url: str, concurrency: int) -> AsyncIterator[One]:
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -167,15 +193,48 @@ async def aiohttp_client(url: str, concurrency: int) -> AsyncIterator[Callable[[
         yield one
 
 
+async def interleave(
+    clients: dict[str, One], rounds: int, block: int, concurrency: int, label: str
+) -> dict[str, list[tuple[float, float]]]:
+    names = list(clients)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        order = names[shift:] + names[:shift]
+        line = []
+        for name in order:
+            rate, cpu = await drive(block, concurrency, clients[name])
+            results[name].append((rate, cpu))
+            line.append(f"{name} {rate:,.0f}/s {cpu * 1e6:,.0f}us")
+        print(f"{label} round {round_no + 1}: " + ", ".join(line), flush=True)
+    return results
+
+
+def report(results: dict[str, list[tuple[float, float]]], ratio_of: tuple[str, str]) -> None:
+    for name, values in results.items():
+        rate = statistics.median(r for r, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        print(f"  {name:<14} median {rate:>9,.0f} req/s   client CPU {cpu * 1e6:>6,.0f} us/req")
+    mine, base = (results[n] for n in ratio_of)
+    paired = statistics.median(m[0] / b[0] for m, b in zip(mine, base, strict=True))
+    cpu_ratio = statistics.median(m[1] / b[1] for m, b in zip(mine, base, strict=True))
+    print(
+        f"  {ratio_of[0]} / {ratio_of[1]}: median of per-round req/s ratios "
+        f"{paired:.3f} (goal >= 0.95); CPU per request x{cpu_ratio:.2f}"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
-    proc, url = start_server()
+    require_fast_server()
+    split = cpu_split()
+    proc, url = start_server(split)
+    if split is not None:
+        os.sched_setaffinity(0, split[1])
     factories = {
         "raw httpx": raw_client,
         "HttpConnector": connector_client,
         "aiohttp": aiohttp_client,
     }
-    names = list(factories)
-    results: dict[str, list[float]] = {name: [] for name in names}
     block = args.requests // args.rounds
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -183,49 +242,49 @@ async def main(args: argparse.Namespace) -> None:
                 name: await stack.enter_async_context(factory(url, args.concurrency))
                 for name, factory in factories.items()
             }
-            for name in names:  # open the pools, settle the server
-                await drive(args.warmup, args.concurrency, clients[name])
-            for round_no in range(args.rounds):
-                shift = round_no % len(names)
-                order = names[shift:] + names[:shift]
-                line = []
-                for name in order:
-                    rate = await drive(block, args.concurrency, clients[name])
-                    results[name].append(rate)
-                    line.append(f"{name} {rate:,.0f}/s")
-                print(f"round {round_no + 1}: " + ", ".join(line), flush=True)
+            for one in clients.values():  # open the pools, settle the server
+                await drive(args.warmup, args.concurrency, one)
+            main_results = await interleave(
+                clients, args.rounds, block, args.concurrency, f"c={args.concurrency}"
+            )
+            serial = await interleave(clients, args.rounds, args.serial // args.rounds, 1, "c=1")
     finally:
         proc.terminate()
         proc.wait(10)
-    med = {name: statistics.median(values) for name, values in results.items()}
-    server = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    pinned = (
+        f"server on CPU {sorted(split[0])}, client on CPU {sorted(split[1])}"
+        if split is not None
+        else "not pinned (fewer than 2 CPUs)"
+    )
     print()
     print(
+        f"server: uvicorn --http httptools --loop uvloop, own process; {pinned}; "
+        f"client loop: asyncio, Python {sys.version.split()[0]}"
+    )
+    print(
         f"{block * args.rounds:,} GETs per client at concurrency {args.concurrency}, in "
-        f"{args.rounds} interleaved rounds of {block:,} (server: uvicorn/{server}, own process)"
+        f"{args.rounds} interleaved rounds of {block:,}:"
     )
-    for name in names:
-        print(f"  {name:<14} median {med[name]:>9,.0f} req/s")
-    ratio = med["HttpConnector"] / med["raw httpx"]
-    paired = statistics.median(
-        c / r for c, r in zip(results["HttpConnector"], results["raw httpx"], strict=True)
-    )
-    print(f"  ratio HttpConnector / raw httpx: {ratio:.3f} (goal >= 0.95)")
-    print(f"  median of per-round ratios:      {paired:.3f}")
+    report(main_results, ("HttpConnector", "raw httpx"))
+    n1 = args.serial // args.rounds * args.rounds
+    print(f"{n1:,} GETs per client at concurrency 1, in {args.rounds} interleaved rounds:")
+    report(serial, ("HttpConnector", "raw httpx"))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="1,500 requests in 3 rounds")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--serial", type=int, default=2_000, help="requests at concurrency 1")
     arguments = parser.parse_args()
-    if arguments.serve:
-        serve(arguments.serve)
-    else:
-        if arguments.quick:
-            arguments.requests, arguments.rounds, arguments.warmup = 1_500, 3, 100
-        asyncio.run(main(arguments))
+    if arguments.quick:
+        arguments.requests, arguments.rounds, arguments.warmup, arguments.serial = (
+            1_500,
+            3,
+            100,
+            300,
+        )
+    asyncio.run(main(arguments))

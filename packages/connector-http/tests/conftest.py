@@ -36,8 +36,11 @@ class ServerState:
     hits: Counter[str] = field(default_factory=Counter)
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     seen_queries: list[dict[str, str]] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)
     # OAuth2
     expires_in: float = 3600
+    lifetimes: list[float] = field(default_factory=list)  # of the next tokens, then expires_in
+    token_status: int = 0  # when set, the token endpoint answers this status
     token_delay: float = 0.0
     token_seq: int = 0
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
@@ -59,6 +62,8 @@ def _count(request: Request, key: str) -> int:
     STATE.hits[key] += 1
     STATE.seen_headers.append(dict(request.headers))
     STATE.seen_queries.append(dict(request.query_params))
+    if request.client is not None:
+        STATE.client_ports.append(request.client.port)
     return STATE.hits[key]
 
 
@@ -74,6 +79,7 @@ async def echo(request: Request) -> Response:
         {
             "method": request.method,
             "headers": dict(request.headers),
+            "correlation_ids": request.headers.getlist("x-correlation-id"),
             "query": dict(request.query_params),
             "body": body.decode(),
         },
@@ -101,6 +107,8 @@ async def flaky(request: Request) -> Response:
         headers = {}
         if "retry_after" in request.query_params:
             headers["Retry-After"] = request.query_params["retry_after"]
+        if "reset" in request.query_params:
+            headers["X-RateLimit-Reset"] = request.query_params["reset"]
         return JSONResponse({"error": "try later"}, status_code=code, headers=headers)
     return JSONResponse({"hits": n})
 
@@ -142,10 +150,11 @@ async def key_check(request: Request) -> Response:
 def _issue() -> dict[str, Any]:
     STATE.token_seq += 1
     token = f"at-{STATE.token_seq}-{time.monotonic_ns()}"
-    STATE.tokens[token] = time.monotonic() + STATE.expires_in
+    lifetime = STATE.lifetimes.pop(0) if STATE.lifetimes else STATE.expires_in
+    STATE.tokens[token] = time.monotonic() + lifetime
     if STATE.revoke_first_token and STATE.token_seq == 1:
         del STATE.tokens[token]
-    return {"access_token": token, "token_type": "Bearer", "expires_in": STATE.expires_in}
+    return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
 
 
 async def oauth_token(request: Request) -> Response:
@@ -154,6 +163,8 @@ async def oauth_token(request: Request) -> Response:
     STATE.grants.append(form)
     if STATE.token_delay:
         await asyncio.sleep(STATE.token_delay)
+    if STATE.token_status:
+        return JSONResponse({"error": "temporarily_unavailable"}, status_code=STATE.token_status)
     grant = form.get("grant_type")
     auth = request.headers.get("authorization", "")
     if grant == "client_credentials":
@@ -225,8 +236,32 @@ async def pages(request: Request) -> Response:
 
 
 async def pages_stuck(request: Request) -> Response:
-    _count(request, "pages_stuck")
-    return JSONResponse({"data": ITEMS[:10]})  # ignores ?page
+    n = _count(request, "pages_stuck")
+    # Ignores ?page; the body still differs on every call, as a timestamp would make it.
+    return JSONResponse({"data": ITEMS[:10], "request": n, "at": time.time_ns()})
+
+
+async def offset_stuck(request: Request) -> Response:
+    n = _count(request, "offset_stuck")
+    return JSONResponse({"items": ITEMS[:10], "request_id": f"r-{n}"})  # ignores ?offset
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+async def cursor_echo(request: Request) -> Response:
+    n = _count(request, "cursor_echo")
+    # A careless server whose cursor is the caller's token: it repeats it on page 2.
+    return JSONResponse(
+        {"items": ITEMS[(n - 1) * 10 : n * 10], "meta": {"next_cursor": _bearer(request)}}
+    )
+
+
+async def next_url_echo(request: Request) -> Response:
+    n = _count(request, "next_url_echo")
+    nxt = f"/v1/next-url-echo?t={_bearer(request)}"
+    return JSONResponse({"records": ITEMS[(n - 1) * 10 : n * 10], "nextRecordsUrl": nxt})
 
 
 async def offset(request: Request) -> Response:
@@ -317,19 +352,48 @@ async def graphql(request: Request) -> Response:
         return JSONResponse(
             {"errors": [{"message": "login", "extensions": {"code": "UNAUTHENTICATED"}}]}
         )
+    if op in ("EchoAuth", "EchoAuthCoded"):
+        # A careless server that puts the caller's token into its errors and data.
+        auth = request.headers.get("authorization", "")
+        error: dict[str, Any] = {
+            "message": f"token {auth} is not allowed here",
+            "extensions": {"seen": auth},
+        }
+        if op == "EchoAuthCoded":
+            error["extensions"]["code"] = "FORBIDDEN"
+        return JSONResponse({"data": {"whoami": auth}, "errors": [error]})
+    if op == "FlakyQuery":
+        if STATE.hits["graphql:FlakyQuery"] == 1:
+            return JSONResponse({"error": "down"}, status_code=503)
+        return JSONResponse({"data": {"ok": True}})
+    if op in ("Http400", "Http401", "Http400Coded", "Http429"):
+        # GraphQL over HTTP (application/graphql-response+json) and Apollo: 4xx + errors.
+        code = {"Http400": 400, "Http401": 401, "Http400Coded": 400, "Http429": 429}[op]
+        error = {"message": f"rejected with {code}", "locations": [{"line": 1, "column": 9}]}
+        if op == "Http400Coded":
+            error["extensions"] = {"code": "FORBIDDEN"}
+        return Response(
+            json.dumps({"data": None, "errors": [error]}),
+            status_code=code,
+            media_type="application/graphql-response+json",
+        )
     if op == "Create":
         if STATE.mutation_fails:
             return JSONResponse({"error": "down"}, status_code=503)
         return JSONResponse({"data": {"create": {"id": "new-1"}}})
-    if op in ("Items", "ItemsRepeat"):
+    if op in ("Items", "ItemsRepeat", "ItemsEchoCursor"):
         first = int(variables.get("first", 5))
         after = variables.get("after")
+        if op == "ItemsEchoCursor":
+            after = None
         start = 0 if after is None else int(after.removeprefix("c")) + 1
         chunk = GQL_ITEMS[start : start + first]
         end = f"c{start + len(chunk) - 1}" if chunk else None
         has_next = start + first < len(GQL_ITEMS)
         if op == "ItemsRepeat":
             end, has_next = "c4", True
+        if op == "ItemsEchoCursor":  # a cursor that is the caller's token, repeated
+            end, has_next = request.headers.get("authorization", ""), True
         return JSONResponse(
             {
                 "data": {
@@ -373,6 +437,9 @@ def build_app() -> Starlette:
             Route("/v1/protected", protected, methods=["GET", "POST"]),
             Route("/v1/pages", pages),
             Route("/v1/pages-stuck", pages_stuck),
+            Route("/v1/offset-stuck", offset_stuck),
+            Route("/v1/cursor-echo", cursor_echo),
+            Route("/v1/next-url-echo", next_url_echo),
             Route("/v1/offset", offset),
             Route("/v1/cursor", cursor),
             Route("/v1/cursor-repeat", cursor_repeat),

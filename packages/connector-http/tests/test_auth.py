@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connector_core import AuthenticationError, ConfigError
+from connector_core import AuthenticationError, ConfigError, ServiceUnavailableError
 from connector_http import HttpConfig, HttpConnector
 from connector_http._auth import require_jwt
 
@@ -125,33 +125,77 @@ async def test_401_twice_raises_without_a_third_call(
 async def test_concurrent_calls_on_expired_token_make_one_token_request(
     server: Any, base_url: str, state: Any
 ) -> None:
-    state.expires_in = 1
+    # The first token lives 0.5 s, the next one an hour: however slow the machine, the
+    # 100 calls below all need exactly one new token.
+    state.lifetimes = [0.5]
     state.token_delay = 0.1  # keep the refresh in flight while the others arrive
     auth = client_credentials(server.url, refresh_margin=0)
     async with make(base_url, auth) as http:
         await http.get("/protected")
         assert state.hits["token"] == 1
-        await asyncio.sleep(1.1)  # the token has now expired
+        await asyncio.sleep(0.6)  # the first token has now expired (a lower bound)
         responses = await asyncio.gather(*(http.get("/protected") for _ in range(100)))
     assert all(r.status == 200 for r in responses)
     assert state.hits["token"] == 2
     assert state.hits["api"] == 101
 
 
+async def test_failing_refresh_is_single_flight_too(server: Any, base_url: str, state: Any) -> None:
+    state.token_status = 503
+    state.token_delay = 0.5  # the failing fetch stays in flight while all callers join it
+    config = HttpConfig(
+        base_url=base_url,
+        auth=client_credentials(server.url),
+        health_path="/health",
+        retry={"max_attempts": 2, "initial_delay": 0.01, "jitter": False},
+        circuit_breaker=None,
+    )
+    async with HttpConnector(config) as http:
+        results = await asyncio.gather(
+            *(http.get("/protected") for _ in range(100)), return_exceptions=True
+        )
+    assert all(isinstance(r, ServiceUnavailableError) for r in results), results[:3]
+    assert len({id(r) for r in results}) == 100  # each caller has its own error
+    assert state.hits["token"] == 2  # one token request per attempt, not one per caller
+    assert state.hits["api"] == 0
+
+
+async def test_cancelling_the_first_caller_does_not_cancel_the_shared_fetch(
+    server: Any, base_url: str, state: Any
+) -> None:
+    state.token_delay = 0.4
+    async with make(base_url, client_credentials(server.url)) as http:
+        first = asyncio.create_task(http.get("/protected"))
+        await asyncio.sleep(0.1)  # the first caller has started the token request
+        assert state.hits["token"] == 1
+        others = [asyncio.create_task(http.get("/protected")) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        first.cancel()
+        responses = await asyncio.gather(*others)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert [r.status for r in responses] == [200] * 5
+    assert state.hits["token"] == 1
+    assert state.hits["api"] == 5
+
+
 async def test_token_is_refreshed_ahead_of_expiry(server: Any, base_url: str, state: Any) -> None:
-    state.expires_in = 3
-    auth = client_credentials(server.url, refresh_margin=2.5)
+    # Valid for 60 s, refreshed 59.5 s early: the refresh is due after 0.5 s while the old
+    # token is still good for about a minute, so no call can be rejected on a slow machine.
+    state.lifetimes = [60]
+    auth = client_credentials(server.url, refresh_margin=59.5)
     async with make(base_url, auth) as http:
         await http.get("/protected")
-        await asyncio.sleep(0.6)  # inside the margin, before expiry
+        await asyncio.sleep(0.6)  # inside the margin, long before expiry
         await http.get("/protected")
     assert state.hits["token"] == 2
     assert state.hits["api"] == 2  # no call was rejected: the refresh came first
+    assert state.seen_headers[-1]["authorization"].startswith("Bearer at-2-")
 
 
 async def test_refresh_token_rotation_calls_back(server: Any, base_url: str, state: Any) -> None:
     state.rotate_refresh = True
-    state.expires_in = 1
+    state.lifetimes = [0.3]  # the first access token expires soon, the second in an hour
     rotated: list[str] = []
 
     async def persist(token: str) -> None:
@@ -166,7 +210,7 @@ async def test_refresh_token_rotation_calls_back(server: Any, base_url: str, sta
     }
     async with make(base_url, auth, on_token_rotated=persist) as http:
         await http.get("/protected")
-        await asyncio.sleep(1.05)
+        await asyncio.sleep(0.4)
         await http.get("/protected")  # the server only accepts the rotated refresh token
     assert rotated == ["rt-rotated-1", "rt-rotated-2"]
     assert [g["refresh_token"] for g in state.grants] == ["rt-initial-1a2b3c", "rt-rotated-1"]

@@ -45,11 +45,38 @@ async def test_page_number_max_pages(base_url: str, state: Any) -> None:
 
 
 async def test_page_number_server_ignoring_page_raises(base_url: str, state: Any) -> None:
+    # The body changes on every call (a timestamp); the items do not. max_pages only
+    # bounds the test should the detection fail: it must stop at page 2.
     async with make(base_url) as http:
         with pytest.raises(PaginationLoopError) as caught:
-            await ids(http.paginate_pages("/pages-stuck", items="data"))
+            await ids(http.paginate_pages("/pages-stuck", items="data", max_pages=30))
     assert state.hits["pages_stuck"] == 2
     assert caught.value.details["style"] == "page number"
+
+
+async def test_offset_server_ignoring_offset_raises(base_url: str, state: Any) -> None:
+    seen: list[int] = []
+    async with make(base_url) as http:
+
+        async def collect() -> None:
+            async for item in http.paginate_offset(
+                "/offset-stuck", items="items", limit=10, max_pages=30
+            ):
+                seen.append(item["id"])
+
+        with pytest.raises(PaginationLoopError) as caught:
+            await collect()
+    assert state.hits["offset_stuck"] == 2
+    assert seen == list(range(10))  # the repeated page is not yielded again
+    assert caught.value.details["style"] == "offset"
+    assert "offset=10" in str(caught.value)
+
+
+async def test_offset_max_pages(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        got = await ids(http.paginate_offset("/offset", limit=10, max_pages=3))
+    assert got == list(range(30))
+    assert state.hits["offset"] == 3
 
 
 async def test_offset_limit(base_url: str, state: Any) -> None:
@@ -67,6 +94,17 @@ async def test_body_cursor(base_url: str, state: Any) -> None:
     assert got == ALL_IDS
     assert state.hits["cursor"] == 6
     assert "cursor" not in state.seen_queries[1]  # [0] is the connect probe
+
+
+async def test_body_cursor_max_pages(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        got = await ids(
+            http.paginate_cursor(
+                "/cursor", items="items", next_cursor="meta.next_cursor", max_pages=2
+            )
+        )
+    assert got == list(range(20))
+    assert state.hits["cursor"] == 2
 
 
 async def test_body_cursor_repeated_raises(base_url: str, state: Any) -> None:
@@ -95,6 +133,17 @@ async def test_next_url_in_body(base_url: str, state: Any) -> None:
         )
     assert got == ALL_IDS
     assert state.hits["next_url"] == 6
+
+
+async def test_next_url_max_pages(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        got = await ids(
+            http.paginate_next_url(
+                "/next-url", items="records", next_url="nextRecordsUrl", max_pages=4
+            )
+        )
+    assert got == list(range(40))
+    assert state.hits["next_url"] == 4
 
 
 async def test_next_url_repeated_raises(base_url: str, state: Any) -> None:

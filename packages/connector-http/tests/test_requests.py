@@ -89,6 +89,25 @@ async def test_correlation_id_generated_given_and_stable_across_retries(
     assert len(flaky_ids) == 1  # the three attempts of one call share its id
 
 
+async def test_empty_correlation_id_means_generate_one(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        empty = (await http.get("/echo", correlation_id="")).json()["correlation_ids"]
+        blank = (await http.get("/echo", correlation_id="  ")).json()["correlation_ids"]
+        own = (
+            await http.get("/echo", correlation_id="", headers={"X-Correlation-ID": "mine"})
+        ).json()["correlation_ids"]
+        both = (
+            await http.get("/echo", correlation_id="given", headers={"x-correlation-id": "mine"})
+        ).json()["correlation_ids"]
+    assert len(empty) == 1
+    assert len(empty[0]) == 32
+    int(empty[0], 16)  # hex
+    assert len(blank) == 1
+    assert len(blank[0]) == 32
+    assert own == ["mine"]
+    assert both == ["given"]  # the argument wins, and only one header is sent
+
+
 async def test_correlation_header_name_is_configurable(base_url: str, state: Any) -> None:
     async with make(base_url, correlation_id_header="X-Trace") as http:
         headers = (await http.get("/echo")).json()["headers"]
@@ -172,6 +191,16 @@ async def test_429_retry_after_http_date_is_honoured(base_url: str, state: Any) 
     assert 0.5 <= waited < 5  # an HTTP date 2s ahead, at one-second resolution
 
 
+async def test_429_x_ratelimit_reset_is_honoured(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        started = time.monotonic()
+        response = await http.get("/flaky/xr", params={"fail": 1, "code": 429, "reset": 1})
+        waited = time.monotonic() - started
+    assert response.status == 200
+    assert state.hits["flaky:xr"] == 2
+    assert 0.9 <= waited < 5  # the reset header said one second
+
+
 async def test_429_without_retries_carries_retry_after(base_url: str, state: Any) -> None:
     async with make(base_url, retry={"max_attempts": 1}) as http:
         with pytest.raises(RateLimitedError) as caught:
@@ -196,6 +225,37 @@ async def test_post_is_not_retried_unless_marked(base_url: str, state: Any) -> N
         with pytest.raises(ServiceUnavailableError):
             await http.get("/flaky/p5", params={"fail": 1}, idempotent=False)
         assert state.hits["flaky:p5"] == 1
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_post_and_patch_with_idempotency_key_are_retried(
+    base_url: str, state: Any, method: str
+) -> None:
+    key = f"idem-{method.lower()}-1"
+    async with make(base_url) as http:
+        response = await http.request(
+            method,
+            f"/flaky/k-{method}",
+            params={"fail": 2},
+            json={},
+            headers={"Idempotency-Key": key},
+        )
+    assert response.json() == {"hits": 3}
+    assert state.hits[f"flaky:k-{method}"] == 3
+    assert [h["idempotency-key"] for h in state.seen_headers[-3:]] == [key] * 3
+
+
+async def test_default_pool_keeps_every_connection_of_a_burst_alive(
+    base_url: str, state: Any
+) -> None:
+    assert HttpConfig(base_url=base_url).limits.max_keepalive_connections is None
+    async with make(base_url) as http:
+        await asyncio.gather(*(http.get("/slow", params={"delay": 0.3}) for _ in range(30)))
+        first = set(state.client_ports[-30:])
+        await asyncio.gather(*(http.get("/slow", params={"delay": 0.3}) for _ in range(30)))
+        second = set(state.client_ports[-30:])
+    assert len(first) == 30  # the burst needed 30 connections
+    assert second == first  # and the next burst reused all of them (no churn)
 
 
 async def test_read_timeout_is_transient_and_retried(base_url: str, state: Any) -> None:
@@ -340,22 +400,28 @@ async def test_rate_limit_spaces_requests(base_url: str, state: Any) -> None:
 
 async def test_stream_50mb_in_flat_memory(base_url: str, state: Any) -> None:
     process = psutil.Process()
+    size = 50 * 1024 * 1024
     async with make(base_url) as http:
         async with http.stream("GET", "/big", params={"mb": 1}) as warm:
             async for _ in warm.aiter_bytes():
                 pass
         total = 0
         chunks = 0
+        before = process.memory_info().rss  # before stream(): a buffered body would show
+        peak = before
         async with http.stream("GET", "/big", params={"mb": 50}) as response:
             assert response.status == 200
-            before = process.memory_info().rss
-            peak = before
+            peak = max(peak, process.memory_info().rss)
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
                 chunks += 1
-                if chunks % 32 == 0:
+                if chunks % 16 == 1:
                     peak = max(peak, process.memory_info().rss)
-    assert total == 50 * 1024 * 1024
+        peak = max(peak, process.memory_info().rss)
+    assert total == size
+    # httpcore reads at most 64 KiB at a time: a streamed body arrives in >= 800 pieces;
+    # one read into memory and handed out whole would be a single chunk.
+    assert chunks >= size // 65536, chunks
     assert peak - before < 30 * 1024 * 1024, f"RSS grew by {(peak - before) / 2**20:.1f} MB"
 
 

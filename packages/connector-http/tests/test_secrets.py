@@ -123,3 +123,29 @@ async def test_oauth_and_user_tokens_absent_from_logs_and_errors(
         assert "user-jwt-7d9f" not in text, text
         for token in issued:
             assert token not in text, text
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/cursor-echo", "cursor"), ("/next-url-echo", "next_url")],
+)
+async def test_user_token_repeated_by_a_paginating_server_is_masked(
+    base_url: str, state: Any, path: str, kind: str
+) -> None:
+    user = "user-jwt-page-2c4e6a"
+    async with HttpConnector(HttpConfig(base_url=base_url, health_path="/health")) as http:
+        if kind == "cursor":
+            pages = http.paginate_cursor(
+                path, items="items", next_cursor="meta.next_cursor", user_token=user
+            )
+        else:
+            pages = http.paginate_next_url(
+                path, items="records", next_url="nextRecordsUrl", user_token=user
+            )
+        with pytest.raises(ConnectorError) as caught:
+            async for _ in pages:
+                pass
+    assert type(caught.value).__name__ == "PaginationLoopError"
+    assert "***" in str(caught.value)  # the token was in the marker, masked
+    for text in _texts(caught.value):
+        assert user not in text, text

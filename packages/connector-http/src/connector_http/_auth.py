@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import inspect
 import json
 import logging
@@ -100,9 +101,13 @@ class OAuth2TokenSource:
     """Gets, caches and refreshes an OAuth2 access token.
 
     ``token()`` returns the cached token until ``refresh_margin`` seconds before it
-    expires; then the first caller fetches a new one under a lock while the others
-    wait and share it (single flight). ``invalidate(token)`` drops a token the API
-    rejected (401) so the next ``token()`` fetches a fresh one.
+    expires; then the first caller starts one fetch (an asyncio task) and every caller
+    that arrives while it runs awaits that same fetch: one token request for any number
+    of callers, whether it succeeds or fails (a failure is raised to every waiter; the
+    next call after it starts a new fetch). Waiters await it through ``asyncio.shield``,
+    so cancelling any of them, the first included, never cancels the fetch for the
+    others. ``invalidate(token)`` drops a token the API rejected (401) so the next
+    ``token()`` fetches a fresh one.
     """
 
     def __init__(
@@ -120,7 +125,7 @@ class OAuth2TokenSource:
         self._request_id_headers = tuple(request_id_headers)
         self._clock = clock
         self._token: _Token | None = None
-        self._lock = asyncio.Lock()
+        self._pending: asyncio.Task[_Token] | None = None
         self._refresh_token: str | None = (
             settings.refresh_token.get_secret_value()
             if isinstance(settings, OAuth2RefreshTokenConfig)
@@ -142,12 +147,28 @@ class OAuth2TokenSource:
         current = self._token
         if current is not None and self._clock() < current.refresh_at:
             return current.access
-        async with self._lock:
-            current = self._token
-            if current is not None and self._clock() < current.refresh_at:
-                return current.access
-            self._token = await self._fetch(client)
-            return self._token.access
+        pending = self._pending
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(self._fetch_and_store(client))
+            pending.add_done_callback(self._fetch_done)
+            self._pending = pending
+        try:
+            token = await asyncio.shield(pending)
+        except ConnectorError as exc:
+            # Every waiter gets its own copy: callers annotate the errors they raise.
+            raise _own_copy(exc) from exc.__cause__
+        return token.access
+
+    async def _fetch_and_store(self, client: httpx.AsyncClient) -> _Token:
+        token = await self._fetch(client)
+        self._token = token
+        return token
+
+    def _fetch_done(self, task: asyncio.Task[_Token]) -> None:
+        if self._pending is task:
+            self._pending = None
+        if not task.cancelled():
+            task.exception()  # retrieved: no "never retrieved" warning if nobody waits
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (if it is still the cached one) after the API rejected it."""
@@ -307,3 +328,13 @@ class OAuth2TokenSource:
             request_id_headers=self._request_id_headers,
             body_limit=200,
         )
+
+
+def _own_copy(error: ConnectorError) -> ConnectorError:
+    """A shallow copy of ``error`` with its own ``details`` (the original if it resists)."""
+    try:
+        twin = copy.copy(error)
+    except Exception:  # pragma: no cover - an error class with an unusual constructor
+        return error
+    twin.details = dict(error.details)
+    return twin

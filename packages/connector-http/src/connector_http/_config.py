@@ -46,8 +46,13 @@ class HttpTimeouts(SettingsModel):
 class PoolLimits(SettingsModel):
     """Connection pool limits."""
 
-    max_connections: int | None = Field(100, ge=1)
-    max_keepalive_connections: int | None = Field(20, ge=0)
+    max_connections: int | None = Field(100, ge=1, description="None: no limit.")
+    max_keepalive_connections: int | None = Field(
+        None,
+        ge=0,
+        description="Idle connections kept open; None: as many as max_connections, so a "
+        "burst up to the pool size reuses its connections instead of reopening them.",
+    )
     keepalive_expiry: float | None = Field(5.0, ge=0)
 
 

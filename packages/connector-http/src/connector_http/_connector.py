@@ -162,10 +162,18 @@ class HttpConnector(BaseConnector[HttpConfig]):
     def _build_client(self) -> httpx.AsyncClient:
         cfg = self.config
         proxy = cfg.proxy.get_secret_value() if cfg.proxy is not None else None
+        limits = cfg.limits
+        keepalive = limits.max_keepalive_connections
+        if keepalive is None:  # as many idle connections as the pool may hold
+            keepalive = limits.max_connections
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
             verify=self._ssl_verify(),
             http2=cfg.http2,
-            limits=httpx.Limits(**cfg.limits.model_dump()),
+            limits=httpx.Limits(
+                max_connections=limits.max_connections,
+                max_keepalive_connections=keepalive,
+                keepalive_expiry=limits.keepalive_expiry,
+            ),
             proxy=proxy,
             trust_env=cfg.trust_env,
         )
@@ -235,14 +243,14 @@ class HttpConnector(BaseConnector[HttpConfig]):
         correlation_id: str | None,
         user_token: str | None,
     ) -> dict[str, str]:
-        if headers:
-            out = dict(headers)
-            if correlation_id is None and any(k.lower() == self._corr_lower for k in out):
-                correlation_id = ""
-        else:
-            out = {}
-        if correlation_id != "":
-            out[self._corr_header] = correlation_id or os.urandom(16).hex()
+        out = dict(headers) if headers else {}
+        if correlation_id and correlation_id.strip():
+            for key in [k for k in out if k.lower() == self._corr_lower]:
+                del out[key]
+            out[self._corr_header] = correlation_id
+        elif not any(k.lower() == self._corr_lower for k in out):
+            # None or "" (or blank): generate one.
+            out[self._corr_header] = os.urandom(16).hex()
         if user_token is not None:
             out["Authorization"] = "Bearer " + user_token
         return out
@@ -259,6 +267,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         timeout: httpx.Timeout | Any,
         user_token: str | None,
         stream: bool = False,
+        accept_error: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
         client = self._client
         if client is None:
@@ -284,6 +293,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
             )  # fmt: skip
             response = await client.send(request, stream=stream)
         if response.status_code >= 400:
+            if accept_error is not None and not stream and accept_error(response):
+                return response
             if stream:
                 try:
                     await response.aread()
@@ -324,7 +335,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
         ``path`` is joined to ``base_url`` (an absolute URL is used as is). ``timeout``
         (seconds) overrides both httpx's timeouts and the per-attempt deadline.
         ``idempotent`` overrides the method's default retry rule. ``correlation_id`` is
-        sent in the correlation header (one is generated when absent). ``user_token``
+        sent in the correlation header; when it is None or empty, the header given in
+        ``headers`` is kept, or a random one is generated (the same for every retry of
+        the call). ``user_token``
         is sent as ``Authorization: Bearer`` for this call only, instead of the
         configured auth, and never logged. ``operation`` names the call in stats.
 
@@ -333,6 +346,31 @@ class HttpConnector(BaseConnector[HttpConfig]):
         RateLimitedError, ServiceUnavailableError for error statuses;
         ConnectionFailedError, ConnectorTimeoutError, CircuitOpenError otherwise.
         """
+        return await self._request(
+            method, path, params=params, json=json, data=data, content=content,
+            headers=headers, timeout=timeout, idempotent=idempotent,
+            correlation_id=correlation_id, user_token=user_token, operation=operation,
+        )  # fmt: skip
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+        correlation_id: str | None = None,
+        user_token: str | SecretStr | None = None,
+        operation: str | None = None,
+        accept_error: Callable[[httpx.Response], bool] | None = None,
+    ) -> HttpResponse:
+        """:meth:`request`, plus ``accept_error``: an error response for which it returns
+        True is handed back (as an HttpResponse) instead of raised (GraphQL uses it)."""
         method = method.upper()
         user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
         send_headers = self._headers(headers, correlation_id, user)
@@ -342,8 +380,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
 
         def attempt() -> Any:
             return self._send(
-                method, path, params, json, data, content, send_headers, http_timeout, user
-            )
+                method, path, params, json, data, content, send_headers, http_timeout, user,
+                accept_error=accept_error,
+            )  # fmt: skip
 
         if timeout is None:
             response = await self.run(operation or method, attempt, idempotent=idempotent)
@@ -563,6 +602,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
         """How many OAuth2 token requests this connector made (0 without OAuth2)."""
         return self._token_source.token_requests if self._token_source else 0
 
-    def scrub(self, text: str) -> str:
-        """``text`` with every secret this connector knows masked."""
-        return scrub(text, self._error_secrets(None))
+    def scrub(self, text: str, *, user_token: str | SecretStr | None = None) -> str:
+        """``text`` with every secret this connector knows masked, and ``user_token``
+        (a per-call token) too."""
+        user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
+        return scrub(text, self._error_secrets(user))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -114,6 +114,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret and secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def scrub_json(value: Any, scrub_text: Callable[[str], str]) -> Any:
+    """A copy of decoded JSON with ``scrub_text`` applied to every string (keys too)."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return {scrub_text(str(k)): scrub_json(v, scrub_text) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_json(v, scrub_text) for v in value]
+    return value
 
 
 def request_id_of(headers: httpx.Headers, names: Iterable[str]) -> str | None:

@@ -3,10 +3,12 @@ Relay-style cursor pagination."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import httpx
 from pydantic import SecretStr
 
 from connector_core import (
@@ -20,8 +22,14 @@ from connector_core import (
 )
 from connector_http._config import VERSION, HttpConfig
 from connector_http._connector import HttpConnector
-from connector_http._errors import GraphQLError, PaginationLoopError
+from connector_http._errors import (
+    GraphQLError,
+    PaginationLoopError,
+    error_class_for_status,
+    scrub_json,
+)
 from connector_http._pagination import dig
+from connector_http._response import HttpResponse
 
 # extensions.code values (Apollo, Hasura, GitHub...) that map to a specific error.
 _CODE_ERRORS: dict[str, type[ConnectorError]] = {
@@ -33,16 +41,41 @@ _CODE_ERRORS: dict[str, type[ConnectorError]] = {
     "GRAPHQL_PARSE_FAILED": InvalidRequestError,
 }
 
+# 4xx statuses that keep their plain HTTP mapping even with GraphQL errors in the body:
+# they are transient and must stay retryable.
+_RETRYABLE_4XX = frozenset({408, 429})
+
+
+def _graphql_error_body(response: httpx.Response) -> bool:
+    """Whether an error response is a GraphQL answer to map by its ``errors`` (GraphQL
+    over HTTP with application/graphql-response+json, Apollo's 400s): a 4xx JSON body
+    holding a non-empty ``errors`` list."""
+    status = response.status_code
+    if not 400 <= status < 500 or status in _RETRYABLE_4XX:
+        return False
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("errors"), list) and bool(body["errors"])
+
 
 class GraphQLConnector:
     """A GraphQL client composed from an :class:`HttpConnector` (which it holds).
 
     ``query()`` and ``mutate()`` POST ``{"query", "variables", "operationName"}`` to
-    ``path`` and return ``data``. A response with ``errors`` raises: AuthenticationError,
-    PermissionDeniedError, NotFoundError or InvalidRequestError when the first error's
-    ``extensions.code`` says so, otherwise :class:`GraphQLError` (a QueryError) holding
-    every error and any partial data. Queries are retried like GETs (they read only);
-    mutations are not, unless ``idempotent=True``.
+    ``path`` and return ``data``. A response with ``errors`` (a 200, or a 4xx other
+    than 408/429 whose JSON body holds them, as GraphQL over HTTP and Apollo send)
+    raises: AuthenticationError, PermissionDeniedError, NotFoundError or
+    InvalidRequestError when the first error's ``extensions.code`` says so; otherwise,
+    for a 4xx, the status's usual error (400 InvalidRequestError, 401
+    AuthenticationError, ...); otherwise :class:`GraphQLError` (a QueryError). Every
+    one of these carries ``.errors`` (every error) and ``.data`` (any partial data),
+    with the connector's secrets and the call's ``user_token`` masked. Queries are
+    retried like GETs (they read only); mutations are not, unless ``idempotent=True``.
+    ``correlation_id`` and ``user_token`` work as in :meth:`HttpConnector.request`.
     """
 
     name: ClassVar[str] = "graphql"
@@ -107,7 +140,8 @@ class GraphQLConnector:
             payload["variables"] = dict(variables)
         if operation_name:
             payload["operationName"] = operation_name
-        response = await self.http.post(
+        response = await self.http._request(
+            "POST",
             self.path,
             json=payload,
             headers=headers,
@@ -115,6 +149,7 @@ class GraphQLConnector:
             correlation_id=correlation_id,
             user_token=user_token,
             operation=f"graphql {operation_name}" if operation_name else "graphql",
+            accept_error=_graphql_error_body,
         )
         body = response.json()
         if not isinstance(body, dict):
@@ -123,8 +158,8 @@ class GraphQLConnector:
                 connector=self.http.name,
             )
         errors = body.get("errors")
-        if errors:
-            raise self._error(errors, body.get("data"), response.request_id)
+        if errors or response.status >= 400:
+            raise self._error(errors, body.get("data"), response, user_token)
         return body.get("data")
 
     async def query(
@@ -207,37 +242,62 @@ class GraphQLConnector:
             if not nodes or not info.get("hasNextPage") or not cursor:
                 return
             if cursor in seen:
+                masked = self.http.scrub(str(cursor), user_token=user_token)
                 raise PaginationLoopError(
-                    f"Relay pagination: the server repeated endCursor {cursor!r} at page "
+                    f"Relay pagination: the server repeated endCursor {masked!r} at page "
                     f"{fetched}; stopping instead of looping forever",
                     connector=self.http.name,
-                    details={"style": "relay", "page": fetched, "marker": cursor},
+                    details={"style": "relay", "page": fetched, "marker": masked},
                 )
             seen.add(cursor)
             vars_[cursor_variable] = cursor
 
-    def _error(self, errors: Any, data: Any, request_id: str | None) -> ConnectorError:
-        items = [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
+    def _error(
+        self,
+        errors: Any,
+        data: Any,
+        response: HttpResponse,
+        user_token: str | SecretStr | None,
+    ) -> ConnectorError:
+        def scrub_text(text: str) -> str:
+            return self.http.scrub(text, user_token=user_token)
+
+        raw = [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
+        items: list[Mapping[str, Any]] = scrub_json(raw, scrub_text)
+        data = scrub_json(data, scrub_text)
         messages = [str(e.get("message", "unknown error")) for e in items] or [str(errors)]
         summary = "; ".join(messages[:5]) + (
             f" (+{len(messages) - 5} more)" if len(messages) > 5 else ""
         )
-        summary = self.http.scrub(summary)
+        summary = scrub_text(summary)
+        status = response.status
         details: dict[str, Any] = {"errors": len(messages)}
+        if status >= 400:
+            details["status"] = status
+        request_id = response.request_id
         if request_id:
             details["request_id"] = request_id
         first = items[0] if items else {}
         extensions = first.get("extensions")
         code = extensions.get("code") if isinstance(extensions, Mapping) else None
+        cls: type[ConnectorError] | None = None
+        label = ""
         if isinstance(code, str):
             details["code"] = code
             cls = _CODE_ERRORS.get(code.upper())
-            if cls is not None:
-                return cls(f"GraphQL {code}: {summary}", connector=self.http.name, details=details)
-        return GraphQLError(
-            f"GraphQL errors: {summary}",
-            errors=items,
-            data=data,
-            connector=self.http.name,
-            details=details,
-        )
+            label = code
+        if cls is None and status >= 400:
+            cls = error_class_for_status(status)
+            label = f"{status} {response.reason}".rstrip()
+        if cls is None:
+            return GraphQLError(
+                f"GraphQL errors: {summary}",
+                errors=items,
+                data=data,
+                connector=self.http.name,
+                details=details,
+            )
+        error = cls(f"GraphQL {label}: {summary}", connector=self.http.name, details=details)
+        # Every mapped error carries what GraphQLError carries.
+        vars(error).update(errors=tuple(items), data=data)
+        return error

@@ -3,6 +3,8 @@ next URL in the body, and RFC 8288 Link headers."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +59,13 @@ def _marker(body: Any, marker: Marker) -> Any:
     return None if value in (None, "") else value
 
 
+def items_digest(batch: Sequence[Any]) -> bytes:
+    """A digest of a page's items: equal for the same items whatever else the body holds
+    (timestamps, request ids), so a server ignoring the page parameter is caught."""
+    text = json.dumps(batch, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def _loop(style: str, page: int, marker: str, connector: str) -> PaginationLoopError:
     return PaginationLoopError(
         f"{style} pagination: the server repeated {marker} at page {page}; "
@@ -82,7 +91,7 @@ async def page_number(
 ) -> AsyncIterator[Any]:
     page = first_page
     fetched = 0
-    previous: bytes | None = None
+    previous: bytes | None = None  # digest of the previous page's items
     while max_pages is None or fetched < max_pages:
         query: dict[str, Any] = {**(params or {}), page_param: page}
         if page_size is not None:
@@ -92,9 +101,12 @@ async def page_number(
         batch = extract_items(response.json(), items, response)
         if not batch:
             return
-        if previous is not None and response.content == previous:
-            raise _loop("page number", fetched, f"the same page for {page_param}={page}", conn.name)
-        previous = response.content
+        digest = items_digest(batch)
+        if digest == previous:
+            raise _loop(
+                "page number", fetched, f"the same items for {page_param}={page}", conn.name
+            )
+        previous = digest
         for item in batch:
             yield item
         if page_size is not None and len(batch) < page_size:
@@ -126,9 +138,10 @@ async def offset_limit(
         batch = extract_items(response.json(), items, response)
         if not batch:
             return
-        if previous is not None and response.content == previous:
-            raise _loop("offset", fetched, f"the same page for {offset_param}={offset}", conn.name)
-        previous = response.content
+        digest = items_digest(batch)
+        if digest == previous:
+            raise _loop("offset", fetched, f"the same items for {offset_param}={offset}", conn.name)
+        previous = digest
         for item in batch:
             yield item
         if len(batch) < limit:
@@ -167,12 +180,19 @@ async def body_cursor(
             return
         key = str(cursor)
         if key in seen:
-            raise _loop("cursor", fetched, f"cursor {conn.scrub(key)!r}", conn.name)
+            masked = conn.scrub(key, user_token=user_token)
+            raise _loop("cursor", fetched, f"cursor {masked!r}", conn.name)
         seen.add(key)
 
 
 def _next_request(
-    conn: HttpConnector, response: HttpResponse, target: Any, seen: set[str], style: str, page: int
+    conn: HttpConnector,
+    response: HttpResponse,
+    target: Any,
+    seen: set[str],
+    style: str,
+    page: int,
+    user_token: str | SecretStr | None,
 ) -> str:
     if not isinstance(target, str):
         raise SerializationError(
@@ -183,14 +203,15 @@ def _next_request(
     current = httpx.URL(response.resolve(""))
     nxt = httpx.URL(url)
     if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
+        where = conn.scrub(redact(url, conn.config.masked_query_params), user_token=user_token)
         raise InvalidRequestError(
             f"{style} pagination: refusing to follow a next URL on another origin "
-            f"({redact(url, conn.config.masked_query_params)}); credentials would leak there",
+            f"({where}); credentials would leak there",
             connector=conn.name,
         )
     if url in seen:
         masked = redact(url, conn.config.masked_query_params)
-        raise _loop(style, page, f"URL {conn.scrub(masked)}", conn.name)
+        raise _loop(style, page, f"URL {conn.scrub(masked, user_token=user_token)}", conn.name)
     seen.add(url)
     return url
 
@@ -222,7 +243,7 @@ async def body_next_url(
         target = _marker(body, next_url)
         if not batch or target is None:
             return
-        url = _next_request(conn, response, target, seen, "next URL", fetched)
+        url = _next_request(conn, response, target, seen, "next URL", fetched, user_token)
         query = None
 
 
@@ -252,5 +273,5 @@ async def link_header(
         target = response.links.get(rel, {}).get("url")
         if not batch or not target:
             return
-        url = _next_request(conn, response, target, seen, "Link header", fetched)
+        url = _next_request(conn, response, target, seen, "Link header", fetched, user_token)
         query = None

@@ -71,6 +71,33 @@ async def test_streaming_a_million_rows_keeps_memory_flat(postgres_database_url:
     assert growth_mb < 100, f"peak RSS grew by {growth_mb:.0f} MB"
 
 
+async def test_stream_batches_yields_every_row_in_batch_size_lists(
+    pg: PostgresConnector,
+) -> None:
+    sql = "SELECT g AS n FROM generate_series(1, $1) g"
+    batches = [b async for b in pg.stream_batches(sql, 2_500, batch_size=1_000)]
+    assert [len(b) for b in batches] == [1_000, 1_000, 500]
+    assert [r["n"] for b in batches for r in b] == list(range(1, 2_501))
+    # An exact multiple ends without an empty list.
+    exact = [len(b) async for b in pg.stream_batches(sql, 2_000, batch_size=1_000)]
+    assert exact == [1_000, 1_000]
+    with pytest.raises(InvalidRequestError):
+        [b async for b in pg.stream_batches(sql, 10, batch_size=-1)]
+    # Inside a transaction: its cursor runs there and sees the uncommitted rows.
+    async with pg.transaction() as tx:
+        await tx.execute("CREATE TEMPORARY TABLE sb_t ON COMMIT DROP AS SELECT 1 AS n")
+        await tx.execute("INSERT INTO sb_t SELECT generate_series(2, 5)")
+        inside = [
+            [r["n"] for r in b]
+            async for b in pg.stream_batches("SELECT n FROM sb_t ORDER BY n", batch_size=2)
+        ]
+        assert inside == [[1, 2], [3, 4], [5]]
+        via_tx = [len(b) async for b in tx.stream_batches("SELECT n FROM sb_t", batch_size=3)]
+        assert via_tx == [3, 2]
+        per_row = [r["n"] async for r in pg.stream("SELECT n FROM sb_t ORDER BY n", batch_size=2)]
+        assert per_row == [1, 2, 3, 4, 5]
+
+
 async def test_stream_stopped_early_gives_its_connection_back(pg: PostgresConnector) -> None:
     async with contextlib.aclosing(pg.stream("SELECT generate_series(1, 100000) AS n")) as rows:
         async for row in rows:

@@ -93,34 +93,38 @@ async def guarded(call: Callable[[], Awaitable[T]], interruption: Interruption) 
         raise
 
 
-async def fetch_batches(
+async def open_cursor(
     connector: PostgresConnector,
     connection: Connection,
     interruption: Interruption,
     sql: str,
     args: Sequence[Any],
     batch_size: int,
-) -> AsyncIterator[list[asyncpg.Record]]:
-    """Batches of rows from a server-side cursor (a portal) on ``connection``, which
-    must be inside a transaction. Memory holds one batch at a time."""
+) -> Callable[[], Awaitable[list[asyncpg.Record]]]:
+    """Open a server-side cursor (a portal) on ``connection``, which must be inside a
+    transaction; returns a function that fetches its next ``batch_size`` rows (fewer
+    than ``batch_size`` means the cursor is exhausted). Never retried.
+
+    The callers loop over batches in their own (single) generator: a row-by-row
+    iterator layered over a batch generator would cost an extra generator step per row.
+    """
     if batch_size < 1:
         raise InvalidRequestError("batch_size must be >= 1", connector=connector.name)
 
-    async def open_cursor() -> Any:
+    async def open_it() -> Any:
         return await guarded(lambda: connection.cursor(sql, *args), interruption)
 
-    cursor = await connector.run("stream.open", open_cursor, retry=False)
+    cursor = await connector.run("stream.open", open_it, retry=False)
 
     async def fetch() -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await guarded(lambda: cursor.fetch(batch_size), interruption)
         return rows
 
-    while True:
-        rows = await connector.run("stream.fetch", fetch, retry=False)
-        if rows:
-            yield rows
-        if len(rows) < batch_size:
-            return
+    async def next_batch() -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await connector.run("stream.fetch", fetch, retry=False)
+        return rows
+
+    return next_batch
 
 
 class PostgresTransaction:
@@ -205,19 +209,45 @@ class PostgresTransaction:
         """Run ``sql`` once per argument tuple (pipelined; all or nothing)."""
         await self._run("execute_many", lambda: self._connection.executemany(sql, args))
 
+    def _cursor_args(self, batch_size: int | None) -> tuple[int, Interruption]:
+        if not self._active:
+            raise InvalidRequestError(
+                "stream: the transaction is finished; open a new one",
+                connector=self._connector.name,
+            )
+        return batch_size or self._connector.config.batch_size, self._interruption
+
     async def stream(
         self, sql: str, *args: Any, batch_size: int | None = None
     ) -> AsyncIterator[asyncpg.Record]:
-        """Rows of ``sql`` through a server-side cursor inside this transaction."""
-        if not self._active:
-            raise InvalidRequestError("the transaction is finished", connector="postgres")
-        size = batch_size or self._connector.config.batch_size
-        batches = fetch_batches(
-            self._connector, self._connection, self._interruption, sql, args, size
+        """Rows of ``sql`` through a server-side cursor inside this transaction (see
+        :meth:`PostgresConnector.stream`). Raises InvalidRequestError once the block ended."""
+        size, interruption = self._cursor_args(batch_size)
+        next_batch = await open_cursor(
+            self._connector, self._connection, interruption, sql, args, size
         )
-        async for batch in batches:
-            for row in batch:
+        while True:
+            rows = await next_batch()
+            for row in rows:
                 yield row
+            if len(rows) < size:
+                return
+
+    async def stream_batches(
+        self, sql: str, *args: Any, batch_size: int | None = None
+    ) -> AsyncIterator[list[asyncpg.Record]]:
+        """Lists of up to ``batch_size`` rows of ``sql`` through a server-side cursor inside
+        this transaction (see :meth:`PostgresConnector.stream_batches`)."""
+        size, interruption = self._cursor_args(batch_size)
+        next_batch = await open_cursor(
+            self._connector, self._connection, interruption, sql, args, size
+        )
+        while True:
+            rows = await next_batch()
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
 
     async def copy_in(
         self,

@@ -98,6 +98,9 @@ def start_server(split: tuple[set[int], set[int]] | None) -> tuple[subprocess.Po
         "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
         "--http", "httptools", "--loop", "uvloop",
         "--log-level", "warning", "--no-access-log", "--lifespan", "off", "--ws", "none",
+        # Clients idle while the others take their turn: uvicorn's default 5 s keep-alive
+        # would close their pooled connections under them (a ReadError for raw httpx).
+        "--timeout-keep-alive", "600",
     ]  # fmt: skip
     proc = subprocess.Popen(command)
     if split is not None:

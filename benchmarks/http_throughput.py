@@ -13,10 +13,10 @@ run interleaved, the order rotating each round, so drift of the machine hits eve
 client alike. For each client it prints the median req/s and the median client CPU time
 per request (``time.process_time``: what the client itself costs, whatever the
 server's speed); the headline is the median of the per-round ratios connector / raw
-(each round's pair ran back to back). A concurrency-1 run of the same clients
-follows (2,000 GETs each, interleaved): latency-bound, it shows the per-request
-overhead without httpcore's pool bookkeeping, which grows with the number of pooled
-connections at concurrency 50.
+(each round's pair ran back to back). A concurrency-1 run follows (2,000 GETs each,
+interleaved) on fresh clients of the same kinds with one-connection pools: latency-bound,
+it shows the per-request overhead without httpcore's pool bookkeeping, which grows with
+the number of pooled connections (httpcore polls every idle connection on every request).
 
     uv run --no-sync python benchmarks/http_throughput.py [--quick] [--requests N]
 """
@@ -250,6 +250,17 @@ async def main(args: argparse.Namespace) -> None:
             main_results = await interleave(
                 clients, args.rounds, block, args.concurrency, f"c={args.concurrency}"
             )
+        # Fresh clients with one-connection pools for the concurrency-1 run: left over from
+        # the run above, a pool's idle connections would each be polled (httpcore checks
+        # every idle connection for a server close on every request, ~30 us each) until
+        # their 5 s keep-alive expiry, charging whichever client ran last.
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {
+                name: await stack.enter_async_context(factory(url, 1))
+                for name, factory in factories.items()
+            }
+            for one in clients.values():
+                await drive(args.warmup, 1, one)
             serial = await interleave(clients, args.rounds, args.serial // args.rounds, 1, "c=1")
     finally:
         proc.terminate()

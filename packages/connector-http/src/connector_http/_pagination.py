@@ -216,17 +216,21 @@ def _next_request(
     return url
 
 
-async def body_next_url(
+async def _follow_urls(
     conn: HttpConnector,
     path: str,
     *,
     items: Items,
-    next_url: Marker,
+    next_target: Callable[[Any, HttpResponse], str | None],
+    what: str,
     max_pages: int | None,
     params: Mapping[str, Any] | None,
     headers: Mapping[str, str] | None,
     user_token: str | SecretStr | None,
 ) -> AsyncIterator[Any]:
+    """Pages linked one to the next by URL; ``next_target(body, response)`` finds the
+    next one. Stops on an empty page, a missing link or ``max_pages``; a URL seen
+    before raises instead of looping."""
     fetched = 0
     seen: set[str] = set()
     url: str = path
@@ -240,14 +244,32 @@ async def body_next_url(
         batch = extract_items(body, items, response)
         for item in batch:
             yield item
-        target = _marker(body, next_url)
-        if not batch or target is None:
+        target = next_target(body, response)
+        if not batch or not target:
             return
-        url = _next_request(conn, response, target, seen, "next URL", fetched, user_token)
+        url = _next_request(conn, response, target, seen, what, fetched, user_token)
         query = None
 
 
-async def link_header(
+def body_next_url(
+    conn: HttpConnector,
+    path: str,
+    *,
+    items: Items,
+    next_url: Marker,
+    max_pages: int | None,
+    params: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    user_token: str | SecretStr | None,
+) -> AsyncIterator[Any]:
+    return _follow_urls(
+        conn, path, items=items, next_target=lambda body, _: _marker(body, next_url),
+        what="next URL", max_pages=max_pages, params=params, headers=headers,
+        user_token=user_token,
+    )  # fmt: skip
+
+
+def link_header(
     conn: HttpConnector,
     path: str,
     *,
@@ -258,20 +280,9 @@ async def link_header(
     headers: Mapping[str, str] | None,
     user_token: str | SecretStr | None,
 ) -> AsyncIterator[Any]:
-    fetched = 0
-    seen: set[str] = set()
-    url: str = path
-    query = params
-    while max_pages is None or fetched < max_pages:
-        response = await conn.get(url, params=query, headers=headers, user_token=user_token)
-        fetched += 1
-        if fetched == 1:
-            seen.add(response.resolve(""))
-        batch = extract_items(response.json(), items, response)
-        for item in batch:
-            yield item
-        target = response.links.get(rel, {}).get("url")
-        if not batch or not target:
-            return
-        url = _next_request(conn, response, target, seen, "Link header", fetched, user_token)
-        query = None
+    return _follow_urls(
+        conn, path, items=items,
+        next_target=lambda _, response: response.links.get(rel, {}).get("url"),
+        what="Link header", max_pages=max_pages, params=params, headers=headers,
+        user_token=user_token,
+    )  # fmt: skip

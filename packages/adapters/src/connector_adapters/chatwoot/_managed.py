@@ -60,6 +60,34 @@ def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _contact_body(
+    name: str | None,
+    email: str | None,
+    phone_number: str | None,
+    identifier: str | None,
+    blocked: bool | None,
+    additional_attributes: Mapping[str, Any] | None,
+    custom_attributes: Mapping[str, Any] | None,
+    *,
+    inbox_id: int | None = None,
+) -> dict[str, Any]:
+    """The body of a contact create or update: only the fields the caller gave."""
+    return _drop_none(
+        {
+            "inbox_id": inbox_id,
+            "name": name,
+            "email": email,
+            "phone_number": phone_number,
+            "identifier": identifier,
+            "blocked": blocked,
+            "additional_attributes": None
+            if additional_attributes is None
+            else dict(additional_attributes),
+            "custom_attributes": None if custom_attributes is None else dict(custom_attributes),
+        }
+    )
+
+
 class ManagedChatwoot:
     """Chatwoot's Application API over :class:`connector_http.HttpConnector`.
 
@@ -261,22 +289,10 @@ class ManagedChatwoot:
         correlation_id: str | None = None,
     ) -> ChatwootContact:
         cid = new_correlation_id(correlation_id)
-        body = _drop_none(
-            {
-                "inbox_id": inbox_id,
-                "name": name,
-                "email": email,
-                "phone_number": phone_number,
-                "identifier": identifier,
-                "blocked": blocked,
-                "additional_attributes": dict(additional_attributes)
-                if additional_attributes is not None
-                else None,
-                "custom_attributes": dict(custom_attributes)
-                if custom_attributes is not None
-                else None,
-            }
-        )
+        body = _contact_body(
+            name, email, phone_number, identifier, blocked,
+            additional_attributes, custom_attributes, inbox_id=inbox_id,
+        )  # fmt: skip
         response = await self._request("POST", "/contacts", "create_contact", cid, json=body)
         contact = parse_contact(response.json())
         if contact is None:
@@ -301,21 +317,10 @@ class ManagedChatwoot:
         Returns the contact as it is after the update (None when it does not exist).
         """
         cid = new_correlation_id(correlation_id)
-        body = _drop_none(
-            {
-                "name": name,
-                "email": email,
-                "phone_number": phone_number,
-                "identifier": identifier,
-                "blocked": blocked,
-                "additional_attributes": dict(additional_attributes)
-                if additional_attributes is not None
-                else None,
-                "custom_attributes": dict(custom_attributes)
-                if custom_attributes is not None
-                else None,
-            }
-        )
+        body = _contact_body(
+            name, email, phone_number, identifier, blocked,
+            additional_attributes, custom_attributes,
+        )  # fmt: skip
         response = await self._optional(
             self._request("PUT", f"/contacts/{int(contact_id)}", "update_contact", cid, json=body)
         )

@@ -4,6 +4,7 @@ an operation script and an event log. (Imported by the tests through conftest's 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ class FakeClock:
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
         self.sleeps: list[float] = []
+        self._thread = threading.get_ident()
 
     def __call__(self) -> float:
         return self.now
@@ -30,6 +32,10 @@ class FakeClock:
         self.now += seconds
 
     async def sleep(self, delay: float) -> None:
+        if threading.get_ident() != self._thread:
+            # Patched over asyncio.sleep: other threads' event loops keep real time.
+            await _real_sleep(delay)
+            return
         self.sleeps.append(delay)
         self.now += delay
         await _real_sleep(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,13 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the road's ``asyncio.sleep`` delays instead of sleeping them."""
     recorded: list[float] = []
 
+    test_thread = threading.get_ident()
+
     async def fake_sleep(delay: float, result: Any = None) -> Any:
+        if threading.get_ident() != test_thread:
+            # Another thread's event loop (a uvicorn server left running by an earlier
+            # package's session fixture polls with asyncio.sleep(0.1)) keeps real time.
+            return await _real_sleep(delay, result)
         recorded.append(delay)
         await _real_sleep(0)
         return result

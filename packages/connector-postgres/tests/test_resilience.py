@@ -19,7 +19,7 @@ import pytest
 
 from connector_core import ConnectionFailedError, ConnectorTimeoutError, LifecycleEvent
 from connector_postgres import Notification, PostgresConnector
-from connector_testing import ToxiproxyClient
+from connector_testing import ToxiproxyClient, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -72,10 +72,10 @@ def restartable_server(postgres_url: str) -> Iterator[Path]:
         or not (PG_BIN / "pg_ctl").exists()
         or (os.geteuid() == 0 and shutil.which("runuser") is None)
     ):
-        message = "the restart test needs the PostgreSQL of scripts/services (pg_ctl, data dir)"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(
+            "the restart test needs the PostgreSQL of scripts/services (pg_ctl, data dir): "
+            "run `make services`"
+        )
     try:
         yield data
     finally:

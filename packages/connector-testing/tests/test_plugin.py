@@ -101,3 +101,34 @@ def test_unique_name_is_unique_and_identifier_safe() -> None:
     names = {unique_name("t", "Test Some-Thing[param 1]") for _ in range(100)}
     assert len(names) == 100
     assert all(n.replace("_", "").isalnum() and n.islower() for n in names)
+
+
+SKIP_OR_FAIL_TEST = """
+from connector_testing import skip_or_fail
+
+def test_needs_a_thing():
+    skip_or_fail("the thing is missing: run `make thing`")
+    raise AssertionError("skip_or_fail returned")
+"""
+
+
+def test_skip_or_fail_skips_with_the_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(SKIP_OR_FAIL_TEST)
+    result = pytester.runpytest_inprocess("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*the thing is missing: run `make thing`*"])
+
+
+def test_skip_or_fail_fails_in_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(SKIP_OR_FAIL_TEST)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*CI=true and the thing is missing*"])

@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
-from connector_testing import ToxiproxyClient, unique_name
-from connector_testing._services import ensure_proxy, free_port, in_ci
+from connector_testing import ToxiproxyClient, skip_or_fail, unique_name
+from connector_testing._services import ensure_proxy, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +33,7 @@ PROBE = ROOT / "scripts" / "services.d" / "probe.py"
 def private_toxiproxy() -> Iterator[str]:
     """A Toxiproxy of our own on a free port; its API URL."""
     if not TOXIPROXY_BIN.exists():
-        message = f"{TOXIPROXY_BIN} is missing: run `make services`"
-        if in_ci():
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
+        skip_or_fail(f"{TOXIPROXY_BIN} is missing: run `make services`")
     port = free_port()
     process = subprocess.Popen(
         [str(TOXIPROXY_BIN), "-host", "127.0.0.1", "-port", str(port)],

@@ -9,7 +9,7 @@ services: ``postgres_url``, ``kafka_bootstrap``, ``mongo_url``, ``toxiproxy``.
 from connector_testing._contract import ConnectorContractTests
 from connector_testing._memory import MemoryConfig, MemoryConnector
 from connector_testing._toxiproxy import ToxiproxyClient, ToxiproxyError
-from connector_testing.plugin import unique_name
+from connector_testing.plugin import skip_or_fail, unique_name
 
 __all__ = [
     "ConnectorContractTests",
@@ -17,5 +17,6 @@ __all__ = [
     "MemoryConnector",
     "ToxiproxyClient",
     "ToxiproxyError",
+    "skip_or_fail",
     "unique_name",
 ]

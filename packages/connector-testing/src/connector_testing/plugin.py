@@ -23,7 +23,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -82,13 +82,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
 
 
-def _unavailable(what: str, key: str, detail: str = "") -> None:
-    message = f"{what} is not available: set {key}, or {services.HOW_TO_START}"
-    if detail:
-        message = f"{what} is not available: {detail}"
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the running test saying ``reason`` (what is missing and how to get it), or
+    fail it when ``CI=true``: in CI a missing service is a failure, never a silent skip."""
     if services.in_ci():
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _unavailable(what: str, key: str, detail: str = "") -> NoReturn:
+    skip_or_fail(f"{what} is not available: {detail or f'set {key}, or {services.HOW_TO_START}'}")
 
 
 def _resolve(request: pytest.FixtureRequest, key: str, what: str, starter: Any) -> str:
@@ -102,7 +105,6 @@ def _resolve(request: pytest.FixtureRequest, key: str, what: str, starter: Any) 
         _unavailable(what, key, f"set {key}, run `make services`, or {missing_testcontainers}")
     if value is None:
         _unavailable(what, key)
-        raise AssertionError("unreachable")
     return value
 
 

@@ -329,3 +329,18 @@ async def test_correlation_id_goes_with_every_call(env: Env) -> None:
     generated = env.correlation_ids()[before:]
     assert generated
     assert all(generated)
+
+
+async def test_iteration_sends_one_correlation_id_for_every_page(env: Env) -> None:
+    env.backend.seed_contacts(20)
+    for i in range(30):
+        await env.backend.create_conversation(source_id=f"s{i}", inbox_id=1)
+    before = len(env.correlation_ids())
+    assert len([c async for c in env.client.iter_contacts(correlation_id="walk-1")]) == 20
+    assert env.correlation_ids()[before:] == ["walk-1"] * 3  # 15 + 5, then the empty page
+    before = len(env.correlation_ids())
+    assert len([c async for c in env.client.iter_conversations()]) == 30
+    generated = env.correlation_ids()[before:]
+    assert len(generated) == 3  # 25 + 5, then the empty page
+    assert len(set(generated)) == 1
+    assert generated[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -196,6 +197,50 @@ class ChatwootClient(Protocol):
         private: bool = False,
         correlation_id: str | None = None,
     ) -> ChatwootMessage: ...
+
+
+class PagedIterators:
+    """``iter_contacts`` and ``iter_conversations`` for a client, over its own
+    ``list_contacts``/``list_conversations`` (one correlation id for every page).
+    Chatwoot's list endpoints do not say how many pages there are: iteration ends at
+    the first empty page."""
+
+    async def iter_contacts(
+        self: ChatwootClient, *, sort: str | None = None, correlation_id: str | None = None
+    ) -> AsyncIterator[ChatwootContact]:
+        list_page = functools.partial(
+            self.list_contacts, sort=sort, correlation_id=new_correlation_id(correlation_id)
+        )
+        page = 1
+        while contacts := (await list_page(page=page)).contacts:
+            for contact in contacts:
+                yield contact
+            page += 1
+
+    async def iter_conversations(
+        self: ChatwootClient,
+        *,
+        status: ConversationStatusFilter | None = None,
+        assignee_type: AssigneeType | None = None,
+        inbox_id: int | None = None,
+        team_id: int | None = None,
+        labels: Sequence[str] | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[ChatwootConversation]:
+        list_page = functools.partial(
+            self.list_conversations,
+            status=status,
+            assignee_type=assignee_type,
+            inbox_id=inbox_id,
+            team_id=team_id,
+            labels=labels,
+            correlation_id=new_correlation_id(correlation_id),
+        )
+        page = 1
+        while conversations := (await list_page(page=page)).conversations:
+            for conversation in conversations:
+                yield conversation
+            page += 1
 
 
 def new_correlation_id(given: str | None) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self
 
 from connector_adapters.chatwoot._client import (
+    PagedIterators,
     check_message_type,
     check_page,
     check_search_query,
@@ -88,7 +89,7 @@ def _contact_body(
     )
 
 
-class ManagedChatwoot:
+class ManagedChatwoot(PagedIterators):
     """Chatwoot's Application API over :class:`connector_http.HttpConnector`.
 
     Sends ``api_access_token`` as a header and the correlation id in
@@ -230,19 +231,6 @@ class ManagedChatwoot:
             "GET", "/contacts", "list_contacts", new_correlation_id(correlation_id), params=params
         )
         return parse_contact_page(response.json(), page=page)
-
-    async def iter_contacts(
-        self, *, sort: str | None = None, correlation_id: str | None = None
-    ) -> AsyncIterator[ChatwootContact]:
-        cid = new_correlation_id(correlation_id)
-        page = 1
-        while True:
-            result = await self.list_contacts(page=page, sort=sort, correlation_id=cid)
-            if not result.contacts:
-                return
-            for contact in result.contacts:
-                yield contact
-            page += 1
 
     async def get_contact(
         self, contact_id: int, *, correlation_id: str | None = None
@@ -386,34 +374,6 @@ class ManagedChatwoot:
             params=params,
         )  # fmt: skip
         return parse_conversation_page(response.json(), page=page)
-
-    async def iter_conversations(
-        self,
-        *,
-        status: ConversationStatusFilter | None = None,
-        assignee_type: AssigneeType | None = None,
-        inbox_id: int | None = None,
-        team_id: int | None = None,
-        labels: Sequence[str] | None = None,
-        correlation_id: str | None = None,
-    ) -> AsyncIterator[ChatwootConversation]:
-        cid = new_correlation_id(correlation_id)
-        page = 1
-        while True:
-            result = await self.list_conversations(
-                status=status,
-                assignee_type=assignee_type,
-                inbox_id=inbox_id,
-                team_id=team_id,
-                labels=labels,
-                page=page,
-                correlation_id=cid,
-            )
-            if not result.conversations:
-                return
-            for conversation in result.conversations:
-                yield conversation
-            page += 1
 
     async def get_conversation(
         self, conversation_id: int, *, correlation_id: str | None = None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from connector_adapters.chatwoot._client import (
     CONTACTS_PER_PAGE,
+    PagedIterators,
     check_message_type,
     check_page,
     check_search_query,
@@ -46,7 +47,7 @@ def _sort_key(field: str) -> Any:
     return key
 
 
-class MockChatwoot:
+class MockChatwoot(PagedIterators):
     """An in-memory Chatwoot account that behaves like the managed client.
 
     It follows Chatwoot's rules (15 contacts per page, sort names, merged custom
@@ -164,19 +165,6 @@ class MockChatwoot:
         check_sort(sort)
         self._call("list_contacts", correlation_id)
         return self._page(self._sorted(list(self.contacts.values()), sort), page)
-
-    async def iter_contacts(
-        self, *, sort: str | None = None, correlation_id: str | None = None
-    ) -> AsyncIterator[ChatwootContact]:
-        cid = new_correlation_id(correlation_id)
-        page = 1
-        while True:
-            result = await self.list_contacts(page=page, sort=sort, correlation_id=cid)
-            if not result.contacts:
-                return
-            for contact in result.contacts:
-                yield contact
-            page += 1
 
     async def get_contact(
         self, contact_id: int, *, correlation_id: str | None = None
@@ -341,34 +329,6 @@ class MockChatwoot:
             counts=counts,
             page=page,
         )
-
-    async def iter_conversations(
-        self,
-        *,
-        status: ConversationStatusFilter | None = None,
-        assignee_type: AssigneeType | None = None,
-        inbox_id: int | None = None,
-        team_id: int | None = None,
-        labels: Sequence[str] | None = None,
-        correlation_id: str | None = None,
-    ) -> AsyncIterator[ChatwootConversation]:
-        cid = new_correlation_id(correlation_id)
-        page = 1
-        while True:
-            result = await self.list_conversations(
-                status=status,
-                assignee_type=assignee_type,
-                inbox_id=inbox_id,
-                team_id=team_id,
-                labels=labels,
-                page=page,
-                correlation_id=cid,
-            )
-            if not result.conversations:
-                return
-            for conversation in result.conversations:
-                yield conversation
-            page += 1
 
     async def get_conversation(
         self, conversation_id: int, *, correlation_id: str | None = None

@@ -63,6 +63,8 @@ EXPECTED = {
     "from_url",
     "redact_url",
     "register",
+    "scrub_secrets",
+    "secret_forms",
     "unregister",
 }
 

@@ -6,8 +6,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from connector_core import redact_url
-from connector_core._redaction import scrub
+from connector_core import redact_url, scrub_secrets, secret_forms
 
 
 @pytest.mark.parametrize(
@@ -55,12 +54,23 @@ def test_unparseable_url_is_masked_entirely() -> None:
 def test_scrub_removes_plain_and_url_encoded_forms(template: str) -> None:
     secret = "p@ss/w0rd: +x"
     text = template.format(plain=secret, quoted=quote(secret, safe=""), plus=quote_plus(secret))
-    scrubbed = scrub(text, [secret])
+    scrubbed = scrub_secrets(text, [secret])
     for form in (secret, quote(secret, safe=""), quote_plus(secret), "w0rd"):
         assert form not in scrubbed, scrubbed
 
 
 def test_scrub_masks_passwords_of_urls_it_was_not_told_about() -> None:
-    scrubbed = scrub("driver: cannot reach postgresql://app:hunter2@db:5432/app", [])
+    scrubbed = scrub_secrets("driver: cannot reach postgresql://app:hunter2@db:5432/app", [])
     assert "hunter2" not in scrubbed
     assert "postgresql://app:***@db:5432/app" in scrubbed
+
+
+def test_scrub_removes_base64_forms() -> None:
+    import base64
+
+    secret = "s3cr3t-key-value"
+    b64 = base64.b64encode(secret.encode()).decode()
+    text = f"X-Token: {b64} and {b64.rstrip('=')}"
+    assert secret_forms(secret)[0]  # longest first, never empty
+    scrubbed = scrub_secrets(text, [secret])
+    assert b64.rstrip("=") not in scrubbed, scrubbed

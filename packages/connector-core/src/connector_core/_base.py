@@ -26,7 +26,7 @@ from connector_core._errors import (
 from connector_core._events import EventCallback, EventEmitter, EventInfo, LifecycleEvent
 from connector_core._models import CheckResult
 from connector_core._rate_limit import TokenBucket
-from connector_core._redaction import scrub
+from connector_core._redaction import scrub_secrets
 from connector_core._retry import RetryPolicy
 from connector_core._stats import StatsRecorder, StatsSnapshot
 from connector_core._timeout import CallTimeouts
@@ -379,7 +379,7 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 )
         if error.connector is None:
             error.connector = self.name
-        scrubbed = scrub(error.message, self._secrets)
+        scrubbed = scrub_secrets(error.message, self._secrets)
         if scrubbed != error.message:
             error.message = scrubbed
             error.args = (scrubbed,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -64,14 +65,22 @@ def redact_url(url: str) -> str:
 
 def secret_forms(secret: str) -> tuple[str, ...]:
     """A secret as it may appear in text: plain, percent-encoded (URL paths and
-    userinfo) and form-encoded (query strings), longest first."""
+    userinfo), form-encoded (query strings) and base64 (standard and URL-safe alphabet,
+    with and without padding), longest first."""
+    raw = secret.encode()
+    encoded = (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode())
     forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    forms.update(encoded)
+    forms.update(e.rstrip("=") for e in encoded)
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in ``text``, plain or URL-encoded, with a
-    mask, and mask the password of any URL in it."""
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret in ``text`` (plain, URL-encoded or base64,
+    see :func:`secret_forms`) with a mask, and mask the password of any URL in it.
+
+    A secret that is only derived from others (``Basic base64(user:password)``) is not
+    found by its parts: pass the derived value itself as one of ``secrets``."""
     for secret in secrets:
         if not secret:
             continue

@@ -11,7 +11,7 @@ import pytest
 from _core_support import SECRET, ScriptedConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from connector_core import (
     CircuitBreakerSettings,
@@ -157,14 +157,21 @@ def test_nested_settings_validate_and_are_frozen() -> None:
 
 def test_config_is_frozen() -> None:
     config = ScriptedConfig(password=SecretStr(SECRET))
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         config.port = 1  # type: ignore[misc]
-    with pytest.raises(ValidationError) as info2:
+    assert info.value.fields == ("port",)
+    with pytest.raises(ConfigError) as info2:
         config.password = "another-" + SECRET  # type: ignore[misc,assignment]
-    assert SECRET not in str(info.value) + str(info2.value)
+    assert info2.value.fields == ("password",)
+    for error in (info.value, info2.value):
+        # Nothing of the refused assignment survives, not even in the chain.
+        assert error.__context__ is None
+        assert error.__cause__ is None
+        assert SECRET not in str(error) + repr(error)
     assert config.port == 5000
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError) as info3:
         config.retry.max_attempts = 9  # type: ignore[misc]
+    assert info3.value.fields == ("max_attempts",)
 
 
 def test_secret_never_in_repr_str_dump_or_json() -> None:
@@ -338,3 +345,104 @@ def test_connection_string_without_credentials() -> None:
 
 def test_connection_string_of_a_config_without_scheme_uses_the_class_name() -> None:
     assert ConnectorConfig().connection_string() == "connectorconfig://"
+
+
+# -- hostile input: always a ConfigError, at construction, echoing nothing -----------------
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"connect_timeout": "inf"}, "connect_timeout"),
+        ({"retry": {"deadline": float("inf")}}, "retry.deadline"),
+        ({"rate_limit": {"rate": float("nan")}}, "rate_limit.rate"),
+    ],
+)
+def test_infinite_and_nan_numbers_are_config_errors(fields: dict[str, Any], bad: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig(**fields)
+    assert info.value.fields == (bad,)
+
+
+def test_settings_built_alone_raise_config_error_too() -> None:
+    with pytest.raises(ConfigError) as info:
+        RetrySettings(max_attempts=0, surprise=SECRET)  # type: ignore[call-arg]
+    assert set(info.value.fields) == {"max_attempts", "surprise"}
+    assert SECRET not in str(info.value)
+
+
+def test_config_errors_chain_nothing_that_holds_the_input() -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig(password=SecretStr(SECRET), port=0, retry={"deadline": SECRET})
+    assert _chain(info.value) == [info.value]  # no ValidationError with the input behind it
+
+
+def test_a_bad_discriminator_tag_is_named_but_not_echoed() -> None:
+    from typing import Annotated, Literal
+
+    from pydantic import Field
+
+    from connector_core import SettingsModel
+
+    class Plain(SettingsModel):
+        type: Literal["plain"] = "plain"
+
+    class Keyed(SettingsModel):
+        type: Literal["keyed"] = "keyed"
+        key: SecretStr
+
+    class Tagged(ConnectorConfig):
+        auth: Annotated[Plain | Keyed, Field(discriminator="type")] = Plain()
+
+    with pytest.raises(ConfigError) as info:
+        Tagged(auth={"type": SECRET})
+    assert info.value.fields == ("auth",)
+    assert "'plain', 'keyed'" in str(info.value)  # says what would do
+    assert SECRET not in str(info.value) + repr(info.value.errors)
+
+
+@pytest.mark.parametrize("url", [12345, None, b"scripted://h/db", ["scripted://h"]])
+def test_from_url_of_a_non_string_is_a_config_error(url: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig.from_url(url)
+    assert info.value.fields == ("url",)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"APP_RETRY": "3", "APP_RETRY__MAX_ATTEMPTS": "5"},
+        {"APP_RETRY__MAX_ATTEMPTS": "5", "APP_RETRY": "3"},
+        {"APP_RETRY__MAX_ATTEMPTS": "5", "APP_RETRY__MAX_ATTEMPTS__X": "1"},
+    ],
+)
+def test_from_env_value_and_nested_fields_clash_is_a_config_error(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig.from_env("APP_", {**env, "APP_PASSWORD": SECRET})
+    assert info.value.fields
+    assert all(f.startswith("retry") for f in info.value.fields), info.value.fields
+    assert SECRET not in str(info.value)
+
+
+def test_from_env_nested_variables_refine_a_json_map() -> None:
+    env = {"APP_RETRY__JITTER": "false", "APP_RETRY": '{"max_attempts": 7, "jitter": true}'}
+    config = ScriptedConfig.from_env("APP_", env)
+    assert config.retry.max_attempts == 7
+    assert config.retry.jitter is False
+
+
+def test_from_env_prefix_must_be_a_string() -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig.from_env(42, {})  # type: ignore[arg-type]
+    assert info.value.fields == ("prefix",)

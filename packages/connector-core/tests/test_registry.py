@@ -126,6 +126,13 @@ def test_url_without_scheme_is_a_config_error(url: str) -> None:
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("url", [12345, None, b"memory://x"])
+def test_url_that_is_not_a_string_is_a_config_error(url: object) -> None:
+    with pytest.raises(ConfigError, match="must be a string") as info:
+        from_url(url)  # type: ignore[arg-type]
+    assert info.value.fields == ("url",)
+
+
 @pytest.mark.parametrize(
     ("name", "target", "package"),
     [

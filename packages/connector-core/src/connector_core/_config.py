@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
+from pydantic_core import ErrorDetails
 
 from connector_core._errors import ConfigError, FieldError
 from connector_core._redaction import MASK
@@ -26,25 +27,58 @@ from connector_core._redaction import MASK
 def _setattr_hiding_value(model: BaseModel, name: str, value: Any) -> None:
     try:
         BaseModel.__setattr__(model, name, value)
-    except ValidationError as exc:
+        return
+    except ValidationError:
         # pydantic's frozen check echoes the assigned value (a secret, maybe) even with
-        # hide_input_in_errors; raise the same error without it.
-        details: list[InitErrorDetails] = []
-        for e in exc.errors(include_url=False):
-            detail: InitErrorDetails = {"type": e["type"], "loc": e["loc"], "input": None}
-            if "ctx" in e:
-                detail["ctx"] = e["ctx"]
-            details.append(detail)
-        raise ValidationError.from_exception_data(exc.title, details, hide_input=True) from None
+        # hide_input_in_errors, and keeps it as the error's input: raise a ConfigError
+        # naming the field instead, after this block so that nothing chains the original.
+        pass
+    message = "the config is frozen: build a new one, e.g. with model_copy(update=...)"
+    raise ConfigError(
+        f"invalid {type(model).__name__}: {name}: {message}", errors=[FieldError(name, message)]
+    )
+
+
+# Top-level validation raises ConfigError; nested settings leave their ValidationError to
+# the enclosing model, which names every bad field at once.
+_VALIDATING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "connector_core_validating", default=False
+)
+
+
+def _validate_or_config_error(title: str, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if _VALIDATING.get():
+        return handler(data)
+    token = _VALIDATING.set(True)
+    try:
+        return handler(data)
+    except ValidationError as exc:
+        # Built here, raised below: raised inside this block it would keep the
+        # ValidationError (which holds the input, secrets included) as __context__.
+        error = config_error_from_validation(exc, title)
+    finally:
+        _VALIDATING.reset(token)
+    raise error
 
 
 class SettingsModel(BaseModel):
-    """Base for nested settings blocks: frozen and strict about unknown fields."""
+    """Base for nested settings blocks: frozen, strict about unknown fields, no inf/NaN.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    Built on its own, invalid input raises :class:`ConfigError`; nested in a config, its
+    errors are part of the config's one ConfigError naming every bad field.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, allow_inf_nan=False
+    )
 
     def __setattr__(self, name: str, value: Any) -> None:
         _setattr_hiding_value(self, name, value)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _raise_config_error(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return _validate_or_config_error(cls.__name__, data, handler)
 
 
 class RetrySettings(SettingsModel):
@@ -78,10 +112,26 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "__root__"
 
 
+def _message_without_input(error: ErrorDetails) -> str:
+    """pydantic's message for one error, unless it quotes the input: then one that
+    says the same without it (a discriminator tag, say, may be a mistyped secret)."""
+    message = error["msg"]
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"{ctx.get('discriminator', 'the tag')} must be one of {ctx.get('expected_tags')}"
+    given = error.get("input")
+    if isinstance(given, str) and len(given) >= 3 and given in message:
+        return f"invalid value ({error['type']})"
+    return message
+
+
 def config_error_from_validation(exc: ValidationError, title: str) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` naming every bad
     field, with pydantic's messages but never the input values."""
-    errors = [FieldError(_field_path(e["loc"]), e["msg"]) for e in exc.errors(include_input=False)]
+    errors = [
+        FieldError(_field_path(e["loc"]), _message_without_input(e))
+        for e in exc.errors(include_url=False)
+    ]
     listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
     noun = "field" if len(errors) == 1 else "fields"
     return ConfigError(f"invalid {title}: {len(errors)} bad {noun}: {listing}", errors=errors)
@@ -96,7 +146,11 @@ class ConnectorConfig(BaseModel):
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=True
+        frozen=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        validate_default=True,
+        allow_inf_nan=False,
     )
 
     url_schemes: ClassVar[tuple[str, ...]] = ()
@@ -115,10 +169,7 @@ class ConnectorConfig(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _raise_config_error(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        try:
-            return handler(data)
-        except ValidationError as exc:
-            raise config_error_from_validation(exc, cls.__name__) from None
+        return _validate_or_config_error(cls.__name__, data, handler)
 
     # -- construction -------------------------------------------------------------------
 
@@ -127,8 +178,14 @@ class ConnectorConfig(BaseModel):
         """Build a config from a URL; keyword arguments override what the URL says.
 
         Query parameters map to fields of the same name, so
-        ``postgresql://u:p@h/db?command_timeout=5`` sets ``command_timeout``.
+        ``postgresql://u:p@h/db?command_timeout=5`` sets ``command_timeout``. Raises
+        ConfigError for anything but a valid URL string of one of ``url_schemes``.
         """
+        if not isinstance(url, str):
+            raise ConfigError(
+                f"invalid {cls.__name__}: url: must be a string, got {type(url).__name__}",
+                errors=[FieldError("url", "must be a string")],
+            )
         fields = cls.fields_from_url(url)
         fields.update(overrides)
         return cls.model_validate(fields)
@@ -179,8 +236,16 @@ class ConnectorConfig(BaseModel):
 
         ``{prefix}URL`` is read first (through :meth:`from_url`); single fields
         override it. Nested settings use a double underscore
-        (``PG_RETRY__MAX_ATTEMPTS=5``); JSON values are accepted for lists and maps.
+        (``PG_RETRY__MAX_ATTEMPTS=5``); JSON values are accepted for lists and maps, and
+        a JSON map merges with nested variables (the nested ones win). A field given both
+        as a plain value and as nested fields (``PG_RETRY=3`` with
+        ``PG_RETRY__MAX_ATTEMPTS=5``) is a ConfigError naming it.
         """
+        if not isinstance(prefix, str):
+            raise ConfigError(
+                f"invalid {cls.__name__}: prefix: must be a string",
+                errors=[FieldError("prefix", "must be a string")],
+            )
         env = os.environ if environ is None else environ
         prefix = prefix.upper()
         url_key = f"{prefix}URL"
@@ -189,15 +254,20 @@ class ConnectorConfig(BaseModel):
         for key, value in env.items():
             if key.upper() == url_key and not url_is_field:
                 fields = {**cls.fields_from_url(value), **fields}
+        paths: list[tuple[list[str], Any]] = []
         for key, value in env.items():
             upper = key.upper()
             if not upper.startswith(prefix) or (upper == url_key and not url_is_field):
                 continue
-            path = upper[len(prefix) :].lower().split("__")
-            target = fields
-            for part in path[:-1]:
-                target = target.setdefault(part, {})
-            target[path[-1]] = _parse_scalar(value)
+            paths.append((upper[len(prefix) :].lower().split("__"), _parse_scalar(value)))
+        # Shallow paths first, so that nested variables refine a JSON map, never the
+        # other way round, whatever order the environment lists them in.
+        paths.sort(key=lambda item: len(item[0]))
+        clashes = [path for path, value in paths if not _set_path(fields, path, value)]
+        if clashes:
+            errors = [FieldError(".".join(p), _CLASH) for p in clashes]
+            listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
+            raise ConfigError(f"invalid {cls.__name__}: {listing}", errors=errors)
         return cls.model_validate(fields)
 
     # -- presentation -------------------------------------------------------------------
@@ -241,6 +311,29 @@ def _iter_secrets(value: Any) -> Iterator[str]:
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             yield from _iter_secrets(item)
+
+
+_CLASH = "given both as a value and as nested fields; give one or the other"
+
+
+def _set_path(fields: dict[str, Any], path: list[str], value: Any) -> bool:
+    """Set ``fields[p0][p1]...`` to ``value``, creating maps on the way; a map meets a
+    map by merging. False (nothing set) where a plain value and nested fields clash."""
+    target = fields
+    for part in path[:-1]:
+        nested = target.setdefault(part, {})
+        if not isinstance(nested, dict):
+            return False
+        target = nested
+    leaf = path[-1]
+    current = target.get(leaf)
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            return False
+        target[leaf] = {**value, **current}
+        return True
+    target[leaf] = value
+    return True
 
 
 def _parse_scalar(value: str) -> Any:

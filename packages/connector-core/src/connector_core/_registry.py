@@ -92,6 +92,11 @@ def from_url(url: str, **overrides: Any) -> Connector:
     (a ConfigError) when no installed package handles the scheme, and ConfigError
     when the URL or overrides are invalid. The URL's secrets never appear in errors.
     """
+    if not isinstance(url, str):
+        raise ConfigError(
+            f"a connector URL must be a string, got {type(url).__name__}",
+            errors=[FieldError("url", "must be a string")],
+        )
     try:
         scheme = urlsplit(url).scheme
     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import traceback
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -502,6 +503,88 @@ async def test_secrets_are_scrubbed_from_error_messages_events_and_logs(
     assert all(SECRET not in str(i.error) for i in log.infos)
     assert SECRET not in caplog.text
     assert "get attempt 1 failed" in caplog.text
+
+
+def _whole_chain_text(error: BaseException) -> str:
+    """What a logged traceback and a hostile look at the chain would show."""
+    parts = ["".join(traceback.format_exception(error))]
+    seen: set[int] = set()
+    stack: list[BaseException] = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return "\n".join(parts)
+
+
+class LeakyDriverError(Exception):
+    def __init__(self, message: str, *, query: str) -> None:  # keyword-only: copy fails
+        super().__init__(message)
+        self.query = query
+
+
+@pytest.mark.parametrize("where", ["run", "connect", "reconnect"])
+async def test_chained_causes_are_scrubbed_everywhere_errors_leave(
+    make_connector: Make, where: str
+) -> None:
+    connector = make_connector(
+        retry_policy=policy(max_attempts=1),
+        config={"user": "app", "password": SecretStr(SECRET)},
+    )
+    inner = OSError(f"socket to app:{SECRET}@db reset")
+    try:
+        try:
+            raise inner
+        except OSError:
+            # A driver error raised while handling another one: context and cause both.
+            raise DriverError(f"server said: password {SECRET} rejected") from KeyError(SECRET)
+    except DriverError as exc:
+        driver = exc
+    driver.add_note(f"note with {SECRET}")
+    odd = LeakyDriverError("statement failed", query=f"SELECT '{SECRET}'")
+    odd.__context__ = driver
+    connector.translations[LeakyDriverError] = lambda exc: ConnectionFailedError(
+        f"lost: {exc}", details={"nested": {"sql": SECRET}}
+    )
+    if where == "run":
+        await connector.connect()
+        with pytest.raises(ConnectionFailedError) as info:
+            await connector.run("get", Script(odd))
+    elif where == "connect":
+        connector.connect_script = [odd]
+        with pytest.raises(ConnectionFailedError) as info:
+            await connector.connect()
+    else:
+        await connector.connect()
+        with pytest.raises(ConnectionFailedError):
+            await connector.run("get", Script(ConnectionResetError("reset")))
+        connector.connect_script = [odd]
+        with pytest.raises(ConnectionFailedError) as info:
+            await connector.run("get", Script(result=1))
+    error = info.value
+    text = _whole_chain_text(error)
+    assert SECRET not in text, text
+    assert "***" in text
+    # The chain is still there to read: the driver's type, message and links survive.
+    assert "LeakyDriverError" in text
+    assert "server said: password *** rejected" in text
+    assert "socket to app:***@db reset" in text
+    assert error.details == {"nested": {"sql": "***"}}
+
+
+async def test_a_chain_without_secrets_is_left_as_it_was(make_connector: Make) -> None:
+    connector = await connected(
+        make_connector(retry_policy=policy(max_attempts=1), config={"password": SecretStr(SECRET)})
+    )
+    cause = DriverError("column missing")
+    connector.translations[DriverError] = lambda exc: QueryError(f"translated: {exc}")
+    with pytest.raises(QueryError) as info:
+        await connector.run("select", Script(cause))
+    assert info.value.__cause__ is cause
+    assert info.value.__context__ is None  # raised outside the except block
 
 
 async def test_connect_error_keeps_the_drivers_cause(make_connector: Make) -> None:

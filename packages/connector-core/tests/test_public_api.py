@@ -63,7 +63,9 @@ EXPECTED = {
     "from_url",
     "redact_url",
     "register",
+    "scrub_exception",
     "scrub_secrets",
+    "scrub_value",
     "secret_forms",
     "unregister",
 }

@@ -6,7 +6,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from connector_core import redact_url, scrub_secrets, secret_forms
+from connector_core import redact_url, scrub_exception, scrub_secrets, scrub_value, secret_forms
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,75 @@ def test_scrub_removes_base64_forms() -> None:
     assert secret_forms(secret)[0]  # longest first, never empty
     scrubbed = scrub_secrets(text, [secret])
     assert b64.rstrip("=") not in scrubbed, scrubbed
+
+
+# -- scrub_exception: a whole chain, copies only where needed ------------------------------
+
+
+class NeedsKeywordsError(Exception):
+    def __init__(self, *, text: str) -> None:
+        super().__init__(text)
+
+
+def test_scrub_exception_copies_what_leaks_and_keeps_the_rest() -> None:
+    secret = "hunter2-secret"
+    clean = KeyError("no secret here")
+    leaky = ValueError(f"bad password {secret}")
+    leaky.__cause__ = clean
+    top = RuntimeError("wrapper")
+    top.__context__ = leaky
+    top.__suppress_context__ = False
+    out = scrub_exception(top, [secret])
+    assert out is top  # nothing of its own leaked: kept, relinked
+    assert out.__suppress_context__ is False
+    copy_ = out.__context__
+    assert isinstance(copy_, ValueError)
+    assert copy_ is not leaky
+    assert str(copy_) == "bad password ***"
+    assert copy_.__cause__ is clean
+    assert str(leaky) == f"bad password {secret}"  # the original is not rewritten
+
+
+def test_scrub_exception_stands_in_for_what_cannot_be_copied() -> None:
+    secret = "hunter2-secret"
+    try:
+        raise NeedsKeywordsError(text=f"server echoed {secret}")
+    except NeedsKeywordsError as exc:
+        original = exc
+    out = scrub_exception(original, [secret])
+    assert type(out).__name__ == "RedactedError"
+    assert f"{__name__}.NeedsKeywordsError: server echoed ***" in str(out)
+    assert out.__traceback__ is original.__traceback__
+
+
+def test_scrub_exception_masks_attributes_notes_and_url_passwords() -> None:
+    secret = "hunter2-secret"
+    exc = OSError("cannot reach postgresql://app:pw-not-told@db/app")
+    exc.filename = f"/tmp/{secret}"
+    exc.add_note(f"while sending {secret}")
+    out = scrub_exception(exc, [secret])
+    shown = f"{out} {out.args} {vars(out)} {getattr(out, '__notes__', '')}"
+    assert secret not in shown
+    assert "pw-not-told" not in shown
+
+
+def test_scrub_exception_survives_cycles() -> None:
+    secret = "hunter2-secret"
+    a = ValueError(f"a {secret}")
+    b = ValueError("b")
+    a.__context__ = b
+    b.__context__ = a
+    out = scrub_exception(b, [secret])
+    assert out is b
+    assert str(out.__context__) == "a ***"
+    assert out.__context__.__context__ is b
+
+
+def test_scrub_value_scrubs_nested_strings() -> None:
+    secret = "hunter2-secret"
+    value = {"body": f"x {secret}", "list": [secret, 1], secret: ("t", secret)}
+    assert scrub_value(value, [secret]) == {
+        "body": "x ***",
+        "list": ["***", 1],
+        "***": ("t", "***"),
+    }

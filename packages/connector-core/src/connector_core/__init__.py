@@ -48,7 +48,13 @@ from connector_core._models import (
 )
 from connector_core._protocols import Checkable, Connector, Discoverable, Readable, Writable
 from connector_core._rate_limit import TokenBucket
-from connector_core._redaction import redact_url, scrub_secrets, secret_forms
+from connector_core._redaction import (
+    redact_url,
+    scrub_exception,
+    scrub_secrets,
+    scrub_value,
+    secret_forms,
+)
 from connector_core._registry import (
     ENTRY_POINT_GROUP,
     ConnectorNotInstalledError,
@@ -122,7 +128,9 @@ __all__ = [
     "from_url",
     "redact_url",
     "register",
+    "scrub_exception",
     "scrub_secrets",
+    "scrub_value",
     "secret_forms",
     "unregister",
 ]

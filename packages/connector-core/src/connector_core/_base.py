@@ -26,7 +26,7 @@ from connector_core._errors import (
 from connector_core._events import EventCallback, EventEmitter, EventInfo, LifecycleEvent
 from connector_core._models import CheckResult
 from connector_core._rate_limit import TokenBucket
-from connector_core._redaction import scrub_secrets
+from connector_core._redaction import scrub_exception, scrub_secrets, scrub_value
 from connector_core._retry import RetryPolicy
 from connector_core._stats import StatsRecorder, StatsSnapshot
 from connector_core._timeout import CallTimeouts
@@ -146,6 +146,12 @@ class BaseConnector(ABC, Generic[ConfigT]):
         """Whether ``error`` means the connection is gone and must be re-made."""
         return error.code is ErrorCode.CONNECTION_FAILED
 
+    def _known_secrets(self) -> tuple[str, ...]:
+        """Every secret to mask in what leaves the connector: errors, their chained
+        causes, logs. The config's secrets by default; a subclass adds what it derives
+        from them (a whole ``Authorization`` header) or learns at run time (tokens)."""
+        return self._secrets
+
     # -- state --------------------------------------------------------------------------
 
     @property
@@ -231,9 +237,8 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 if delay is None:
                     self._state = ConnectionState.DISCONNECTED
                     self.logger.warning("connect failed: %s", error)
-                    if error is exc:
-                        raise  # keep the cause the hook chained (from exc would chain itself)
-                    raise error from exc
+                    final = self._outgoing(error, exc)
+                    break
                 self._emit(
                     LifecycleEvent.RETRY,
                     operation="connect",
@@ -254,6 +259,7 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 self.logger.info("connected to %s", self.config.connection_string())
                 self._emit(LifecycleEvent.CONNECT)
                 return
+        raise final
 
     async def _safe_driver_disconnect(self) -> None:
         try:
@@ -321,12 +327,13 @@ class BaseConnector(ABC, Generic[ConfigT]):
                     error = ConnectionFailedError(
                         f"reconnect failed: {error.message}", connector=self.name
                     )
-                if error is exc:
-                    raise
-                raise error from exc
-            self._needs_reconnect = False
-            self._stats.reconnects += 1
-            self._emit(LifecycleEvent.RECONNECT)
+                final = self._outgoing(error, exc)
+            else:
+                self._needs_reconnect = False
+                self._stats.reconnects += 1
+                self._emit(LifecycleEvent.RECONNECT)
+                return
+            raise final
 
     # -- health -------------------------------------------------------------------------
 
@@ -379,10 +386,29 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 )
         if error.connector is None:
             error.connector = self.name
-        scrubbed = scrub_secrets(error.message, self._secrets)
+        secrets = self._known_secrets()
+        scrubbed = scrub_secrets(error.message, secrets)
         if scrubbed != error.message:
             error.message = scrubbed
             error.args = (scrubbed,)
+        if error.details:
+            error.details = scrub_value(error.details, secrets)
+        return error
+
+    def _outgoing(self, error: ConnectorError, exc: BaseException) -> ConnectorError:
+        """``error`` ready to leave the connector: the driver's ``exc`` chained as its
+        cause, and every exception of its chain free of secrets (``error`` itself was
+        scrubbed by :meth:`_to_error`). Raise it outside the ``except`` block that caught
+        ``exc``, or Python chains the unscrubbed ``exc`` as ``__context__`` again."""
+        if error is not exc:
+            error.__cause__ = exc
+        secrets = self._known_secrets()
+        suppress = error.__suppress_context__
+        if error.__cause__ is not None:
+            error.__cause__ = scrub_exception(error.__cause__, secrets)
+        if error.__context__ is not None:
+            error.__context__ = scrub_exception(error.__context__, secrets)
+        error.__suppress_context__ = suppress
         return error
 
     async def run(
@@ -500,16 +526,17 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 self._record_failure(rec, operation, attempt, error, elapsed)
                 delay = self._retry_delay(error, attempt, idempotent and retry, started)
                 if delay is None:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                await self._before_retry(rec, operation, attempt, delay, error)
+                    final = self._outgoing(error, exc)
+                else:
+                    await self._before_retry(rec, operation, attempt, delay, error)
+                    continue
             else:
                 rec.add_latency(perf() - t0)
                 rec.successes += 1
                 if breaker is not None:
                     breaker.record_success()
                 return result
+            raise final
 
     def _retry_delay(
         self, error: ConnectorError, attempt: int, retryable: bool, started: float

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -90,3 +92,101 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
     if "://" in text and "@" in text:
         text = _URL_WITH_USERINFO.sub(lambda m: redact_url(m.group(0)), text)
     return text
+
+
+class RedactedError(Exception):
+    """Stands in a chain of exceptions for one whose text held a secret and could not be
+    copied with the secret masked; its message names the original type."""
+
+
+def _leaks(value: Any, secrets: tuple[str, ...]) -> bool:
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except Exception:  # a repr that fails tells nothing, and leaks nothing
+        return False
+    return scrub_secrets(text, secrets) != text
+
+
+def _exception_leaks(exc: BaseException, secrets: tuple[str, ...]) -> bool:
+    try:
+        shown = str(exc)
+    except Exception:
+        shown = ""
+    if _leaks(shown, secrets) or any(_leaks(arg, secrets) for arg in exc.args):
+        return True
+    return any(_leaks(v, secrets) for v in _own_attributes(exc).values())
+
+
+def _own_attributes(exc: BaseException) -> dict[str, Any]:
+    return dict(getattr(exc, "__dict__", {}))
+
+
+def scrub_value(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` with every string in it scrubbed (see :func:`scrub_secrets`), inside
+    mappings, lists and tuples too; any other object that shows a secret in its
+    ``repr`` becomes the mask."""
+    known = tuple(secrets)
+    return _scrub_value(value, known)
+
+
+def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return scrub_secrets(value, secrets)
+    if isinstance(value, Mapping):
+        return {_scrub_value(k, secrets): _scrub_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub_value(v, secrets) for v in value)
+    return MASK if _leaks(value, secrets) else value
+
+
+def _scrubbed_copy(exc: BaseException, secrets: tuple[str, ...]) -> BaseException:
+    try:
+        clone = copy.copy(exc)
+        clone.args = tuple(_scrub_value(arg, secrets) for arg in exc.args)
+        for name, value in _own_attributes(exc).items():
+            if _leaks(value, secrets):
+                setattr(clone, name, _scrub_value(value, secrets))
+    except Exception:  # an exception class copy cannot rebuild: stand in for it
+        clone = None
+    if clone is None or _exception_leaks(clone, secrets):
+        try:
+            shown = scrub_secrets(str(exc), secrets)
+        except Exception:
+            shown = ""
+        kind = type(exc)
+        clone = RedactedError(f"{kind.__module__}.{kind.__qualname__}: {shown}".rstrip(": "))
+    return clone.with_traceback(exc.__traceback__)
+
+
+def scrub_exception(exc: BaseException, secrets: Iterable[str]) -> BaseException:
+    """``exc``, or a copy of it, such that no exception of its chain (``__cause__`` and
+    ``__context__``, followed all the way) shows any form of any of ``secrets`` (see
+    :func:`scrub_secrets`) in its message, arguments or attributes.
+
+    An exception that shows a secret is replaced by a copy with the secret masked (or,
+    when its class cannot be copied, by a :class:`RedactedError` naming its type); its
+    traceback is kept. The links of exceptions that show none are repointed in place to
+    the scrubbed copies. Use it on what leaves a connector::
+
+        raise scrub_exception(error, secrets)
+    """
+    known = tuple(s for s in secrets if s)
+    return _scrub_chain(exc, known, {})
+
+
+def _scrub_chain(
+    exc: BaseException, secrets: tuple[str, ...], done: dict[int, BaseException]
+) -> BaseException:
+    key = id(exc)
+    if key in done:  # a cycle, or a link shared by two branches
+        return done[key]
+    out = _scrubbed_copy(exc, secrets) if _exception_leaks(exc, secrets) else exc
+    done[key] = out
+    cause, context, suppress = exc.__cause__, exc.__context__, exc.__suppress_context__
+    new_cause = _scrub_chain(cause, secrets, done) if cause is not None else None
+    new_context = _scrub_chain(context, secrets, done) if context is not None else None
+    if out is not exc or new_cause is not cause or new_context is not context:
+        out.__cause__ = new_cause
+        out.__context__ = new_context
+        out.__suppress_context__ = suppress  # setting __cause__ turned it on
+    return out

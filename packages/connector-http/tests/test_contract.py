@@ -50,3 +50,12 @@ class TestHttpContract(ConnectorContractTests):
             "timeouts": {"read": -1},
             "auth": {"type": "carrier-pigeon"},
         }
+
+    @pytest.fixture
+    def provoke_secret_echo(self) -> Any:
+        async def echo(connector: HttpConnector) -> None:
+            # The test server's protected route answers 401 quoting the Authorization
+            # header it received ("Bearer <token>").
+            await connector.get("/v1/protected")
+
+        return echo

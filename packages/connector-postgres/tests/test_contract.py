@@ -38,3 +38,14 @@ class TestPostgresContract(ConnectorContractTests):
     @pytest.fixture
     def invalid_config_fields(self) -> dict[str, Any]:
         return {"port": 70000, "pool_max": "many", "sslmode": "sometimes", "command_timeout": -1}
+
+    @pytest.fixture
+    def provoke_secret_echo(self, config: PostgresConfig) -> Any:
+        assert config.password is not None
+        password = config.password.get_secret_value()
+
+        async def echo(connector: PostgresConnector) -> None:
+            # The server quotes the bad value: invalid input syntax for type integer: "pw-..."
+            await connector.query("SELECT $1::int", password)
+
+        return echo

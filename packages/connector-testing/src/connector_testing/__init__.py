@@ -8,6 +8,7 @@ services: ``postgres_url``, ``kafka_bootstrap``, ``mongo_url``, ``toxiproxy``.
 
 from connector_testing._contract import ConnectorContractTests
 from connector_testing._memory import MemoryConfig, MemoryConnector
+from connector_testing._secrets import exception_texts, record_texts, secret_leaks, shown_texts
 from connector_testing._toxiproxy import ToxiproxyClient, ToxiproxyError
 from connector_testing.plugin import skip_or_fail, unique_name
 
@@ -17,6 +18,10 @@ __all__ = [
     "MemoryConnector",
     "ToxiproxyClient",
     "ToxiproxyError",
+    "exception_texts",
+    "record_texts",
+    "secret_leaks",
+    "shown_texts",
     "skip_or_fail",
     "unique_name",
 ]

@@ -4,7 +4,6 @@ an operation script and an event log. (Imported by the tests through conftest's 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -12,18 +11,16 @@ from pydantic import Field, SecretStr
 
 from connector_core import BaseConnector, ConnectorConfig, EventInfo, LifecycleEvent
 
-_real_sleep = asyncio.sleep
-
 SECRET = "pa55-w0rd-XYZZY"
 
 
 class FakeClock:
-    """A monotonic clock the test moves; ``sleep`` advances it instead of waiting."""
+    """A monotonic clock the test moves; ``sleep`` (injected into the code under test)
+    records the delay and advances the clock instead of waiting."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
         self.sleeps: list[float] = []
-        self._thread = threading.get_ident()
 
     def __call__(self) -> float:
         return self.now
@@ -32,13 +29,9 @@ class FakeClock:
         self.now += seconds
 
     async def sleep(self, delay: float) -> None:
-        if threading.get_ident() != self._thread:
-            # Patched over asyncio.sleep: other threads' event loops keep real time.
-            await _real_sleep(delay)
-            return
         self.sleeps.append(delay)
         self.now += delay
-        await _real_sleep(0)
+        await asyncio.sleep(0)
 
 
 class ScriptedConfig(ConnectorConfig):

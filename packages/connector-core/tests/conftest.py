@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _core_support import FakeClock, ScriptedConfig, ScriptedConnector
 
-_real_sleep = asyncio.sleep
-
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -25,31 +21,18 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the road's ``asyncio.sleep`` delays instead of sleeping them."""
-    recorded: list[float] = []
-
-    test_thread = threading.get_ident()
-
-    async def fake_sleep(delay: float, result: Any = None) -> Any:
-        if threading.get_ident() != test_thread:
-            # Another thread's event loop (a uvicorn server left running by an earlier
-            # package's session fixture polls with asyncio.sleep(0.1)) keeps real time.
-            return await _real_sleep(delay, result)
-        recorded.append(delay)
-        await _real_sleep(0)
-        return result
-
-    # connector_core._base calls asyncio.sleep through the module attribute.
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    return recorded
+def sleeps(clock: FakeClock) -> list[float]:
+    """The delays slept by connectors built with the test's clock (``make_connector``
+    injects it): recorded, and advanced on the fake clock instead of waited."""
+    return clock.sleeps
 
 
 @pytest.fixture
-def make_connector() -> Callable[..., ScriptedConnector]:
+def make_connector(clock: FakeClock) -> Callable[..., ScriptedConnector]:
     def make(**kwargs: Any) -> ScriptedConnector:
         config_fields = kwargs.pop("config", {})
-        connector = ScriptedConnector(ScriptedConfig(**config_fields), **kwargs)
-        return connector
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("sleep", clock.sleep)
+        return ScriptedConnector(ScriptedConfig(**config_fields), **kwargs)
 
     return make

@@ -7,7 +7,6 @@ import logging
 import random
 import traceback
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from _core_support import (
 )
 from pydantic import SecretStr
 
-import connector_core._base as base
 from connector_core import (
+    USE_DEFAULT,
     AuthenticationError,
     BaseConnector,
     CircuitBreaker,
@@ -149,8 +148,11 @@ async def test_attempts_are_bounded_by_max_attempts(
     assert connector.stats.retries == 2
 
 
-async def test_memory_connector_retries_injected_failures(sleeps: list[float]) -> None:
-    memory = MemoryConnector(MemoryConfig(store="base-retry"), retry_policy=policy())
+async def test_memory_connector_retries_injected_failures(clock: FakeClock) -> None:
+    sleeps = clock.sleeps
+    memory = MemoryConnector(
+        MemoryConfig(store="base-retry"), retry_policy=policy(), clock=clock, sleep=clock.sleep
+    )
     async with memory:
         await memory.write("things", [{"id": 1}])
         calls_before = memory.calls
@@ -221,12 +223,7 @@ async def test_retry_after_beyond_max_retry_after_is_not_waited(
     assert sleeps == []
 
 
-async def test_deadline_stops_retries(
-    make_connector: Make, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = FakeClock(0.0)
-    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=clock, monotonic=clock))
-    monkeypatch.setattr(asyncio, "sleep", clock.sleep)
+async def test_deadline_stops_retries(make_connector: Make, clock: FakeClock) -> None:
     retry = policy(max_attempts=100, initial_delay=3.0, multiplier=1.0, jitter=False, deadline=10)
     connector = await connected(make_connector(retry_policy=retry))
     op = Script(*(unavailable() for _ in range(50)))
@@ -922,3 +919,113 @@ async def test_disconnect_swallows_driver_errors(make_connector: Make) -> None:
 def test_base_connector_is_abstract() -> None:
     with pytest.raises(TypeError):
         BaseConnector(ConnectorConfig())  # type: ignore[abstract]
+
+
+# -- one retry road: per-call rules and policies, injected clock and sleep -----------------
+
+
+async def test_retry_on_retries_what_it_accepts_even_if_not_idempotent(
+    make_connector: Make, sleeps: list[float]
+) -> None:
+    connector = await connected(make_connector(retry_policy=policy()))
+    op = Script(RateLimitedError("429", retry_after=1.5), result="sent")
+    result = await connector.run(
+        "post", op, retry_on=lambda error: isinstance(error, RateLimitedError)
+    )
+    assert result == "sent"
+    assert op.calls == 2
+    assert sleeps == [1.5]
+    assert connector.stats.operations["post"].retries == 1
+
+
+async def test_retry_on_replaces_the_idempotent_rule(
+    make_connector: Make, sleeps: list[float]
+) -> None:
+    connector = await connected(make_connector(retry_policy=policy()))
+    op = Script(unavailable(), result="never")
+    with pytest.raises(ServiceUnavailableError):
+        await connector.run("get", op, idempotent=True, retry_on=lambda error: False)
+    assert op.calls == 1
+    assert sleeps == []
+
+
+async def test_retry_on_never_retries_authentication_errors(
+    make_connector: Make, sleeps: list[float]
+) -> None:
+    connector = await connected(make_connector(retry_policy=policy()))
+    op = Script(AuthenticationError("expired", transient=True), result="never")
+    with pytest.raises(AuthenticationError):
+        await connector.run("get", op, retry_on=lambda error: True)
+    assert op.calls == 1
+
+
+async def test_a_per_call_policy_replaces_the_connectors(
+    make_connector: Make, sleeps: list[float]
+) -> None:
+    connector = await connected(
+        make_connector(retry_policy=policy(max_attempts=2), circuit_breaker=None)
+    )
+    op = Script(*(unavailable() for _ in range(5)), result="late")
+    wide = policy(max_attempts=10, initial_delay=0.2, multiplier=1.0, jitter=False)
+    assert await connector.run("get", op, idempotent=True, retry_policy=wide) == "late"
+    assert sleeps == [0.2] * 5
+    with pytest.raises(ServiceUnavailableError):
+        await connector.run("get", Script(*(unavailable() for _ in range(5))), idempotent=True)
+    assert len(sleeps) == 6  # the connector's own policy: one retry
+
+
+async def test_the_limiter_and_breaker_built_from_config_use_the_injected_clock(
+    make_connector: Make, clock: FakeClock
+) -> None:
+    connector = await connected(
+        make_connector(
+            retry_policy=policy(max_attempts=1),
+            config={
+                "rate_limit": {"rate": 2, "burst": 1},
+                "circuit_breaker": {"failure_threshold": 1, "cooldown": 30},
+            },
+        )
+    )
+    await connector.run("get", Script())
+    await connector.run("get", Script())  # waits 0.5 s for a token: on the fake clock
+    assert clock.sleeps == [pytest.approx(0.5)]
+    with pytest.raises(ServiceUnavailableError):
+        await connector.run("get", Script(unavailable()))
+    with pytest.raises(CircuitOpenError):
+        await connector.run("get", Script())
+    clock.advance(30)
+    assert await connector.run("get", Script(result="probe")) == "probe"
+
+
+async def test_timeout_none_means_no_timeout_and_use_default_the_configs(
+    make_connector: Make,
+) -> None:
+    connector = await connected(make_connector(config={"timeout": 0.05}))
+
+    async def slow() -> str:
+        await asyncio.sleep(0.2)
+        return "done"
+
+    assert await connector.run("slow", slow, timeout=None) == "done"
+    with pytest.raises(ConnectorTimeoutError):
+        await connector.run("slow", slow, timeout=USE_DEFAULT)
+    assert repr(USE_DEFAULT) == "USE_DEFAULT"
+
+
+def test_config_class_comes_from_the_generic_parameter() -> None:
+    class Inferred(BaseConnector[ScriptedConfig]):
+        async def _connect(self) -> None: ...
+
+        async def _disconnect(self) -> None: ...
+
+        async def _ping(self) -> None: ...
+
+    assert Inferred.config_class is ScriptedConfig
+    assert isinstance(Inferred.from_url("scripted://h:1/db").config, ScriptedConfig)
+
+
+def test_config_class_that_disagrees_with_the_generic_parameter_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"declared BaseConnector\[ScriptedConfig\]"):
+
+        class Confused(BaseConnector[ScriptedConfig]):
+            config_class = MemoryConfig

@@ -55,6 +55,8 @@ EXPECTED = {
     "Stream",
     "StreamField",
     "TokenBucket",
+    "USE_DEFAULT",
+    "UseDefault",
     "Writable",
     "WriteResult",
     "__version__",

@@ -15,6 +15,7 @@ from connector_core._config import (
     RetrySettings,
     SettingsModel,
 )
+from connector_core._defaults import USE_DEFAULT, UseDefault
 from connector_core._errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -74,6 +75,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "USE_DEFAULT",
     "AuthenticationError",
     "BaseConnector",
     "Catalog",
@@ -120,6 +122,7 @@ __all__ = [
     "Stream",
     "StreamField",
     "TokenBucket",
+    "UseDefault",
     "Writable",
     "WriteResult",
     "__version__",

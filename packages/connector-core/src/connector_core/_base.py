@@ -10,11 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast, get_args, get_origin
 
 from connector_core import _telemetry
 from connector_core._circuit import CircuitBreaker
 from connector_core._config import ConnectorConfig
+from connector_core._defaults import USE_DEFAULT, UseDefault
 from connector_core._errors import (
     ConfigError,
     ConnectionFailedError,
@@ -34,7 +35,11 @@ from connector_core._timeout import CallTimeouts
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
 T = TypeVar("T")
 
-_UNSET: Any = object()
+RetryRule = Callable[[ConnectorError], bool]
+"""Decides, for one call, whether an error may be retried (see ``run(retry_on=...)``)."""
+Sleep = Callable[[float], Awaitable[object]]
+
+_NO_RETRY = RetryPolicy.none()
 
 # Failures that say the remote side is unwell (they count toward opening the circuit);
 # other failures (not found, conflict, bad query) prove the remote side answered.
@@ -66,14 +71,38 @@ class BaseConnector(ABC, Generic[ConfigT]):
     version: ClassVar[str] = "0.0.0"
     config_class: ClassVar[type[ConnectorConfig]] = ConnectorConfig
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _declared_config(cls)
+        if declared is None:
+            return
+        if "config_class" not in vars(cls) and cls.config_class is ConnectorConfig:
+            cls.config_class = declared  # BaseConnector[XConfig] is enough to say it
+        elif not issubclass(cls.config_class, declared):
+            raise TypeError(
+                f"{cls.__name__}.config_class is {cls.config_class.__name__}, but the class "
+                f"is declared BaseConnector[{declared.__name__}]: make them agree"
+            )
+
     def __init__(
         self,
         config: ConfigT,
         *,
         retry_policy: RetryPolicy | None = None,
-        rate_limiter: TokenBucket | None = _UNSET,
-        circuit_breaker: CircuitBreaker | None = _UNSET,
+        rate_limiter: TokenBucket | UseDefault | None = USE_DEFAULT,
+        circuit_breaker: CircuitBreaker | UseDefault | None = USE_DEFAULT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """Args:
+        config: the connector's config (ConfigError when it is of another class).
+        retry_policy: overrides the one built from ``config.retry``.
+        rate_limiter, circuit_breaker: override the ones built from the config
+            (None: none at all).
+        clock, sleep: the monotonic clock and the sleep of every wait the connector
+            makes (retry backoff, retry deadlines, the limiter and breaker it builds);
+            inject fakes in tests instead of patching ``asyncio.sleep``.
+        """
         if not isinstance(config, self.config_class):
             raise ConfigError(
                 f"{type(self).__name__} needs a {self.config_class.__name__}, "
@@ -83,15 +112,23 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self.config: ConfigT = config
         self.logger = logging.getLogger(f"connector.{self.name}")
         self.retry_policy = retry_policy or RetryPolicy.from_settings(config.retry)
-        if rate_limiter is _UNSET:
+        self._clock = clock
+        self._sleep = sleep
+        if rate_limiter is USE_DEFAULT:
             rl = config.rate_limit
-            rate_limiter = TokenBucket(rl.rate, rl.burst) if rl is not None else None
+            rate_limiter = (
+                TokenBucket(rl.rate, rl.burst, clock=clock, sleep=sleep) if rl is not None else None
+            )
         self.rate_limiter: TokenBucket | None = rate_limiter
-        if circuit_breaker is _UNSET:
+        if circuit_breaker is USE_DEFAULT:
             cb = config.circuit_breaker
             circuit_breaker = (
                 CircuitBreaker(
-                    cb.failure_threshold, cb.cooldown, cb.half_open_max_calls, name=self.name
+                    cb.failure_threshold,
+                    cb.cooldown,
+                    cb.half_open_max_calls,
+                    name=self.name,
+                    clock=clock,
                 )
                 if cb is not None
                 else None
@@ -110,14 +147,19 @@ class BaseConnector(ABC, Generic[ConfigT]):
     # -- construction -------------------------------------------------------------------
 
     @classmethod
+    def _config_type(cls) -> type[ConfigT]:
+        # __init_subclass__ made config_class agree with the declared ConfigT.
+        return cast("type[ConfigT]", cls.config_class)
+
+    @classmethod
     def from_url(cls, url: str, **overrides: Any) -> Self:
         """Build the connector from a URL (see the config's ``from_url``)."""
-        return cls(cls.config_class.from_url(url, **overrides))  # type: ignore[arg-type]
+        return cls(cls._config_type().from_url(url, **overrides))
 
     @classmethod
     def from_env(cls, prefix: str) -> Self:
         """Build the connector from environment variables (see the config's ``from_env``)."""
-        return cls(cls.config_class.from_env(prefix))  # type: ignore[arg-type]
+        return cls(cls._config_type().from_env(prefix))
 
     def __repr__(self) -> str:
         return (
@@ -210,7 +252,8 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self._emit(LifecycleEvent.STARTUP)
         self._state = ConnectionState.CONNECTING
         self.logger.debug("connecting to %s", self.config.connection_string())
-        started = time.monotonic()
+        clock = self._clock
+        started = clock()
         attempt = 0
         policy = self.retry_policy
         while True:
@@ -232,27 +275,14 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 self._emit(LifecycleEvent.ERROR, operation="connect", attempt=attempt, error=error)
                 await self._safe_driver_disconnect()
                 delay = policy.next_delay(
-                    error, attempt=attempt, idempotent=True, elapsed=time.monotonic() - started
+                    error, attempt=attempt, idempotent=True, elapsed=clock() - started
                 )
                 if delay is None:
                     self._state = ConnectionState.DISCONNECTED
                     self.logger.warning("connect failed: %s", error)
                     final = self._outgoing(error, exc)
                     break
-                self._emit(
-                    LifecycleEvent.RETRY,
-                    operation="connect",
-                    attempt=attempt,
-                    delay=delay,
-                    error=error,
-                )
-                self.logger.info(
-                    "connect attempt %d failed (%s); retrying in %.2fs",
-                    attempt,
-                    error.code.value,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                await self._wait_to_retry("connect", attempt, delay, error)
             else:
                 self._state = ConnectionState.CONNECTED
                 self._needs_reconnect = False
@@ -417,18 +447,29 @@ class BaseConnector(ABC, Generic[ConfigT]):
         fn: Callable[[], Awaitable[T]],
         *,
         idempotent: bool = False,
-        timeout: float | None = _UNSET,
+        timeout: float | UseDefault | None = USE_DEFAULT,
         retry: bool = True,
+        retry_on: RetryRule | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> T:
         """Run one driver call on the shared road.
 
         ``fn`` is called once per attempt. ``idempotent`` allows retries of transient
-        errors; ``timeout`` overrides the config's per-operation timeout; ``retry=False``
-        disables retries for this call. Raises a ConnectorError subclass.
+        errors; ``retry_on`` replaces that rule for this call (an error for which it
+        returns True is retried, whatever ``idempotent`` says; authentication,
+        permission and circuit-open errors never are); ``retry_policy`` replaces the
+        connector's policy (attempts, backoff, deadline) for this call; ``retry=False``
+        disables retries. ``timeout`` bounds each attempt (None: no bound; by default the
+        config's ``timeout``). Raises a ConnectorError subclass, with the driver's
+        exception (scrubbed of secrets) as ``__cause__``.
         """
+        if not retry:
+            policy = _NO_RETRY
+        else:
+            policy = self.retry_policy if retry_policy is None else retry_policy
         tracer = self._tracer
         if tracer is None:
-            return await self._run(operation, fn, idempotent, timeout, retry)
+            return await self._run(operation, fn, idempotent, timeout, policy, retry_on)
         span = tracer.start_span(
             f"{self.name}.{operation}",
             kind=_telemetry.SPAN_KIND_CLIENT,
@@ -437,10 +478,10 @@ class BaseConnector(ABC, Generic[ConfigT]):
         if _telemetry.is_noop(span):
             # No SDK configured (or nothing to record or propagate): making the no-op
             # span current would cost ~10 us per call and change nothing observable.
-            return await self._run(operation, fn, idempotent, timeout, retry)
+            return await self._run(operation, fn, idempotent, timeout, policy, retry_on)
         with _telemetry.use_span(span):
             try:
-                return await self._run(operation, fn, idempotent, timeout, retry)
+                return await self._run(operation, fn, idempotent, timeout, policy, retry_on)
             except ConnectorError as exc:
                 span.set_attribute("connector.error_code", exc.code.value)
                 _telemetry.set_error_status(span, exc)
@@ -451,21 +492,22 @@ class BaseConnector(ABC, Generic[ConfigT]):
         operation: str,
         fn: Callable[[], Awaitable[T]],
         idempotent: bool,
-        timeout: float | None,
-        retry: bool,
+        timeout: float | UseDefault | None,
+        policy: RetryPolicy,
+        retry_on: RetryRule | None,
     ) -> T:
         if self._state is not ConnectionState.CONNECTED:
             raise NotConnectedError(
                 f"{operation} needs a connection: call connect() or use 'async with' first",
                 connector=self.name,
             )
-        if timeout is _UNSET:
+        if timeout is USE_DEFAULT:
             timeout = self.config.timeout
         rec = self._stats.operation(operation)
         limiter = self.rate_limiter
         breaker = self.circuit_breaker
         perf = time.perf_counter
-        started = perf()
+        started = self._clock()
         attempt = 0
         rec.calls += 1
         while True:
@@ -475,12 +517,17 @@ class BaseConnector(ABC, Generic[ConfigT]):
                     await self._reconnect()
                 except ConnectorError as reconnect_error:
                     self._record_failure(rec, operation, attempt, reconnect_error, 0.0)
-                    delay = self._retry_delay(
-                        reconnect_error, attempt, idempotent and retry, started
+                    delay = policy.next_delay(
+                        reconnect_error,
+                        attempt=attempt,
+                        idempotent=idempotent,
+                        elapsed=self._clock() - started,
+                        retry_on=retry_on,
                     )
                     if delay is None:
                         raise
-                    await self._before_retry(rec, operation, attempt, delay, reconnect_error)
+                    rec.retries += 1
+                    await self._wait_to_retry(operation, attempt, delay, reconnect_error)
                     continue
             # try_acquire() first: same accounting as acquire() without a coroutine.
             if limiter is not None and not limiter.try_acquire():
@@ -524,11 +571,18 @@ class BaseConnector(ABC, Generic[ConfigT]):
                 if self._is_connection_lost(error):
                     self._needs_reconnect = True
                 self._record_failure(rec, operation, attempt, error, elapsed)
-                delay = self._retry_delay(error, attempt, idempotent and retry, started)
+                delay = policy.next_delay(
+                    error,
+                    attempt=attempt,
+                    idempotent=idempotent,
+                    elapsed=self._clock() - started,
+                    retry_on=retry_on,
+                )
                 if delay is None:
                     final = self._outgoing(error, exc)
                 else:
-                    await self._before_retry(rec, operation, attempt, delay, error)
+                    rec.retries += 1
+                    await self._wait_to_retry(operation, attempt, delay, error)
                     continue
             else:
                 rec.add_latency(perf() - t0)
@@ -537,13 +591,6 @@ class BaseConnector(ABC, Generic[ConfigT]):
                     breaker.record_success()
                 return result
             raise final
-
-    def _retry_delay(
-        self, error: ConnectorError, attempt: int, retryable: bool, started: float
-    ) -> float | None:
-        return self.retry_policy.next_delay(
-            error, attempt=attempt, idempotent=retryable, elapsed=time.perf_counter() - started
-        )
 
     def _record_failure(
         self, rec: Any, operation: str, attempt: int, error: ConnectorError, elapsed: float
@@ -555,14 +602,26 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self.logger.debug("%s attempt %d failed: %s", operation, attempt, error)
         self._emit(LifecycleEvent.ERROR, operation=operation, attempt=attempt, error=error)
 
-    async def _before_retry(
-        self, rec: Any, operation: str, attempt: int, delay: float, error: ConnectorError
+    async def _wait_to_retry(
+        self, operation: str, attempt: int, delay: float, error: ConnectorError
     ) -> None:
-        rec.retries += 1
+        """The one place every retry of this connector waits: logged, announced as a
+        RETRY event, slept with the connector's ``sleep``."""
         self.logger.info(
             "%s failed (%s); retry %d in %.3fs", operation, error.code.value, attempt, delay
         )
         self._emit(
             LifecycleEvent.RETRY, operation=operation, attempt=attempt, delay=delay, error=error
         )
-        await asyncio.sleep(delay)
+        await self._sleep(delay)
+
+
+def _declared_config(cls: type[Any]) -> type[ConnectorConfig] | None:
+    """The config class in ``class X(BaseConnector[XConfig])``, if ``cls`` names one."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, BaseConnector):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], ConnectorConfig):
+                return args[0]
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from connector_core._config import RetrySettings
@@ -66,19 +67,44 @@ class RetryPolicy:
             cap = self.max_delay if self.initial_delay > 0 else 0.0
         return self.rng.uniform(0.0, cap) if self.jitter else cap
 
-    def is_retryable(self, error: ConnectorError, *, idempotent: bool) -> bool:
-        """Whether ``error`` may be retried at all (ignoring attempts and deadline)."""
-        return idempotent and error.transient and error.code not in NEVER_RETRIED
+    def is_retryable(
+        self,
+        error: ConnectorError,
+        *,
+        idempotent: bool,
+        retry_on: Callable[[ConnectorError], bool] | None = None,
+    ) -> bool:
+        """Whether ``error`` may be retried at all (ignoring attempts and deadline).
+
+        By default: a transient error of an idempotent operation. ``retry_on`` replaces
+        that rule for one call (a POST that the server refused before processing it, a
+        429, may be sent again). Authentication, permission, config, not-connected and
+        circuit-open errors are never retried, whatever either rule says.
+        """
+        if error.code in NEVER_RETRIED:
+            return False
+        if retry_on is not None:
+            return retry_on(error)
+        return idempotent and error.transient
 
     def next_delay(
-        self, error: ConnectorError, *, attempt: int, idempotent: bool, elapsed: float
+        self,
+        error: ConnectorError,
+        *,
+        attempt: int,
+        idempotent: bool,
+        elapsed: float,
+        retry_on: Callable[[ConnectorError], bool] | None = None,
     ) -> float | None:
         """Seconds to wait before the next attempt, or None to give up.
 
         ``attempt`` is the number of attempts made so far (1 after the first failure);
-        ``elapsed`` the seconds since the first attempt began.
+        ``elapsed`` the seconds since the first attempt began; ``retry_on`` as in
+        :meth:`is_retryable`.
         """
-        if attempt >= self.max_attempts or not self.is_retryable(error, idempotent=idempotent):
+        if attempt >= self.max_attempts or not self.is_retryable(
+            error, idempotent=idempotent, retry_on=retry_on
+        ):
             return None
         if error.retry_after is not None:
             if error.retry_after > self.max_retry_after:

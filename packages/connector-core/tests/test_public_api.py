@@ -13,6 +13,7 @@ EXPECTED = {
     "BaseConnector",
     "Catalog",
     "CheckResult",
+    "Checkpoint",
     "Checkable",
     "CircuitBreaker",
     "CircuitBreakerSettings",

@@ -48,3 +48,13 @@ def test_override_through_a_mixin_is_refused() -> None:
 
         class ViaMixin(Mixin, ConnectorContractTests):
             pass
+
+
+def test_overriding_a_capability_suite_test_is_refused() -> None:
+    from connector_testing import ReadableContractTests, RoadContractTests
+
+    with pytest.raises(TypeError, match="of ReadableContractTests"):
+
+        class Sneaky(RoadContractTests, ReadableContractTests):
+            async def test_limit_stops_after_that_many_records(self) -> None:  # type: ignore[override]
+                pass

@@ -1,22 +1,53 @@
+"""MemoryConnector runs every contract suite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from connector_testing import ConnectorContractTests, MemoryConfig, MemoryConnector
+from connector_core import ConnectionFailedError
+from connector_testing import (
+    ConnectorContractTests,
+    DiscoverableContractTests,
+    MemoryConfig,
+    MemoryConnector,
+    ReadableContractTests,
+    RoadContractTests,
+    WritableContractTests,
+    unique_name,
+)
+
+TOKEN = "tok/3f9a@1c:secret"
 
 
-class TestMemoryContract(ConnectorContractTests):
+class MemoryFixtures:
     connector_class = MemoryConnector
 
     @pytest.fixture
     def config(self) -> MemoryConfig:
-        return MemoryConfig(store="contract", token="tok/3f9a@1c:secret", latency=0.0005)
+        return MemoryConfig(store="contract", token=TOKEN, latency=0.0005)
 
+    @pytest.fixture
+    def make_stream(self) -> Any:
+        async def make(connector: MemoryConnector, rows: Sequence[dict[str, Any]]) -> str:
+            name = unique_name("stream")
+            connector.create_stream(name, primary_key=("id",), cursor_field="updated_at")
+            if rows:
+                assert (await connector.write(name, rows)).ok
+            return name
+
+        return make
+
+
+class TestMemoryContract(MemoryFixtures, ConnectorContractTests):
     @pytest.fixture
     def unreachable_config(self) -> MemoryConfig:
         return MemoryConfig(
             store="contract",
-            token="tok/3f9a@1c:secret",
+            token=TOKEN,
             available=False,
             retry={"max_attempts": 2, "initial_delay": 0.001},
         )
@@ -41,3 +72,49 @@ class TestMemoryContract(ConnectorContractTests):
             await connector.sample("anything")
 
         return echo
+
+
+class TestMemoryRoad(MemoryFixtures, RoadContractTests):
+    @pytest.fixture
+    def provoke_driver_error(self) -> Any:
+        async def provoke(connector: MemoryConnector) -> None:
+            connector.fail_next(ValueError("the store's driver broke"))
+            await connector.sample("anything")
+
+        return provoke
+
+    @pytest.fixture
+    def flaky_operation(self) -> Any:
+        async def flaky(connector: MemoryConnector, *, idempotent: bool) -> None:
+            stream = unique_name("flaky")
+            # A stream with a key takes upserts (idempotent); one without, appends.
+            connector.create_stream(stream, primary_key=("id",) if idempotent else ())
+            connector.fail_next(ConnectionFailedError("connection reset", connector="memory"))
+            await connector.write(stream, [{"id": 1}])
+
+        return flaky
+
+    @pytest.fixture
+    def rejected_config(self) -> MemoryConfig:
+        return MemoryConfig(store="contract", token="wrong-token", expected_token=TOKEN)
+
+    @pytest.fixture
+    def slow_operation(self) -> Any:
+        async def slow(connector: MemoryConnector, timeout: float) -> None:
+            await connector.run("slow", lambda: asyncio.sleep(timeout * 4), timeout=timeout)
+
+        return slow
+
+
+class TestMemoryReadable(MemoryFixtures, ReadableContractTests):
+    pass
+
+
+class TestMemoryWritable(MemoryFixtures, WritableContractTests):
+    @pytest.fixture
+    def rejected_record(self) -> dict[str, Any]:
+        return {"updated_at": 3, "name": "no key"}  # the key is missing
+
+
+class TestMemoryDiscoverable(MemoryFixtures, DiscoverableContractTests):
+    pass

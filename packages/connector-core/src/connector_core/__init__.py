@@ -38,6 +38,7 @@ from connector_core._errors import (
 from connector_core._events import EventInfo, LifecycleEvent
 from connector_core._models import (
     Catalog,
+    Checkpoint,
     CheckResult,
     FieldType,
     ForeignKey,
@@ -80,6 +81,7 @@ __all__ = [
     "BaseConnector",
     "Catalog",
     "CheckResult",
+    "Checkpoint",
     "Checkable",
     "CircuitBreaker",
     "CircuitBreakerSettings",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from connector_core._errors import ErrorCode, NotFoundError
 
@@ -116,6 +117,34 @@ class CheckResult(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class Checkpoint(_Frozen):
+    """A position in a stream: just after the record whose cursor is ``cursor`` and
+    whose key (primary key values, in order, the cursor left out when it is part of the
+    key) is ``key``.
+
+    ``read(stream, since=checkpoint)`` resumes strictly after that record, so nothing is
+    repeated or skipped even when many records share one cursor value; with ``key=()``
+    it means "cursor strictly greater than ``cursor``". It survives JSON
+    (``Checkpoint.model_validate_json(cp.model_dump_json())``): connectors cast string
+    values back to the cursor's and key's types. See :class:`Readable`.
+    """
+
+    cursor: Any = None
+    key: tuple[Any, ...] = ()
+
+    @classmethod
+    def after(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        cursor_field: str | None,
+        key_fields: Sequence[str],
+    ) -> Checkpoint:
+        """The checkpoint just after ``record`` (``key_fields`` without the cursor)."""
+        cursor = record[cursor_field] if cursor_field is not None else None
+        return cls(cursor=cursor, key=tuple(record[k] for k in key_fields if k != cursor_field))
+
+
 class RecordError(_Frozen):
     """Why one record of a write failed."""
 
@@ -127,13 +156,58 @@ class RecordError(_Frozen):
     """The record's primary key value(s), when known."""
 
 
+_write_logger = logging.getLogger("connector_core.write")
+# Reading these says the caller looked at what failed.
+_INSPECTING = frozenset({"failed", "errors", "ok", "model_dump", "model_dump_json"})
+
+
 class WriteResult(_Frozen):
-    """The outcome of ``write()``: how many records were written, how many failed and why."""
+    """The outcome of ``write()``: how many records were written, how many failed and why.
+
+    Rejected records are never lost silently: a result with failures that is dropped
+    without anyone reading ``failed``, ``errors`` or ``ok`` logs a WARNING on
+    ``connector_core.write`` naming how many records were rejected and the first errors.
+    """
 
     written: int = 0
     failed: int = 0
     errors: tuple[RecordError, ...] = ()
+    _inspected: bool = PrivateAttr(default=False)
 
     @property
     def ok(self) -> bool:
         return self.failed == 0
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _INSPECTING:
+            private = object.__getattribute__(self, "__pydantic_private__")
+            if private is not None:
+                private["_inspected"] = True
+        return super().__getattribute__(name)
+
+    def __eq__(self, other: object) -> bool:
+        # Comparing results is reading them (both sides).
+        for result in (self, other):
+            if isinstance(result, WriteResult):
+                result.ok  # noqa: B018 - marks it inspected
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:  # defining __eq__ would drop the frozen model's hash
+        return super().__hash__()
+
+    def __del__(self) -> None:
+        try:
+            private = object.__getattribute__(self, "__pydantic_private__")
+            values = object.__getattribute__(self, "__dict__")
+        except AttributeError:  # never fully built
+            return
+        if private is None or private.get("_inspected") or not values.get("failed"):
+            return
+        errors = values.get("errors", ())
+        first = "; ".join(f"#{e.index} {e.code.value}: {e.message}" for e in errors[:3])
+        _write_logger.warning(
+            "a write rejected %d record(s) and its WriteResult was dropped unread; "
+            "first errors: %s",
+            values["failed"],
+            first or "none given",
+        )

@@ -45,7 +45,24 @@ class Discoverable(Protocol):
 
 @runtime_checkable
 class Readable(Protocol):
-    """Read records of a stream, incrementally from a cursor value."""
+    """Read records of a stream, in order, incrementally from a position.
+
+    ``read(stream, since=..., limit=...)`` yields the stream's records ordered by
+    (cursor, key): the stream's cursor field, then its primary key as the tie-breaker
+    (by key alone when it has no cursor). ``since`` means, in every connector:
+
+    * ``None``: from the start;
+    * a :class:`~connector_core.Checkpoint`: strictly after that position (the record it
+      was taken after, and every record before it in this order, are not read again):
+      exactly once across runs, even when many records share one cursor value;
+    * a plain value (a timestamp, a number): the records whose cursor is greater than
+      **or equal to** it. At least once: records at that value are read again rather
+      than risk missing one written later with the same value.
+
+    ``limit`` stops after that many records (0: none). An unknown stream raises
+    NotFoundError (by the first step of the iteration at the latest). ``sample(stream,
+    n)`` returns up to ``n`` records, in no particular order. See decision 0059.
+    """
 
     def read(
         self, stream: str, *, since: Any = None, limit: int | None = None
@@ -56,6 +73,13 @@ class Readable(Protocol):
 
 @runtime_checkable
 class Writable(Protocol):
-    """Write records into a stream, reporting per-record failures."""
+    """Write records into a stream, reporting per-record failures.
+
+    ``written + failed`` is the number of records given; each :class:`RecordError` has
+    the ``index`` of its record in the input (-1 when the destination did not say
+    which). Writing the same records again (an upsert on the primary key) leaves one
+    record per key. Nothing is applied silently in part: a record either is written or
+    is reported failed, and a result with failures dropped unread logs a warning.
+    """
 
     async def write(self, stream: str, records: Iterable[Record]) -> WriteResult: ...

@@ -18,11 +18,13 @@ from connector_core import (
     AuthenticationError,
     BaseConnector,
     Catalog,
+    Checkpoint,
     ConnectionFailedError,
     ConnectorConfig,
     ConnectorError,
     ErrorCode,
     FieldType,
+    InvalidRequestError,
     NotFoundError,
     Record,
     RecordError,
@@ -97,13 +99,46 @@ def _portable_type(value: Any) -> FieldType:
     return FieldType.UNKNOWN
 
 
+def _key_of(key: Any) -> tuple[Any, ...]:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _key_tuple(row: Mapping[str, Any], fields: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(row.get(f) for f in fields)
+
+
+_REVIVERS: tuple[tuple[type[Any], Any], ...] = (
+    (datetime, datetime.fromisoformat),
+    (date, date.fromisoformat),
+    (Decimal, Decimal),
+    (UUID, UUID),
+)
+
+
+def _like(value: Any, field: str, rows: list[dict[str, Any]]) -> Any:
+    """``value`` as the type the stream stores in ``field``: a checkpoint that went
+    through JSON carries timestamps, decimals and UUIDs as strings."""
+    if not isinstance(value, str):
+        return value
+    sample = next((row[field] for row in rows if row.get(field) is not None), None)
+    for kind, revive in _REVIVERS:
+        if isinstance(sample, kind):
+            try:
+                return revive(value)
+            except ValueError:
+                return value
+    return value
+
+
 class MemoryConnector(BaseConnector[MemoryConfig]):
     """An in-memory connector that implements every capability.
 
     Instances with the same ``store`` name share data, like clients of one database.
     ``write()`` upserts on the stream's primary key (appends when it has none);
-    ``read(since=...)`` returns records whose cursor field is greater than ``since``,
-    ordered by cursor then key. ``fail_next()`` injects errors for retry tests.
+    ``read()`` follows :class:`connector_core.Readable`: records in (cursor, key) order,
+    ``since`` a Checkpoint (strictly after) or a plain value (cursor >= it); records
+    whose cursor is None are not read when the stream has a cursor. ``fail_next()``
+    injects errors for retry tests.
     """
 
     name: ClassVar[str] = "memory"
@@ -230,9 +265,12 @@ class MemoryConnector(BaseConnector[MemoryConfig]):
         """Upsert ``records`` on the stream's primary key; creates the stream if needed.
 
         Records that are not mappings or lack a key field fail individually; the
-        others are written.
+        others are written. Retried on transient errors when the stream has a primary key
+        (an upsert); appending to a stream without one is not retried.
         """
         batch: list[Any] = list(records)
+        existing = self._streams.get(stream)
+        upsert = existing is None or bool(existing.primary_key)
 
         async def op() -> WriteResult:
             await self._simulate()
@@ -270,29 +308,81 @@ class MemoryConnector(BaseConnector[MemoryConfig]):
             return WriteResult(written=written, failed=len(errors), errors=tuple(errors))
 
         # Upserts are idempotent, so a transient failure may be retried safely.
-        return await self.run("write", op, idempotent=True)
+        return await self.run("write", op, idempotent=upsert)
 
     async def _select(self, stream: str, since: Any, limit: int | None) -> list[Record]:
         await self._simulate()
+        if limit is not None and limit < 0:
+            raise InvalidRequestError("limit must be >= 0", connector=self.name)
         data = self._stream(stream)
-        rows = list(data.rows.items())
         cursor = data.cursor_field
+        rows = [(_key_of(key), row) for key, row in data.rows.items()]
         if cursor is not None:
-            if since is not None:
-                rows = [r for r in rows if r[1].get(cursor) is not None and r[1][cursor] > since]
-            rows.sort(key=lambda r: (r[1].get(cursor) is None, r[1].get(cursor), r[0]))
-        elif since is not None:
-            raise NotFoundError(
-                f"stream {stream!r} has no cursor field, so 'since' cannot be used",
-                connector=self.name,
-            )
+            rows = [r for r in rows if r[1].get(cursor) is not None]
+            rows.sort(key=lambda r: (r[1][cursor], r[0]))
+        else:
+            rows.sort(key=lambda r: r[0])
+        if since is not None:
+            try:
+                rows = self._after(stream, data, rows, since)
+            except TypeError:
+                raise InvalidRequestError(
+                    f"since={type(since).__name__} cannot be compared with the cursor or key "
+                    f"values of stream {stream!r}",
+                    connector=self.name,
+                ) from None
         selected = rows if limit is None else rows[:limit]
         return [copy.deepcopy(row) for _, row in selected]
 
-    async def read(
+    def _after(
+        self,
+        stream: str,
+        data: _StreamData,
+        rows: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        since: Any,
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        cursor = data.cursor_field
+        key_fields = tuple(k for k in data.primary_key if k != cursor)
+        if isinstance(since, Checkpoint):
+            if cursor is None and since.cursor is not None:
+                raise InvalidRequestError(
+                    f"stream {stream!r} has no cursor field; its checkpoints hold only a key",
+                    connector=self.name,
+                )
+            if len(since.key) not in (0, len(key_fields)):
+                raise InvalidRequestError(
+                    f"checkpoint key has {len(since.key)} values; the key of {stream!r} "
+                    f"is {key_fields}",
+                    connector=self.name,
+                )
+            rows_by_field = [row for _, row in rows]
+            key = tuple(
+                _like(v, f, rows_by_field) for v, f in zip(since.key, key_fields, strict=False)
+            )
+            if cursor is None:
+                return [r for r in rows if _key_tuple(r[1], key_fields) > key]
+            at = _like(since.cursor, cursor, rows_by_field)
+            if not key:
+                return [r for r in rows if r[1][cursor] > at]
+            return [r for r in rows if (r[1][cursor], _key_tuple(r[1], key_fields)) > (at, key)]
+        if cursor is None:
+            raise InvalidRequestError(
+                f"stream {stream!r} has no cursor field, so a plain 'since' value cannot be "
+                "used; pass a Checkpoint of the key",
+                connector=self.name,
+            )
+        value = _like(since, cursor, [row for _, row in rows])
+        return [r for r in rows if r[1][cursor] >= value]
+
+    def read(
         self, stream: str, *, since: Any = None, limit: int | None = None
     ) -> AsyncIterator[Record]:
-        """Records of ``stream`` (cursor > ``since``), ordered by cursor and key."""
+        """Records of ``stream`` in (cursor, key) order; ``since`` as
+        :class:`connector_core.Readable` says. Raises NotFoundError for an unknown stream,
+        InvalidRequestError for a ``since`` the stream cannot take."""
+        return self._read(stream, since, limit)
+
+    async def _read(self, stream: str, since: Any, limit: int | None) -> AsyncIterator[Record]:
         rows = await self.run("read", lambda: self._select(stream, since, limit), idempotent=True)
         for row in rows:
             yield row

@@ -1,6 +1,6 @@
-"""ConnectorContractTests: the standard tests every connector package runs.
+"""ConnectorContractTests: the lifecycle, config and secrets suite every connector runs.
 
-A connector's contract test file subclasses this class and provides a few fixtures::
+A connector's contract test file subclasses it and provides a few fixtures::
 
     class TestPostgresContract(ConnectorContractTests):
         connector_class = PostgresConnector
@@ -14,22 +14,27 @@ A connector's contract test file subclasses this class and provides a few fixtur
         @pytest.fixture
         def invalid_config_fields(self): return {"port": -1, "pool_max": "many"}
 
-Overriding a contract test is refused at class creation, unless the override is
-marked ``@pytest.mark.xfail(reason=...)``: a connector may be known not to meet a
-point, but never silently.
+        @pytest.fixture
+        def provoke_secret_echo(self): ...  # an operation the server answers quoting it
+
+It is typed on the :class:`~connector_core.Connector` protocol, so a composed connector
+(``GraphQLConnector``, an adapter's client) runs it too: ``connector_class`` is any
+callable from a config to a connector, and the ``road`` fixture points at whatever has
+its events and stats. Overriding a contract test is refused at class creation unless
+the override is marked ``@pytest.mark.xfail(reason=...)`` (see :class:`ContractSuite`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from connector_core import (
-    BaseConnector,
     Checkable,
     ConfigError,
     Connector,
@@ -39,51 +44,39 @@ from connector_core import (
     NotConnectedError,
 )
 from connector_testing._secrets import exception_texts, record_texts, secret_leaks, shown_texts
+from connector_testing._suite import ContractSuite, Observable
 
 SecretEcho = Callable[[Any], Awaitable[Any]]
 
 
-def _connected(connector: BaseConnector[Any]) -> bool:
+def _connected(connector: Connector) -> bool:
     # A function call, so type checkers do not carry a narrowed property across awaits.
     return connector.is_connected
 
 
-def _has_xfail_with_reason(func: Any) -> bool:
-    for mark in getattr(func, "pytestmark", []):
-        if mark.name == "xfail" and (mark.kwargs.get("reason") or len(mark.args) > 1):
-            return True
-    return False
+def _managed(connector: Connector) -> contextlib.AbstractAsyncContextManager[Any]:
+    assert isinstance(connector, contextlib.AbstractAsyncContextManager), (
+        f"{type(connector).__name__} is not an async context manager: 'async with' must "
+        "connect it and always disconnect it"
+    )
+    return connector
 
 
-class ConnectorContractTests:
-    """The contract suite. Subclasses set ``connector_class`` and provide the fixtures
+def _checkable(connector: Connector) -> Checkable:
+    assert isinstance(connector, Checkable), f"{type(connector).__name__} has no check()"
+    return connector
+
+
+class ConnectorContractTests(ContractSuite):
+    """The lifecycle suite. Subclasses set ``connector_class`` and provide the fixtures
     ``config`` (a working config), ``unreachable_config`` (a config whose connect fails,
-    carrying the same secret) and ``invalid_config_fields`` (keyword arguments that make
-    the config invalid; every key must be named by the ConfigError), and, when the
-    config holds a secret, ``secret_value`` (the secret's plain text)."""
-
-    connector_class: ClassVar[type[BaseConnector[Any]]]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Look the tests up through the MRO, so an override in a mixin is caught too.
-        for name, original in vars(ConnectorContractTests).items():
-            if not name.startswith("test_"):
-                continue
-            value = getattr(cls, name, None)
-            if value is not original and not _has_xfail_with_reason(value):
-                raise TypeError(
-                    f"{cls.__name__}.{name} overrides a contract test of "
-                    "ConnectorContractTests; mark the override "
-                    "@pytest.mark.xfail(reason='why this connector does not meet it') "
-                    "instead of replacing it silently"
-                )
+    carrying the same secret), ``invalid_config_fields`` (keyword arguments that make
+    the config invalid; every key must be named by the ConfigError),
+    ``provoke_secret_echo`` (an async function of a connected connector that makes the
+    server or driver fail while quoting the secret) and, when the config's first secret
+    is not the one to look for, ``secret_value``."""
 
     # -- fixtures a subclass provides ---------------------------------------------------
-
-    @pytest.fixture
-    def config(self) -> ConnectorConfig:
-        raise NotImplementedError("provide a 'config' fixture with a working config")
 
     @pytest.fixture
     def unreachable_config(self) -> ConnectorConfig:
@@ -106,13 +99,9 @@ class ConnectorContractTests:
             "echoes the request's credentials, a server error quoting a value)"
         )
 
-    @pytest.fixture
-    def connector(self, config: ConnectorConfig) -> BaseConnector[Any]:
-        return self.connector_class(config)
-
     # -- the contract -------------------------------------------------------------------
 
-    def test_implements_connector_protocol(self, connector: BaseConnector[Any]) -> None:
+    def test_implements_connector_protocol(self, connector: Connector) -> None:
         assert isinstance(connector, Connector)
         assert isinstance(connector, Checkable)
         assert isinstance(connector.name, str)
@@ -122,11 +111,11 @@ class ConnectorContractTests:
 
     @pytest.mark.asyncio
     async def test_connect_and_disconnect_are_idempotent(
-        self, connector: BaseConnector[Any]
+        self, connector: Connector, road: Observable
     ) -> None:
         events: list[LifecycleEvent] = []
         for event in (LifecycleEvent.CONNECT, LifecycleEvent.DISCONNECT):
-            connector.on(event, lambda info: events.append(info.event))
+            road.on(event, lambda info: events.append(info.event))
         await connector.disconnect()  # before connect: a no-op
         assert not _connected(connector)
         await connector.connect()
@@ -139,10 +128,10 @@ class ConnectorContractTests:
 
     @pytest.mark.asyncio
     async def test_concurrent_connects_share_one_attempt(
-        self, connector: BaseConnector[Any]
+        self, connector: Connector, road: Observable
     ) -> None:
         starts: list[LifecycleEvent] = []
-        connector.on(LifecycleEvent.STARTUP, lambda info: starts.append(info.event))
+        road.on(LifecycleEvent.STARTUP, lambda info: starts.append(info.event))
         try:
             await asyncio.gather(*(connector.connect() for _ in range(10)))
             assert _connected(connector)
@@ -151,25 +140,23 @@ class ConnectorContractTests:
             await connector.disconnect()
 
     @pytest.mark.asyncio
-    async def test_ping_before_connect_raises_not_connected(
-        self, connector: BaseConnector[Any]
-    ) -> None:
+    async def test_ping_before_connect_raises_not_connected(self, connector: Connector) -> None:
         with pytest.raises(NotConnectedError):
             await connector.ping()
 
     @pytest.mark.asyncio
-    async def test_ping_returns_round_trip_seconds(self, connector: BaseConnector[Any]) -> None:
-        async with connector:
+    async def test_ping_returns_round_trip_seconds(self, connector: Connector) -> None:
+        async with _managed(connector):
             seconds = await connector.ping()
         assert isinstance(seconds, float)
         assert 0 < seconds < 30
 
     @pytest.mark.asyncio
-    async def test_async_with_disconnects_on_error(self, connector: BaseConnector[Any]) -> None:
+    async def test_async_with_disconnects_on_error(self, connector: Connector) -> None:
         seen_connected: list[bool] = []
 
         async def body() -> None:
-            async with connector:
+            async with _managed(connector):
                 seen_connected.append(connector.is_connected)
                 raise RuntimeError("boom")
 
@@ -179,13 +166,11 @@ class ConnectorContractTests:
         assert not _connected(connector)
 
     @pytest.mark.asyncio
-    async def test_async_with_disconnects_on_cancellation(
-        self, connector: BaseConnector[Any]
-    ) -> None:
+    async def test_async_with_disconnects_on_cancellation(self, connector: Connector) -> None:
         entered = asyncio.Event()
 
         async def body() -> None:
-            async with connector:
+            async with _managed(connector):
                 entered.set()
                 await asyncio.sleep(3600)
 
@@ -197,8 +182,8 @@ class ConnectorContractTests:
         assert not _connected(connector)
 
     @pytest.mark.asyncio
-    async def test_check_reports_ok(self, connector: BaseConnector[Any]) -> None:
-        result = await connector.check()
+    async def test_check_reports_ok(self, connector: Connector) -> None:
+        result = await _checkable(connector).check()
         assert result.ok, result.error
         assert result.connector == connector.name
         assert result.latency is not None
@@ -209,8 +194,8 @@ class ConnectorContractTests:
     async def test_check_reports_failure_without_raising(
         self, unreachable_config: ConnectorConfig
     ) -> None:
-        connector = self.connector_class(unreachable_config)
-        result = await connector.check()
+        connector = type(self).connector_class(unreachable_config)
+        result = await _checkable(connector).check()
         assert not result.ok
         assert result.error
         assert result.error_code is not None
@@ -230,7 +215,7 @@ class ConnectorContractTests:
         assert "no_such_setting" in caught.value.fields
 
     def test_secret_absent_from_repr_str_and_dump(
-        self, config: ConnectorConfig, connector: BaseConnector[Any], secret_value: str | None
+        self, config: ConnectorConfig, connector: Connector, secret_value: str | None
     ) -> None:
         if secret_value is None:
             pytest.fail("the config has no secret: give 'config' one so redaction is tested")
@@ -262,17 +247,21 @@ class ConnectorContractTests:
         if not secrets:
             pytest.fail("the configs have no secret: give them one so redaction is tested")
         caplog.set_level(logging.DEBUG)
-        unreachable = self.connector_class(unreachable_config)
+        make = type(self).connector_class
+        unreachable = make(unreachable_config)
         with pytest.raises(ConnectorError) as refused:
             await unreachable.connect()
-        shown: list[Any] = [refused.value, await unreachable.check(), unreachable]
-        shown.append(unreachable.stats)
-        connector = self.connector_class(config)
-        async with connector:
+        shown: list[Any] = [refused.value, await _checkable(unreachable).check(), unreachable]
+        shown += [getattr(unreachable, "stats", None)]
+        connector = make(config)
+        await connector.connect()
+        try:
             with pytest.raises(ConnectorError) as echoed:
                 await provoke_secret_echo(connector)
-            shown += [echoed.value, connector, connector.stats]
-        shown += [await connector.check(), config, unreachable_config]
+            shown += [echoed.value, connector, getattr(connector, "stats", None)]
+        finally:
+            await connector.disconnect()
+        shown += [await _checkable(connector).check(), config, unreachable_config]
         texts = shown_texts(*shown) + record_texts(caplog.records)
         leaks = secret_leaks(texts, secrets)
         assert not leaks, leaks

@@ -66,6 +66,25 @@ async def test_mongo_insert_and_find(mongo_url: str, unique_collection: str) -> 
         await client.close()
 
 
+@pytest.mark.requires_mongodb
+async def test_real_mongodb_commits_a_transaction(
+    real_mongodb_url: str, unique_collection: str
+) -> None:
+    """Only where a real MongoDB is given (FerretDB lacks transactions): the harness's
+    requires_mongodb path, deselected with its reason here."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        real_mongodb_url, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        collection = client["connector_test"][unique_collection]
+        async with client.start_session() as session, await session.start_transaction():
+            await collection.insert_one({"_id": "tx-1"}, session=session)
+        assert await collection.find_one({"_id": "tx-1"}) == {"_id": "tx-1"}
+        await collection.drop()
+    finally:
+        await client.close()
+
+
 async def _round_trips(url: str, n: int = 5) -> float:
     connection = await asyncpg.connect(url, timeout=30)
     try:

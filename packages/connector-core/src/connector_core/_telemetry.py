@@ -20,11 +20,6 @@ def get_tracer(version: str) -> Any | None:
     return _trace.get_tracer("connector_core", version)
 
 
-def span_kind_client() -> Any:
-    assert _trace is not None
-    return _trace.SpanKind.CLIENT
-
-
 def is_noop(span: Any) -> bool:
     """Whether ``span`` neither records nor carries a trace context to propagate
     (what the API's no-op tracer returns when no SDK is configured)."""

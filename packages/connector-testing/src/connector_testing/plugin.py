@@ -295,9 +295,3 @@ def unique_topic(request: pytest.FixtureRequest) -> str:
 def unique_collection(request: pytest.FixtureRequest) -> str:
     """A MongoDB collection name no other test uses."""
     return unique_name("c", request.node.name)
-
-
-@pytest.fixture
-def unique_schema(request: pytest.FixtureRequest) -> str:
-    """A PostgreSQL schema name no other test uses (the test creates and drops it)."""
-    return unique_name("s", request.node.name)

@@ -32,9 +32,7 @@ def test_a_result_with_failures_dropped_unread_is_warned(caplog: pytest.LogCaptu
 
 
 @pytest.mark.parametrize("look", ["failed", "errors", "ok", "model_dump", "equality"])
-def test_a_result_that_was_read_is_not_warned(
-    look: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_result_that_was_read_is_not_warned(look: str, caplog: pytest.LogCaptureFixture) -> None:
     result = _failed()
     if look == "equality":
         assert result == _failed()

@@ -14,17 +14,23 @@ Documented exceptions (see docs/decisions/0031-chatwoot-contract-fake-server.md)
   validate against ``bad_request_error``; 429 is rack-attack's ``text/plain``.
 * 204 with no body where the document gives the 204 a JSON schema (HTTP forbids a
   body on 204).
+* bodies a test injects with ``respond_next`` (malformed or hostile on purpose) are
+  sent as given and not checked.
+
+``change_before`` changes the backend between two requests of the client (another user
+deleting or creating contacts mid-sync), and every answer's JSON body is recorded.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +195,8 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    response: Any = None
+    """The JSON body the fake answered with (None for other bodies and injected faults)."""
 
 
 @dataclass
@@ -196,6 +204,31 @@ class Fault:
     status: int
     retry_after: str | None = None
     path_contains: str = ""
+    body: bytes | None = None
+    """Sent as the (``application/json``) body instead of the usual answer, when set."""
+
+
+BackendChange = Callable[[MockChatwoot], Awaitable[None] | None]
+
+
+@dataclass
+class Change:
+    """Changes the backend just before the fake answers a matching request."""
+
+    action: BackendChange
+    method: str
+    path_suffix: str
+    query: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+    def matches(self, method: str, path: str, query: list[tuple[str, str]]) -> bool:
+        given = dict(query)
+        return (
+            self.times > 0
+            and method == self.method
+            and path.endswith(self.path_suffix)
+            and all(given.get(k) == v for k, v in self.query.items())
+        )
 
 
 def _drop_none(data: Mapping[str, Any], keep: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -256,6 +289,7 @@ class FakeChatwoot:
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
+        self.changes: list[Change] = []
         self.url = ""
         self.app = Starlette(
             routes=[
@@ -274,6 +308,28 @@ class FakeChatwoot:
             self.requests = []
             self.violations = []
             self.faults = []
+            self.changes = []
+
+    def change_before(
+        self,
+        action: BackendChange,
+        *,
+        method: str = "GET",
+        path_suffix: str = "/contacts",
+        query: Mapping[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Run ``action(backend)`` just before answering each of the next ``times``
+        requests that match (method, path suffix, and these query values): a change
+        another Chatwoot user makes between two requests of the client under test."""
+        with self._lock:
+            self.changes.append(Change(action, method, path_suffix, dict(query or {}), times))
+
+    def respond_next(self, body: bytes, *, path_contains: str = "") -> None:
+        """Answer the next matching request with ``body`` as ``application/json`` (a
+        malformed or hostile response: it is exempt from the response contract)."""
+        with self._lock:
+            self.faults.append(Fault(200, path_contains=path_contains, body=body))
 
     def fail_next(
         self,
@@ -317,16 +373,33 @@ class FakeChatwoot:
                 {"description": "request violates the contract", "errors": []}, status_code=400
             )
         else:
-            response = await self._answer(req, request.method.lower(), headers, body)
+            await self._apply_changes(request.method, request.url.path, query)
+            fault = self._fault(req.path)
+            if fault is not None and fault.body is not None:
+                record.status = fault.status
+                return Response(fault.body, status_code=fault.status, media_type="application/json")
+            response = await self._answer(req, request.method.lower(), headers, body, fault)
         record.status = response.status_code
         resp_body = bytes(response.body)
         ctype = (response.headers.get("content-type") or "").split(";")[0]
         if response.status_code == 204:
             ctype = ""
+        if ctype == "application/json" and resp_body:
+            record.response = json.loads(resp_body)
         self.violations.extend(
             self.contract.check_response(req, _Resp(response.status_code, resp_body, ctype))
         )
         return response
+
+    async def _apply_changes(self, method: str, path: str, query: list[tuple[str, str]]) -> None:
+        with self._lock:
+            due = [c for c in self.changes if c.matches(method, path, query)]
+            for change in due:
+                change.times -= 1
+        for change in due:
+            result = change.action(self.backend)
+            if inspect.isawaitable(result):
+                await result
 
     def _fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -336,9 +409,8 @@ class FakeChatwoot:
         return None
 
     async def _answer(
-        self, req: _Req, method: str, headers: Mapping[str, str], body: Any
+        self, req: _Req, method: str, headers: Mapping[str, str], body: Any, fault: Fault | None
     ) -> Response:
-        fault = self._fault(req.path)
         if fault is not None:
             if fault.status == 429:
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
@@ -574,4 +646,27 @@ def managed_config(url: str, **overrides: object) -> ChatwootConfig:
     return ChatwootConfig.model_validate(fields)
 
 
-__all__ = ["AsgiServer", "ChatwootContract", "FakeChatwoot", "FakeChatwootServer", "managed_config"]
+def served_contact_ids(requests: list[Recorded]) -> set[int]:
+    """The ids of every contact the fake sent in these requests' answers (listings,
+    searches, filters and reads by id)."""
+    ids: set[int] = set()
+    for record in requests:
+        payload = record.response.get("payload") if isinstance(record.response, dict) else None
+        if "/contacts" not in record.path:
+            continue
+        if isinstance(payload, list):
+            ids.update(item["id"] for item in payload if isinstance(item, dict) and "id" in item)
+        elif isinstance(payload, dict) and "id" in payload:
+            ids.add(payload["id"])
+    return ids
+
+
+__all__ = [
+    "AsgiServer",
+    "BackendChange",
+    "ChatwootContract",
+    "FakeChatwoot",
+    "FakeChatwootServer",
+    "managed_config",
+    "served_contact_ids",
+]

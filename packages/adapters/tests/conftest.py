@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,10 @@ from adapters_chatwoot_fake import (
     FakeChatwootServer,
     contract_path,
 )
+
+from connector_adapters.chatwoot import contacts_table_ddl
+from connector_postgres import PostgresConnector
+from connector_testing import unique_name
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +51,18 @@ def fake_chatwoot(chatwoot_server: FakeChatwootServer) -> Iterator[FakeChatwoot]
     violations = list(fake.violations)
     fake.reset()
     assert not violations, "contract violations:\n" + "\n".join(violations)
+
+
+@pytest.fixture
+async def pg(postgres_database_url: str) -> AsyncIterator[PostgresConnector]:
+    """A PostgresConnector connected to the real PostgreSQL of the test services."""
+    async with PostgresConnector.from_url(postgres_database_url) as connector:
+        yield connector
+
+
+@pytest.fixture
+async def table(pg: PostgresConnector) -> str:
+    """A new, empty contacts table (``contacts_table_ddl``) in that PostgreSQL."""
+    name = unique_name("contacts")
+    await pg.execute(contacts_table_ddl(name))
+    return name

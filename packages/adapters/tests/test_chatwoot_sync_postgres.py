@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from adapters_chatwoot_fake import FakeChatwoot, managed_config
 
 from connector_adapters import InMemoryEventPublisher, SyncProgress
-from connector_adapters.chatwoot import ManagedChatwoot, contacts_table_ddl, sync_contacts
+from connector_adapters.chatwoot import ManagedChatwoot, sync_contacts
 from connector_adapters.postgres import PostgresStateStore
 from connector_postgres import PostgresConnector
-from connector_testing import unique_name
 
 pytestmark = pytest.mark.integration
 
 N = 1000
-
-
-@pytest.fixture
-async def pg(postgres_database_url: str) -> AsyncIterator[PostgresConnector]:
-    async with PostgresConnector.from_url(postgres_database_url) as connector:
-        yield connector
-
-
-@pytest.fixture
-async def table(pg: PostgresConnector) -> str:
-    name = unique_name("contacts")
-    await pg.execute(contacts_table_ddl(name))
-    return name
 
 
 async def _rows(pg: PostgresConnector, table: str) -> tuple[int, int]:

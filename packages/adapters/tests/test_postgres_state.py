@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from connector_adapters import StateStore
@@ -13,12 +11,6 @@ from connector_postgres import PostgresConnector
 from connector_testing import unique_name
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pg(postgres_database_url: str) -> AsyncIterator[PostgresConnector]:
-    async with PostgresConnector.from_url(postgres_database_url) as connector:
-        yield connector
 
 
 async def test_round_trip_and_namespaces(pg: PostgresConnector) -> None:

@@ -41,11 +41,13 @@ class SyncSource(Protocol[T]):
 
 @runtime_checkable
 class CountedSource(Protocol):
-    """A :class:`SyncSource` that can tell, after a pass, how many items it never saw.
+    """A :class:`SyncSource` that can tell, after a pass, whether it read every item.
 
-    ``unseen()`` is called once the iterator of ``batches`` is exhausted; a
-    positive answer (e.g. the source's own total count is larger than the
-    distinct items it yielded) makes the run incomplete instead of silently done.
+    ``unseen()`` is called once the iterator of ``batches`` is exhausted: 0 means the
+    source proved that it yielded every item present for the whole run (e.g. its own
+    total count matches what it read and verified); a positive answer is how many it
+    could not confirm (at least 1 when it is in doubt without knowing how many), and
+    makes the run incomplete instead of silently done.
     """
 
     def unseen(self) -> int: ...
@@ -86,11 +88,14 @@ class SyncReport:
     completed: bool = False
     """Whether a full pass is done with every item applied: the source was read to
     its end, the sink accepted every record of the pass (``failed == 0`` and
-    ``failed_earlier == 0``) and the source saw every item (``unseen == 0``)."""
+    ``failed_earlier == 0``) and the source confirmed it yielded every item present for
+    the whole run (``unseen == 0``)."""
     reached_end: bool = False
     """Whether the run read the source to its end (True even when ``completed`` is not)."""
     batches: int = 0
     seen: int = 0
+    """Items read, counted once per batch they came in (an item a source yields again,
+    in a rescan or a read by id, counts again)."""
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -100,13 +105,15 @@ class SyncReport:
     failed_earlier: int = 0
     """Records rejected earlier in the same pass, by the run this one resumed."""
     unseen: int = 0
-    """Items the source reports it has but never yielded (see :class:`CountedSource`)."""
+    """Items the source could not confirm it yielded (see :class:`CountedSource`); 0
+    when it proved it read every item present for the whole run."""
     events: int = 0
     errors: list[RecordError] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
-        """The source was read to its end but some items were not applied (see ``completed``)."""
+        """The source was read to its end, but some items were not applied, or the source
+        could not prove it yielded them all (see ``completed``)."""
         return self.reached_end and not self.completed
 
 
@@ -138,6 +145,9 @@ class IncrementalSync(Generic[T]):
     it). When the sink reports failures without saying which records, no record
     of that batch is fingerprinted and no event is published for it. A pass with
     failures ends with its checkpoint back at the start, so the next run retries.
+
+    A :class:`CountedSource` whose ``unseen()`` is positive after the pass (it could
+    not prove it yielded every item) makes the run incomplete in the same way.
 
     ``stamp_field`` (default ``synced_at``) is added to every written record with
     the time of the write; it is not part of the fingerprint.

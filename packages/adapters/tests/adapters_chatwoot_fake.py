@@ -240,7 +240,11 @@ _MESSAGE_CODES = {"incoming": 0, "outgoing": 1, "activity": 2}
 
 
 def contact_list_item(contact: ChatwootContact) -> dict[str, Any]:
-    data = contact.model_dump(mode="json")
+    # The attributes go out as stored: pydantic serializes at most 255 levels deep, and
+    # Chatwoot (jsonb, Ruby's JSON) sends deeper ones.
+    attributes = ("additional_attributes", "custom_attributes")
+    data = contact.model_dump(mode="json", exclude=set(attributes))
+    data.update({name: getattr(contact, name) for name in attributes})
     data["availability_status"] = data.get("availability_status") or "offline"
     data["thumbnail"] = data.get("thumbnail") or ""
     inboxes = []

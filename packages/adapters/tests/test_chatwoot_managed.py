@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import pytest
 from adapters_chatwoot_fake import TOKEN, AsgiServer, FakeChatwoot, managed_config
@@ -18,6 +20,7 @@ from connector_core import (
     LifecycleEvent,
     RateLimitedError,
     RetrySettings,
+    SerializationError,
 )
 
 
@@ -168,3 +171,67 @@ async def test_server_shapes_are_accepted_too() -> None:
     assert updated is not None
     assert updated.name == "T"
     assert requests == ["GET", "POST", "PUT"]  # a 200 update needs no follow-up GET
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, far deeper than Python's json decodes
+
+
+@pytest.mark.parametrize(
+    ("path", "call"),
+    [
+        ("/contacts", lambda c: c.list_contacts()),
+        ("/contacts/1", lambda c: c.get_contact(1)),
+        ("/conversations", lambda c: c.list_conversations()),
+        ("/messages", lambda c: c.list_messages(1)),
+    ],
+    ids=["list_contacts", "get_contact", "list_conversations", "list_messages"],
+)
+async def test_a_deeply_nested_response_is_a_serialization_error(
+    fake_chatwoot: FakeChatwoot, path: str, call: Any
+) -> None:
+    fake_chatwoot.respond_next(DEEP, path_contains=path)
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        with pytest.raises(SerializationError) as info:
+            await call(client)
+    assert not isinstance(info.value, RecursionError)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "call"),
+    [
+        # An epoch beyond datetime's range (OverflowError inside pydantic's validator).
+        ("/contacts", {"meta": {"count": 1}, "payload": [{"id": 1, "created_at": 1e300}]},
+         lambda c: c.list_contacts()),
+        ("/contacts/1", {"payload": {"id": 1, "last_activity_at": "9" * 30}},
+         lambda c: c.get_contact(1)),
+        # A create answer whose payload array holds no object.
+        ("/contacts", {"id": 5, "payload": [1]},
+         lambda c: c.create_contact(inbox_id=1, name="x")),
+        ("/messages", {"payload": [{"id": 1, "created_at": -1e300}]},
+         lambda c: c.list_messages(1)),
+    ],
+    ids=["epoch-1e300", "epoch-30-digits", "create-payload-not-object", "message-epoch"],
+)  # fmt: skip
+async def test_out_of_range_or_odd_payloads_are_serialization_errors(
+    fake_chatwoot: FakeChatwoot, path: str, body: dict[str, Any], call: Any
+) -> None:
+    fake_chatwoot.respond_next(json.dumps(body).encode(), path_contains=path)
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        with pytest.raises(SerializationError, match="unexpected Chatwoot response"):
+            await call(client)
+
+
+async def test_non_finite_numbers_in_counts_and_ids_are_left_out(
+    fake_chatwoot: FakeChatwoot,
+) -> None:
+    body = (
+        b'{"data": {"meta": {"all_count": 1e400, "mine_count": NaN, "unassigned_count": 2},'
+        b' "payload": [{"id": 7, "meta": {"sender": {"id": 1e400},'
+        b' "assignee": {"id": NaN}}}]}}'
+    )  # Python's json reads 1e400 as inf and takes NaN
+    fake_chatwoot.respond_next(body, path_contains="/conversations")
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        page = await client.list_conversations()
+    assert page.counts == {"unassigned_count": 2}
+    (conversation,) = page.conversations
+    assert (conversation.contact_id, conversation.assignee_id) == (None, None)

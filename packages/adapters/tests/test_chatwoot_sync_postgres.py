@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
+from typing import Any
 
 import pytest
 from adapters_chatwoot_fake import FakeChatwoot, managed_config
@@ -11,6 +13,7 @@ from adapters_chatwoot_fake import FakeChatwoot, managed_config
 from connector_adapters import InMemoryEventPublisher, SyncProgress
 from connector_adapters.chatwoot import ManagedChatwoot, sync_contacts
 from connector_adapters.postgres import PostgresStateStore
+from connector_core import ErrorCode, SerializationError
 from connector_postgres import PostgresConnector
 
 pytestmark = pytest.mark.integration
@@ -132,3 +135,54 @@ async def test_cancelled_sync_resumes_without_loss_or_duplicates(
     assert set(created) == every  # no loss
     assert sum(created.values()) == len(every)  # the cancelled page was committed: no repeats
     assert publisher.of_type("contact.updated") == []
+
+
+async def test_a_contact_that_cannot_be_published_fails_alone_and_loudly(
+    fake_chatwoot: FakeChatwoot,
+    pg: PostgresConnector,
+    table: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = fake_chatwoot.backend
+    ids = backend.seed_contacts(20)
+    tree: object = []
+    for _ in range(260):  # valid JSON; deeper than pydantic serializes the event payload
+        tree = [tree]
+    await backend.update_contact(ids[3], custom_attributes={"tree": tree})
+    state = PostgresStateStore(pg, namespace=table)
+    publisher = InMemoryEventPublisher()
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        with caplog.at_level(logging.WARNING):
+            report = await sync_contacts(client, pg, publisher=publisher, state=state, table=table)
+        assert (report.completed, report.partial, report.failed) == (False, True, 1)
+        (error,) = report.errors
+        assert error.code is ErrorCode.SERIALIZATION
+        assert f"contact {ids[3]} cannot be published" in error.message
+        assert any("could not be mapped" in r.getMessage() for r in caplog.records)
+        stored = {r["chatwoot_id"] for r in await pg.query(f'SELECT chatwoot_id FROM "{table}"')}
+        assert stored == set(ids) - {ids[3]}  # every other contact went through
+        assert len(publisher.events) == 19
+
+        await backend.update_contact(ids[3], custom_attributes={"tree": "pruned"})
+        again = await sync_contacts(client, pg, publisher=publisher, state=state, table=table)
+    assert (again.completed, again.failed, again.created) == (True, 0, 1)
+    assert await _rows(pg, table) == (20, 20)
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [{"position": 5}, {"position": {"page": "2"}}, {"position": {"page": 0}}, {"passes": "x"},
+     {"position": None, "failed": -1}],
+    ids=["position-not-object", "page-text", "page-0", "passes-text", "failed-negative"],
+)  # fmt: skip
+async def test_a_checkpoint_the_sync_did_not_write_is_a_serialization_error(
+    fake_chatwoot: FakeChatwoot, pg: PostgresConnector, table: str, checkpoint: dict[str, Any]
+) -> None:
+    fake_chatwoot.backend.seed_contacts(3)
+    state = PostgresStateStore(pg, namespace=table)
+    await state.put("odd:checkpoint", checkpoint)
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        with pytest.raises(SerializationError, match="delete") as info:
+            await sync_contacts(client, pg, publisher=InMemoryEventPublisher(), state=state,
+                                table=table, name="odd")  # fmt: skip
+    assert "checkpoint" in str(info.value)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import httpx
 import pytest
+from adapters_chatwoot_fake import AsgiServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from connector_adapters.chatwoot import (
     ContactWebhook,
@@ -212,3 +219,72 @@ def test_empty_or_non_ascii_timestamp_is_a_typed_error() -> None:
     headers["X-Chatwoot-Timestamp"] = fullwidth
     with pytest.raises(WebhookTimestampError, match="Unix timestamp"):
         verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+
+
+# -- hostile bodies, received the way an application receives them ------------------------
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[str]:
+    """A webhook endpoint on a real socket: 204 when the verifier accepts the request,
+    401 or 400 for its typed errors, and 500 (with the exception type) for anything else."""
+
+    async def endpoint(request: Request) -> Response:
+        verifier = WebhookVerifier(secret=SECRET)
+        try:
+            verifier.parse(await request.body(), dict(request.headers), now=NOW)
+        except WebhookVerificationError as exc:
+            return PlainTextResponse(exc.reason, status_code=401)
+        except WebhookPayloadError:
+            return PlainTextResponse("bad payload", status_code=400)
+        except Exception as exc:  # what the tests below must never see
+            return PlainTextResponse(type(exc).__name__, status_code=500)
+        return Response(status_code=204)
+
+    server = AsgiServer(Starlette(routes=[Route("/hooks", endpoint, methods=["POST"])]))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url) as client:
+        return await client.post("/hooks", content=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event": "contact_created", "id": 1, "custom_attributes": '
+        + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"event": "contact_created", "id": 1, "created_at": 1e300}',
+        b'{"event": "contact_updated", "id": 1, "email": 5}',
+        b'{"event": "message_created", "id": 2, "created_at": "99999999999999999999"}',
+        b'{"event": "conversation_created", "id": 3, "labels": {"a": 1}}',
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["deep-attributes", "deep-body", "epoch-1e300", "email-not-text", "epoch-20-digits",
+         "labels-not-a-list", "not-utf8"],
+)  # fmt: skip
+async def test_a_signed_hostile_body_is_a_payload_error(receiver: str, body: bytes) -> None:
+    response = await _post(receiver, body, signed(body))
+    assert (response.status_code, response.text) == (400, "bad payload")
+
+
+async def test_a_signature_header_of_lone_surrogates_is_a_mismatch() -> None:
+    # ASGI servers decode headers as latin-1, so only a caller's own str can hold these.
+    headers = signed()
+    headers["X-Chatwoot-Signature"] = "sha256=\udcff\ud800"
+    with pytest.raises(WebhookSignatureMismatchError):
+        verify_signature(BODY, headers, SECRET, now=lambda: NOW)
+    with pytest.raises(ValueError, match="UTF-8"):
+        verify_signature(BODY, signed(), "\ud800", now=lambda: NOW)
+
+
+async def test_the_entity_of_a_parsed_event_is_already_valid(receiver: str) -> None:
+    response = await _post(receiver, BODY, signed())
+    assert response.status_code == 204
+    event = parse_webhook(BODY)
+    assert isinstance(event, ContactWebhook)
+    assert event.contact.id == 42

@@ -170,3 +170,47 @@ async def test_file_store_cancelled_during_write_keeps_memory_and_file_in_step(
     assert await reopened.get_many(["cp", "fp:1", "fp:2"]) == {
         "cp": {"page": 2}, "fp:1": {"fp": "a"}, "fp:2": {"fp": "b"},
     }  # fmt: skip
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: object = []
+    for _ in range(depth - 2):
+        value = [value]
+    return {"a": value}
+
+
+async def test_state_values_nest_at_most_64_levels(store: StateStore) -> None:
+    await store.put("ok", _nested(64))
+    assert await store.get("ok") == _nested(64)
+    for depth in (65, 600, 5000):  # 600 broke copy.deepcopy on get; 5000 json.dumps on put
+        with pytest.raises(SerializationError, match="nests more than 64 levels"):
+            await store.put("deep", _nested(depth))
+        with pytest.raises(SerializationError, match="'deep'"):
+            await store.put_many({"fine": {"a": 1}, "deep": _nested(depth)})
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(SerializationError):
+        await store.put("loop", loop)
+    assert await store.get_many(["deep", "fine", "loop"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply to decode"),
+        ('{"a": {"b": ' + "[" * 100 + "]" * 100 + "}}", "nests more than 65 levels"),
+        ('{"cp": {"page": 1}, "fp:1": 5, "fp:2": "x"}', r"not objects \('fp:1', 'fp:2'\)"),
+        ("\udcff", "not valid JSON"),
+    ],
+    ids=["deeper-than-json-decodes", "deeper-than-64", "values-not-objects", "not-utf8"],
+)
+async def test_file_store_refuses_a_file_it_did_not_write(
+    tmp_path: Path, text: str, match: str
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(SerializationError, match=match) as info:
+        await FileStateStore(path).get("cp")
+    assert "state.json" in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None

@@ -46,3 +46,29 @@ async def test_put_many_is_all_or_nothing(pg: PostgresConnector) -> None:
     with pytest.raises(ConnectorError, match="small"):
         await store.put_many({"short": {"a": 1}, "much-too-long-key": {"b": 2}})
     assert await store.get("short") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply to decode"),
+        ("[1, 2]", "does not hold a JSON object"),
+        ('{"a": ' + "[" * 80 + "]" * 80 + "}", "nests more than 64 levels"),
+    ],
+    ids=["5000-levels", "array", "80-levels"],
+)
+async def test_a_row_this_store_did_not_write_is_a_serialization_error(
+    pg: PostgresConnector, value: str, match: str
+) -> None:
+    store = PostgresStateStore(pg, table=unique_name("state"), namespace="n")
+    await store.setup()
+    # PostgreSQL's jsonb takes 5,000 levels; Python's json decoder does not.
+    await pg.execute(
+        f'INSERT INTO "{store.table}" (namespace, key, value) VALUES ($1, $2, $3::text::jsonb)',
+        "n", "cp", value,
+    )  # fmt: skip
+    for read in (store.get("cp"), store.get_many(["cp"])):
+        with pytest.raises(SerializationError, match=match) as info:
+            await read
+        assert "'cp'" in str(info.value)
+        assert info.value.__context__ is None

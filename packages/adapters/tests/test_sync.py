@@ -17,8 +17,9 @@ from connector_adapters import (
     SourceBatch,
     SyncItem,
     SyncProgress,
+    fingerprint,
 )
-from connector_core import Record, RecordError, WriteResult
+from connector_core import Record, RecordError, SerializationError, WriteResult
 from connector_testing import MemoryConfig, MemoryConnector, unique_name
 
 BATCH = 10
@@ -307,3 +308,15 @@ async def test_failures_the_sink_does_not_attribute_fingerprint_nothing_of_the_b
     assert (report.failed, report.events, report.completed) == (10, 10, False)
     assert await state.get_many([f"test:fp:{i}" for i in range(11, 21)]) == {}
     assert len(await state.get_many([f"test:fp:{i}" for i in range(1, 11)])) == 10
+
+
+def test_a_record_that_cannot_be_encoded_has_no_fingerprint_but_a_typed_error() -> None:
+    loop: dict[str, Any] = {"id": 1}
+    loop["self"] = loop
+    with pytest.raises(SerializationError, match="cannot fingerprint"):
+        fingerprint(loop)
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(SerializationError, match="nests too deeply"):
+        fingerprint({"id": 1, "tree": deep})

@@ -87,8 +87,41 @@ class StateStore(Protocol):
         ...
 
 
-def _to_json_object(key: str, value: Mapping[str, Any]) -> JsonObject:
-    """A deep, JSON-proven copy of ``value`` (so stores never share mutable state)."""
+MAX_STATE_DEPTH = 64
+"""How deeply a state value may nest (checkpoints and fingerprints need 3 levels): far
+below what Python's recursive copies and encoders can take, wherever they run."""
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value``'s lists and maps nest more than ``limit`` levels (iterative, so a
+    hostile value cannot exhaust the stack; a value that contains itself is too deep)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Any = ()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _to_json_object(key: str, value: object) -> JsonObject:
+    """A deep, JSON-proven copy of ``value`` (so stores never share mutable state).
+
+    Raises SerializationError for a value that is not a JSON object, or nests more than
+    :data:`MAX_STATE_DEPTH` levels."""
+    if not isinstance(value, Mapping):
+        raise SerializationError(f"state value for {key!r} is not a JSON object")
+    if _nests_deeper_than(value, MAX_STATE_DEPTH):
+        raise SerializationError(
+            f"state value for {key!r} nests more than {MAX_STATE_DEPTH} levels"
+        )
     try:
         text = json.dumps(dict(value), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -97,6 +130,35 @@ def _to_json_object(key: str, value: Mapping[str, Any]) -> JsonObject:
         ) from exc
     result: JsonObject = json.loads(text)
     return result
+
+
+def _decode_json(
+    text: str | bytes, what: str, *, depth: int = MAX_STATE_DEPTH, advice: str = ""
+) -> JsonObject:
+    """``text`` as a JSON object nesting at most ``depth`` levels, or SerializationError
+    naming ``what``, then ``advice`` (no part of the text is echoed or chained: it is
+    stored data)."""
+    problem = ""
+    try:
+        value = json.loads(text)
+    except RecursionError:  # far deeper than any state the stores write
+        problem = "is nested too deeply to decode"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        problem = f"is not valid JSON ({type(exc).__name__} at {_where(exc)})"
+    else:
+        if not isinstance(value, dict):
+            problem = "does not hold a JSON object"
+        elif _nests_deeper_than(value, depth):
+            problem = f"nests more than {depth} levels"
+        else:
+            return value
+    raise SerializationError(f"{what} {problem}{advice}")
+
+
+def _where(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno} column {exc.colno}"
+    return f"byte {getattr(exc, 'start', '?')}"
 
 
 class InMemoryStateStore:
@@ -137,7 +199,8 @@ class FileStateStore:
     its CancelledError once the file is written, and the store's memory matches the
     file (the change is stored), so a later write never drops it.
 
-    Raises SerializationError when the file is not a JSON object store.
+    Raises SerializationError when the file is not a JSON object store (not valid
+    JSON, not an object of objects, nested too deeply).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -148,22 +211,19 @@ class FileStateStore:
     def _load(self) -> dict[str, JsonObject]:
         if self._data is None:
             try:
-                text = self.path.read_text(encoding="utf-8")
+                raw = self.path.read_bytes()
             except FileNotFoundError:
-                self._data = {}
-            else:
-                try:
-                    data = json.loads(text)
-                except ValueError as exc:
-                    raise SerializationError(
-                        f"state file {str(self.path)!r} is not valid JSON: {exc}; "
-                        "restore it or delete it to start the sync over"
-                    ) from exc
-                if not isinstance(data, dict):
-                    raise SerializationError(
-                        f"state file {str(self.path)!r} does not hold a JSON object"
-                    )
-                self._data = data
+                raw = b"{}"
+            what = f"state file {str(self.path)!r}"
+            advice = "; restore it or delete it to start the sync over"
+            data = _decode_json(raw, what, depth=MAX_STATE_DEPTH + 1, advice=advice)
+            bad = sorted(key for key, value in data.items() if not isinstance(value, dict))
+            if bad:
+                keys = ", ".join(map(repr, bad[:3]))
+                raise SerializationError(
+                    f"{what} holds values that are not objects ({keys}){advice}"
+                )
+            self._data = data
         return self._data
 
     def _write(self, data: dict[str, JsonObject]) -> None:

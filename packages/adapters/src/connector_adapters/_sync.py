@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from connector_adapters._domain import DomainEvent
 from connector_adapters._ports import EventPublisher, JsonObject, StateStore
-from connector_core import RecordError, Writable
+from connector_core import ErrorCode, RecordError, SerializationError, Writable
 
 T = TypeVar("T")
 
@@ -101,7 +101,8 @@ class SyncReport:
     unchanged: int = 0
     written: int = 0
     failed: int = 0
-    """Records the sink rejected in this run (not fingerprinted: the next pass retries them)."""
+    """Records the sink rejected, or items the mapper could not map, in this run (not
+    fingerprinted: the next pass retries them)."""
     failed_earlier: int = 0
     """Records rejected earlier in the same pass, by the run this one resumed."""
     unseen: int = 0
@@ -109,6 +110,8 @@ class SyncReport:
     when it proved it read every item present for the whole run."""
     events: int = 0
     errors: list[RecordError] = field(default_factory=list)
+    """Why records failed: the sink's errors (``index`` in the batch written) and the
+    mapper's (``index`` in the batch read, code ``serialization``)."""
 
     @property
     def partial(self) -> bool:
@@ -121,9 +124,20 @@ ProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:
-    """A stable SHA-256 of a record's content (key order does not matter)."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A stable SHA-256 of a record's content (key order does not matter).
+
+    Raises SerializationError for a record that cannot be encoded (it refers to itself,
+    or nests deeper than the JSON encoder can go)."""
+    problem = ""
+    try:
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    except RecursionError:
+        problem = "nests too deeply"
+    except (TypeError, ValueError) as exc:
+        problem = str(exc)
+    else:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    raise SerializationError(f"cannot fingerprint the record: {problem}")
 
 
 class IncrementalSync(Generic[T]):
@@ -197,14 +211,13 @@ class IncrementalSync(Generic[T]):
         """Run from the last checkpoint to the end of the source.
 
         Raises whatever the source, sink, publisher or state store raise (a
-        ConnectorError for connectors); what was checkpointed before stays done.
+        ConnectorError for connectors), and SerializationError for a stored checkpoint
+        this sync did not write; what was checkpointed before stays done.
         """
-        checkpoint = await self.checkpoint() or {}
-        position: JsonObject | None = checkpoint.get("position")
-        passes = int(checkpoint.get("passes", 0))
+        position, passes, failed_earlier = await self._resume_point()
         report = SyncReport(name=self.name, resumed_from=position)
         if position is not None:
-            report.failed_earlier = int(checkpoint.get("failed", 0))
+            report.failed_earlier = failed_earlier
             logger.info("sync %s resuming from %s", self.name, position)
         async for batch in self.source.batches(position):
             await self._process(batch, report, correlation_id, passes)
@@ -261,6 +274,19 @@ class IncrementalSync(Generic[T]):
             )
         return report
 
+    async def _resume_point(self) -> tuple[JsonObject | None, int, int]:
+        """The stored checkpoint's position, passes and failures so far in the pass."""
+        checkpoint = await self.checkpoint() or {}
+        position = checkpoint.get("position")
+        passes, failed = checkpoint.get("passes", 0), checkpoint.get("failed", 0)
+        if (position is None or isinstance(position, dict)) and _is_count(passes, failed):
+            return position, passes, failed
+        raise SerializationError(
+            f"sync {self.name}: the checkpoint {self.checkpoint_key!r} is not one this sync "
+            "writes (position: an object or null; passes, failed: integers >= 0); delete it "
+            "to start a new pass"
+        )
+
     async def _process(
         self,
         batch: SourceBatch[T],
@@ -269,17 +295,33 @@ class IncrementalSync(Generic[T]):
         passes: int,
     ) -> None:
         # Later duplicates of an id in one batch win (a page may repeat an item).
-        mapped: dict[str, SyncItem] = {}
-        for raw in batch.items:
-            item = self.mapper(raw)
-            mapped[item.entity_id] = item
+        mapped: dict[str, tuple[SyncItem, str]] = {}
+        unmapped: list[RecordError] = []
+        for index, raw in enumerate(batch.items):
+            try:
+                item = self.mapper(raw)
+                mapped[item.entity_id] = (item, fingerprint(item.record))
+            except SerializationError as exc:
+                # One item that cannot be decoded or encoded must not stop the sync at this
+                # batch on every run: it fails alone, like a record the sink rejects.
+                unmapped.append(
+                    RecordError(index=index, message=exc.message, code=ErrorCode.SERIALIZATION)
+                )
         report.batches += 1
-        report.seen += len(mapped)
+        report.seen += len(mapped) + len(unmapped)
+        if unmapped:
+            report.failed += len(unmapped)
+            report.errors.extend(unmapped)
+            logger.warning(
+                "sync %s: %d items of batch %d could not be mapped (not applied; the next "
+                "pass retries them); first: #%d %s",
+                self.name, len(unmapped), report.batches, unmapped[0].index,
+                unmapped[0].message,
+            )  # fmt: skip
         fp_keys = {eid: self.fingerprint_key(eid) for eid in mapped}
         known = await self.state.get_many(list(fp_keys.values()))
         changed: list[tuple[SyncItem, str, bool]] = []
-        for eid, item in mapped.items():
-            fp = fingerprint(item.record)
+        for eid, (item, fp) in mapped.items():
             previous = known.get(fp_keys[eid])
             if previous is not None and previous.get("fp") == fp:
                 report.unchanged += 1
@@ -345,6 +387,10 @@ class IncrementalSync(Generic[T]):
             "failed": report.failed_earlier + report.failed,
         }
         await self.state.put_many(commits)
+
+
+def _is_count(*values: Any) -> bool:
+    return all(type(value) is int and value >= 0 for value in values)
 
 
 def _now_iso() -> str:

@@ -34,6 +34,7 @@ from connector_adapters.chatwoot._models import (
     parse_contact_page,
     parse_conversation_page,
     parse_model,
+    validate,
 )
 from connector_core import (
     AuthenticationError,
@@ -483,10 +484,8 @@ class ManagedChatwoot(PagedIterators):
         items = body.get("payload") if isinstance(body, Mapping) else body
         if not isinstance(items, list):
             raise _unexpected("list_messages", "expected a 'payload' array")
-        try:
-            return sorted((ChatwootMessage.model_validate(m) for m in items), key=lambda m: m.id)
-        except ValueError as exc:
-            raise _unexpected("list_messages", str(exc)) from exc
+        messages = [validate(ChatwootMessage, m, "a message list") for m in items]
+        return sorted(messages, key=lambda m: m.id)
 
     async def create_message(
         self,

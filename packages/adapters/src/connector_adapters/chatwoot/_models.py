@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -16,10 +17,15 @@ def _to_datetime(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         raise ValueError("not a timestamp")
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        return datetime.fromtimestamp(float(value), UTC)
+        value = float(value)
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            # pydantic turns only ValueError into a validation error; 1e300 or inf here
+            # would otherwise escape as OverflowError.
+            raise ValueError("timestamp out of range") from None
     return value
 
 
@@ -171,17 +177,13 @@ class ChatwootConversation(ChatwootModel):
     def contact_id(self) -> int | None:
         """The id of the conversation's contact (``meta.sender.id``), when known."""
         sender = self.meta.get("sender")
-        if isinstance(sender, Mapping) and isinstance(sender.get("id"), (int, float)):
-            return int(sender["id"])
-        return None
+        return _whole_number(sender.get("id")) if isinstance(sender, Mapping) else None
 
     @property
     def assignee_id(self) -> int | None:
         """The id of the assigned agent (``meta.assignee.id``), when known."""
         assignee = self.meta.get("assignee")
-        if isinstance(assignee, Mapping) and isinstance(assignee.get("id"), (int, float)):
-            return int(assignee["id"])
-        return None
+        return _whole_number(assignee.get("id")) if isinstance(assignee, Mapping) else None
 
 
 class ConversationPage(ChatwootModel):
@@ -200,9 +202,34 @@ class ToggleStatusResult(ChatwootModel):
 
 # -- parsing both shapes --------------------------------------------------------------
 
+ModelT = TypeVar("ModelT", bound=ChatwootModel)
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is one (or a finite, whole float); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)
+
 
 def _fail(what: str, detail: str) -> SerializationError:
-    return SerializationError(f"unexpected Chatwoot response for {what}: {detail}")
+    return SerializationError(
+        f"unexpected Chatwoot response for {what}: {detail}", connector="chatwoot"
+    )
+
+
+def validate(model: type[ModelT], data: Any, what: str) -> ModelT:
+    """``model.model_validate(data)``; raises SerializationError naming ``what`` for
+    anything it cannot take (every decode failure of a payload is one)."""
+    try:
+        return model.model_validate(data)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise _fail(what, str(exc)) from exc
+    except RecursionError:
+        pass  # raised below, not chained: its traceback is only the recursion
+    raise _fail(what, "nested too deeply")
 
 
 def parse_contact_page(body: Any, *, page: int) -> ContactPage:
@@ -213,13 +240,12 @@ def parse_contact_page(body: Any, *, page: int) -> ContactPage:
     if not isinstance(body, Mapping) or not isinstance(body.get("payload", []), list):
         raise _fail("a contact list", "expected an object with a 'payload' array")
     meta = body.get("meta") or {}
-    count = meta.get("count") if isinstance(meta, Mapping) else None
-    try:
-        contacts = [ChatwootContact.model_validate(item) for item in body.get("payload") or []]
-    except ValueError as exc:
-        raise _fail("a contact list", str(exc)) from exc
+    count = _whole_number(meta.get("count")) if isinstance(meta, Mapping) else None
+    contacts = [
+        validate(ChatwootContact, item, "a contact list") for item in body.get("payload") or []
+    ]
     return ContactPage(
-        contacts=contacts, count=count if isinstance(count, int) else None, page=page
+        contacts=contacts, count=count if count is not None and count >= 0 else None, page=page
     )
 
 
@@ -240,13 +266,12 @@ def parse_contact(body: Any) -> ChatwootContact | None:
         candidate = inner if isinstance(inner, Mapping) else payload
     elif isinstance(payload, list):
         first = payload[0] if payload else {}
+        if not isinstance(first, Mapping):
+            raise _fail("a contact", "the 'payload' array holds no contact object")
         candidate = {**first, **({"id": body["id"]} if "id" in body else {})}
     if not isinstance(candidate, Mapping) or candidate.get("id") is None:
         return None
-    try:
-        return ChatwootContact.model_validate(candidate)
-    except ValueError as exc:
-        raise _fail("a contact", str(exc)) from exc
+    return validate(ChatwootContact, candidate, "a contact")
 
 
 def parse_conversation_page(body: Any, *, page: int) -> ConversationPage:
@@ -256,22 +281,18 @@ def parse_conversation_page(body: Any, *, page: int) -> ConversationPage:
         raise _fail("a conversation list", "expected 'data' with a 'payload' array")
     meta = data.get("meta") or {}
     counts = {
-        k: int(v)
+        str(k): n
         for k, v in (meta.items() if isinstance(meta, Mapping) else ())
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        if (n := _whole_number(v)) is not None
     }
-    try:
-        items = [ChatwootConversation.model_validate(c) for c in data.get("payload") or []]
-    except ValueError as exc:
-        raise _fail("a conversation list", str(exc)) from exc
+    items = [
+        validate(ChatwootConversation, c, "a conversation list") for c in data.get("payload") or []
+    ]
     return ConversationPage(conversations=items, counts=counts, page=page)
 
 
-def parse_model(model: type[Any], body: Any, what: str) -> Any:
+def parse_model(model: type[ModelT], body: Any, what: str) -> ModelT:
     """Validate ``body`` as ``model`` (unwrapping a ``payload`` object when present)."""
     if isinstance(body, Mapping) and isinstance(body.get("payload"), Mapping):
         body = body["payload"]
-    try:
-        return model.model_validate(body)
-    except ValueError as exc:
-        raise _fail(what, str(exc)) from exc
+    return validate(model, body, what)

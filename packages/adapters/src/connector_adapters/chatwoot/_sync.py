@@ -358,11 +358,16 @@ async def sync_contacts(
     sync_name = name or f"chatwoot-contacts-{account_id or 'default'}-{table}"
 
     def mapper(contact: ChatwootContact) -> SyncItem:
-        canonical = to_canonical_contact(contact, account_id=account_id)
+        try:
+            payload = to_canonical_contact(contact, account_id=account_id).model_dump(mode="json")
+        except ValueError as exc:  # e.g. attributes nested deeper than pydantic serializes
+            raise SerializationError(
+                f"contact {contact.id} cannot be published: {exc}", connector="chatwoot"
+            ) from exc
         return SyncItem(
             entity_id=str(contact.id),
             record=contact_row(contact, account_id=account_id),
-            payload=canonical.model_dump(mode="json"),
+            payload=payload,
         )
 
     sync: IncrementalSync[ChatwootContact] = IncrementalSync(

@@ -64,10 +64,16 @@ class WebhookPayloadError(SerializationError):
 
 
 def compute_signature(secret: str, timestamp: str | int, body: bytes) -> str:
-    """``sha256=`` + hex HMAC-SHA256(secret, ``f"{timestamp}.{raw_body}"``)."""
-    message = str(timestamp).encode("ascii") + b"." + body
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+    """``sha256=`` + hex HMAC-SHA256(secret, ``f"{timestamp}.{raw_body}"``).
+
+    Raises ValueError for a timestamp that is not ASCII or a secret UTF-8 cannot encode.
+    """
+    return _signature(secret.encode("utf-8"), str(timestamp), body)
+
+
+def _signature(key: bytes, timestamp: str, body: bytes) -> str:
+    message = timestamp.encode("ascii") + b"." + body
+    return f"sha256={hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -91,11 +97,16 @@ def verify_signature(
     Raises WebhookSignatureMissingError (unsigned), WebhookTimestampError (not
     whole Unix seconds in ASCII digits, e.g. ``nan`` or ``inf``, or older/newer
     than ``tolerance`` seconds) or
-    WebhookSignatureMismatchError (tampered body or wrong secret).
+    WebhookSignatureMismatchError (tampered body or wrong secret); ValueError for an
+    empty secret or one UTF-8 cannot encode (a configuration mistake).
     """
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     if not key:
         raise ValueError("webhook secret must not be empty")
+    try:
+        key_bytes = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("webhook secret must be text that UTF-8 can encode") from None
     signature = _header(headers, SIGNATURE_HEADER)
     timestamp = _header(headers, TIMESTAMP_HEADER)
     if not signature or not timestamp:
@@ -118,8 +129,10 @@ def verify_signature(
         raise WebhookTimestampError(
             f"webhook rejected: stale timestamp ({age:.0f}s from now; tolerance {tolerance:.0f}s)"
         )
-    expected = compute_signature(key, stamp, body)
-    if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
+    expected = _signature(key_bytes, stamp, body)
+    # surrogatepass: a header str holding lone surrogates is a mismatch, not a crash.
+    given = signature.strip().encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(expected.encode("ascii"), given):
         raise WebhookSignatureMismatchError(
             "webhook rejected: signature mismatch (body altered, or signed with another secret)"
         )
@@ -208,25 +221,42 @@ _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(WebhookEvent)
 def parse_webhook(body: bytes | str | Mapping[str, Any]) -> WebhookEvent:
     """Parse a webhook body into its typed event. Raises WebhookPayloadError.
 
-    Verify the signature first (:func:`verify_signature` or :class:`WebhookVerifier`).
+    The event's entity (``.contact``, ``.conversation``, ``.message``) is validated
+    too, so reading it later cannot fail. Verify the signature first
+    (:func:`verify_signature` or :class:`WebhookVerifier`).
     """
+    problem = ""
     try:
         data = json.loads(body) if isinstance(body, (bytes, str)) else dict(body)
-    except ValueError as exc:
-        raise WebhookPayloadError(
-            f"webhook body is not JSON: {exc}", connector="chatwoot"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
-        raise WebhookPayloadError(
-            "webhook body is not a Chatwoot event (no 'event' field)", connector="chatwoot"
-        )
+    except RecursionError:
+        problem = "webhook body is nested too deeply"
+    except (TypeError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, dict()
+        problem = f"webhook body is not JSON: {exc}"
+    else:
+        if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+            problem = "webhook body is not a Chatwoot event (no 'event' field)"
+    if problem:
+        raise WebhookPayloadError(problem, connector="chatwoot")
     try:
         event: WebhookEvent = _EVENT_ADAPTER.validate_python(data)
+        _entity(event)
     except ValueError as exc:
-        raise WebhookPayloadError(
-            f"webhook {data['event']!r} payload is malformed: {exc}", connector="chatwoot"
-        ) from None
-    return event
+        problem = f"webhook {data['event']!r} payload is malformed: {exc}"
+    except RecursionError:
+        problem = f"webhook {data['event']!r} payload is nested too deeply"
+    else:
+        return event
+    raise WebhookPayloadError(problem, connector="chatwoot")
+
+
+def _entity(event: WebhookEvent) -> object:
+    if isinstance(event, ContactWebhook):
+        return event.contact
+    if isinstance(event, ConversationWebhook):
+        return event.conversation
+    if isinstance(event, MessageWebhook):
+        return event.message
+    return None
 
 
 class WebhookVerifier(BaseModel):

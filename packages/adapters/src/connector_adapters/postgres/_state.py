@@ -7,8 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector_adapters._ports import JsonObject, _to_json_object
-from connector_core import SerializationError
+from connector_adapters._ports import JsonObject, _decode_json, _to_json_object
 from connector_postgres import PostgresConnector, quote_ident
 
 DEFAULT_STATE_TABLE = "connector_state"
@@ -40,7 +39,8 @@ class PostgresStateStore:
     use (``CREATE TABLE IF NOT EXISTS``); call :meth:`setup` to do it up front.
 
     The connector must be connected. Raises the connector's errors (QueryError,
-    ConnectionFailedError, ...) and SerializationError for non-JSON values.
+    ConnectionFailedError, ...) and SerializationError for non-JSON values, and for
+    stored values that are not JSON objects or nest too deeply to decode.
     """
 
     def __init__(
@@ -77,15 +77,9 @@ class PostgresStateStore:
         if not self._ready:
             await self.setup()
 
-    @staticmethod
-    def _decode(key: str, text: str) -> JsonObject:
-        try:
-            value = json.loads(text)
-        except ValueError as exc:  # pragma: no cover - jsonb is always valid JSON
-            raise SerializationError(f"state value for {key!r} is not JSON") from exc
-        if not isinstance(value, dict):
-            raise SerializationError(f"state value for {key!r} is not a JSON object")
-        return value
+    def _decode(self, key: str, text: str) -> JsonObject:
+        # jsonb is valid JSON, but may be any JSON, or nest deeper than Python can decode.
+        return _decode_json(text, f"state value for {key!r} in table {self.table!r}")
 
     async def get(self, key: str) -> JsonObject | None:
         await self._ensure()

@@ -438,7 +438,11 @@ class FakeChatwoot:
         )
         params = values.groupdict() if values else {}
         if params.get("account_id") not in (None, str(self.backend.account_id)):
-            return JSONResponse({"description": "Account not found"}, status_code=404)
+            # Chatwoot's answer when the token's user is not a member of the account.
+            message = "You are not authorized to access this account"
+            return JSONResponse(
+                {"description": message, "errors": [{"message": message}]}, status_code=401
+            )
         query = req.parameters.query
         b = self.backend
         suffix = template.removeprefix("/api/v1/accounts/{account_id}")

@@ -145,3 +145,34 @@ def test_partial_credentials_in_auto_mode_are_refused_not_mocked() -> None:
     # explicit mode still wins.
     assert not ChatwootConfig(account_id=2).is_managed
     assert not ChatwootConfig(api_access_token=TOKEN, mode="mock").is_managed
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"api_access_token": f"{TOKEN}\x00"}, "api_access_token"),  # h11 quoted it in errors
+        ({"api_access_token": "tök-" + TOKEN}, "api_access_token"),  # httpx: UnicodeEncodeError
+        ({"api_access_token": f"{TOKEN} x"}, "api_access_token"),
+        ({"api_access_token": ""}, "api_access_token"),
+        ({"correlation_id_header": "X Request"}, "correlation_id_header"),
+        ({"correlation_id_header": "X-Corrélation"}, "correlation_id_header"),
+        ({"requests_per_minute": 10**400}, "requests_per_minute"),  # OverflowError in the client
+        ({"search_requests_per_minute": 10**8}, "search_requests_per_minute"),
+        ({"burst": 10**30}, "burst"),
+        ({"search_burst": 10**6}, "search_burst"),
+        ({"account_id": 2**63}, "account_id"),  # the contacts table's bigint
+        ({"webhook_tolerance": 1e300}, "webhook_tolerance"),
+        ({"webhook_secret": f"{TOKEN}\ud800"}, "webhook_secret"),  # UTF-8 cannot sign with it
+        ({"webhook_secret": ""}, "webhook_secret"),
+        ({"base_url": "https://chat.example.com/" + "a" * 2048}, "base_url"),
+    ],
+)
+def test_values_the_managed_client_cannot_use_are_config_errors(
+    fields: dict[str, object], bad: str
+) -> None:
+    given = {"account_id": 1, "api_access_token": TOKEN, **fields}
+    with pytest.raises(ConfigError) as info:
+        ChatwootConfig.model_validate(given)
+    assert info.value.fields == (bad,)
+    assert TOKEN not in str(info.value)
+    assert info.value.__context__ is None

@@ -446,3 +446,19 @@ def test_from_env_prefix_must_be_a_string() -> None:
     with pytest.raises(ConfigError) as info:
         ScriptedConfig.from_env(42, {})  # type: ignore[arg-type]
     assert info.value.fields == ("prefix",)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"timeout": 1e300}, {"connect_timeout": 10**9}, {"retry": {"deadline": 1e12}}],
+)
+def test_absurdly_long_timeouts_are_config_errors(fields: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        ScriptedConfig(**fields)
+
+
+def test_a_deeply_nested_json_variable_is_a_config_error_not_a_recursion_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig.from_env("APP_", {"APP_RETRY": deep})
+    assert info.value.fields == ("retry",)

@@ -146,3 +146,10 @@ def test_scrub_value_scrubs_nested_strings() -> None:
         "list": ["***", 1],
         "***": ("t", "***"),
     }
+
+
+def test_scrub_removes_escaped_forms_that_reprs_show() -> None:
+    secret = "tok\x00en-\u00e9-9f"
+    text = f"Illegal header value {secret.encode()!r}; also {secret!r}"
+    scrubbed = scrub_secrets(text, [secret])
+    assert "tok\\x00en" not in scrubbed, scrubbed

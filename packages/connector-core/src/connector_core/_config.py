@@ -81,16 +81,20 @@ class SettingsModel(BaseModel):
         return _validate_or_config_error(cls.__name__, data, handler)
 
 
+MAX_TIMEOUT = 7 * 24 * 3600.0
+"""The largest timeout a config accepts (a week): larger is a typo, not a deadline."""
+
+
 class RetrySettings(SettingsModel):
     """How operations are retried. See :class:`connector_core.RetryPolicy`."""
 
     max_attempts: int = Field(3, ge=1, le=100)
-    initial_delay: float = Field(0.1, ge=0)
-    max_delay: float = Field(10.0, ge=0)
+    initial_delay: float = Field(0.1, ge=0, le=MAX_TIMEOUT)
+    max_delay: float = Field(10.0, ge=0, le=MAX_TIMEOUT)
     multiplier: float = Field(2.0, ge=1)
     jitter: bool = True
-    deadline: float | None = Field(60.0, gt=0)
-    max_retry_after: float = Field(60.0, ge=0)
+    deadline: float | None = Field(60.0, gt=0, le=MAX_TIMEOUT)
+    max_retry_after: float = Field(60.0, ge=0, le=MAX_TIMEOUT)
 
 
 class RateLimitSettings(SettingsModel):
@@ -104,7 +108,7 @@ class CircuitBreakerSettings(SettingsModel):
     """Open after ``failure_threshold`` consecutive failures; probe again after ``cooldown`` s."""
 
     failure_threshold: int = Field(5, ge=1)
-    cooldown: float = Field(30.0, gt=0)
+    cooldown: float = Field(30.0, gt=0, le=MAX_TIMEOUT)
     half_open_max_calls: int = Field(1, ge=1)
 
 
@@ -159,9 +163,14 @@ class ConnectorConfig(BaseModel):
         _setattr_hiding_value(self, name, value)
 
     timeout: float | None = Field(
-        30.0, gt=0, description="Per-operation timeout in seconds (None: no timeout)."
+        30.0,
+        gt=0,
+        le=MAX_TIMEOUT,
+        description="Per-operation timeout in seconds (None: no timeout).",
     )
-    connect_timeout: float = Field(10.0, gt=0, description="Timeout of one connect attempt.")
+    connect_timeout: float = Field(
+        10.0, gt=0, le=MAX_TIMEOUT, description="Timeout of one connect attempt."
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     rate_limit: RateLimitSettings | None = None
     circuit_breaker: CircuitBreakerSettings | None = Field(default_factory=CircuitBreakerSettings)
@@ -341,6 +350,6 @@ def _parse_scalar(value: str) -> Any:
     if stripped[:1] in ("{", "["):
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # left as text: validation names the field
             return value
     return value

@@ -67,13 +67,16 @@ def redact_url(url: str) -> str:
 
 def secret_forms(secret: str) -> tuple[str, ...]:
     """A secret as it may appear in text: plain, percent-encoded (URL paths and
-    userinfo), form-encoded (query strings) and base64 (standard and URL-safe alphabet,
-    with and without padding), longest first."""
+    userinfo), form-encoded (query strings), base64 (standard and URL-safe alphabet,
+    with and without padding) and escaped as ``repr`` shows it (a driver's message
+    quoting ``b'tok\\x00en'``), longest first."""
     raw = secret.encode()
     encoded = (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode())
     forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
     forms.update(encoded)
     forms.update(e.rstrip("=") for e in encoded)
+    forms.add(repr(secret)[1:-1])  # str escapes
+    forms.add(repr(raw)[2:-1])  # bytes escapes
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from adapters_chatwoot_fake import TOKEN, FakeChatwoot
 
 import connector_adapters
 import connector_adapters.chatwoot
 import connector_adapters.postgres
-from connector_adapters import Adapters, load_adapters
+from connector_adapters import (
+    Adapters,
+    Integration,
+    integration_names,
+    load_adapters,
+    register_integration,
+    unregister_integration,
+)
 from connector_adapters.chatwoot import ChatwootConfig, ManagedChatwoot, MockChatwoot
 from connector_core import ConfigError
 
@@ -65,14 +76,16 @@ async def test_bundle_connects_and_disconnects_managed_clients(
 
 def test_public_api_is_deliberate() -> None:
     assert set(connector_adapters.__all__) == {
-        "Adapters", "Contact", "CountedSource", "DomainEvent", "EventPublisher", "FileStateStore",
+        "ENTRY_POINT_GROUP", "Integration", "integration_names", "register_integration",
+        "unregister_integration", "Adapters", "Contact", "CountedSource", "DomainEvent",
+        "EventPublisher", "FileStateStore",
         "InMemoryEventPublisher", "InMemoryStateStore", "IncrementalSync", "JsonObject",
         "ProgressCallback", "SourceBatch", "SourceReference", "StateStore", "SyncItem",
         "SyncProgress", "SyncReport", "SyncSource", "__version__", "fingerprint",
         "load_adapters",
     }  # fmt: skip
     assert set(connector_adapters.chatwoot.__all__) == {
-        "CONTACTS_PER_PAGE", "CONTACT_COLUMNS", "CONTACT_SORTS", "ChatwootClient",
+        "INTEGRATION", "CONTACTS_PER_PAGE", "CONTACT_COLUMNS", "CONTACT_SORTS", "ChatwootClient",
         "ChatwootConfig", "ChatwootContact", "ChatwootContactInbox", "ChatwootContactSource",
         "ChatwootConversation", "ChatwootInbox", "ChatwootMessage", "ChatwootModel",
         "ContactPage", "ContactWebhook", "ConversationPage", "ConversationWebhook",
@@ -97,3 +110,96 @@ def test_partial_credentials_never_fall_back_to_the_mock() -> None:
     with pytest.raises(ConfigError) as info:
         load_adapters(environ={"CHATWOOT_API_ACCESS_TOKEN": TOKEN})
     assert info.value.fields == ("account_id",)
+
+
+# -- the registry of integrations ----------------------------------------------------------
+
+
+class Recorder:
+    """A client that records its life; ``fail`` makes connect() raise."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    async def connect(self) -> None:
+        if self.fail:
+            raise ConnectionError(f"{self.name} is down")
+        self.log.append(f"connect {self.name}")
+
+    async def disconnect(self) -> None:
+        self.log.append(f"disconnect {self.name}")
+
+
+class FakeConfig(ChatwootConfig):
+    """Any config with ``is_managed`` will do; Chatwoot's is at hand."""
+
+
+def _register(name: str, log: list[str], *, fail: bool = False) -> None:
+    register_integration(
+        Integration(
+            name=name,
+            config_class=FakeConfig,
+            managed=lambda config: Recorder(name, log, fail),
+            mock=lambda config: Recorder(name, log, fail),
+        )
+    )
+
+
+@pytest.fixture
+def log() -> Iterator[list[str]]:
+    events: list[str] = []
+    yield events
+    for name in ("first", "second", "broken"):
+        unregister_integration(name)
+
+
+def test_chatwoot_comes_from_the_registry_not_from_the_bundle() -> None:
+    assert "chatwoot" in integration_names()
+    assert connector_adapters.chatwoot.INTEGRATION.name == "chatwoot"
+    tree = ast.parse((Path(connector_adapters.__file__).parent / "_bundle.py").read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    code_words = [
+        text
+        for node in ast.walk(tree)
+        for text in (
+            [node.id] if isinstance(node, ast.Name)
+            else [node.attr] if isinstance(node, ast.Attribute)
+            else [node.name] if isinstance(node, ast.alias)
+            else [node.value] if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings
+            else []
+        )
+    ]  # fmt: skip
+    assert not [w for w in code_words if "chatwoot" in w.lower()]
+
+
+async def test_integrations_registered_at_run_time_are_wired(log: list[str]) -> None:
+    _register("first", log)
+    _register("second", log)
+    async with load_adapters({"first": {}, "second": {}}) as adapters:
+        assert isinstance(adapters.first, Recorder)
+        assert adapters.client("second") is adapters.second
+        assert adapters.modes() == {"first": "mock", "second": "mock"}
+    assert log == ["connect first", "connect second", "disconnect second", "disconnect first"]
+
+
+async def test_a_failed_connect_disconnects_the_ones_already_connected(log: list[str]) -> None:
+    _register("first", log)
+    _register("broken", log, fail=True)
+    _register("second", log)
+    adapters = load_adapters({"first": {}, "broken": {}, "second": {}})
+    with pytest.raises(ConnectionError, match="broken is down"):
+        async with adapters:
+            pytest.fail("the bundle must not open with an integration down")
+    assert log == ["connect first", "disconnect first"]
+
+
+def test_an_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no integration 'salesforce'"):
+        load_adapters({}).salesforce  # noqa: B018

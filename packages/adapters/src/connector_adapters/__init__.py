@@ -10,6 +10,13 @@ from importlib.metadata import version as _version
 
 from connector_adapters._bundle import Adapters, load_adapters
 from connector_adapters._domain import Contact, DomainEvent, SourceReference
+from connector_adapters._integrations import (
+    ENTRY_POINT_GROUP,
+    Integration,
+    integration_names,
+    register_integration,
+    unregister_integration,
+)
 from connector_adapters._ports import (
     EventPublisher,
     FileStateStore,
@@ -36,6 +43,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Adapters",
     "Contact",
     "CountedSource",
@@ -45,6 +53,7 @@ __all__ = [
     "InMemoryEventPublisher",
     "InMemoryStateStore",
     "IncrementalSync",
+    "Integration",
     "JsonObject",
     "ProgressCallback",
     "SourceBatch",
@@ -56,5 +65,8 @@ __all__ = [
     "SyncSource",
     "__version__",
     "fingerprint",
+    "integration_names",
     "load_adapters",
+    "register_integration",
+    "unregister_integration",
 ]

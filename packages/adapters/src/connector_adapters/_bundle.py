@@ -2,81 +2,94 @@
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import logging
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
+from connector_adapters._integrations import (
+    IntegrationClient,
+    IntegrationConfig,
+    env_prefix,
+    integration,
+    integration_names,
+)
 from connector_core import ConfigError, FieldError
 
-if TYPE_CHECKING:
-    from connector_adapters.chatwoot import ChatwootClient, ChatwootConfig
-
-INTEGRATIONS: dict[str, str] = {"chatwoot": "CHATWOOT_"}
-"""Known integrations and the environment prefix each reads when no config is given."""
-
-
-def _chatwoot_module() -> Any:
-    # Imported on demand: the subpackage needs the 'chatwoot' extra and says so itself.
-    return importlib.import_module("connector_adapters.chatwoot")
+logger = logging.getLogger("connector_adapters.bundle")
 
 
 class Adapters:
-    """The clients of every integration, managed or mock as configured.
+    """The clients of every configured integration, managed or mock as configured.
 
-    ``adapters.chatwoot`` is built on first use (ImportError naming
-    ``connector-adapters[chatwoot]`` when the extra is missing). ``async with``
-    connects the managed clients and always disconnects them.
+    ``adapters.client("chatwoot")`` (or ``adapters.chatwoot``) is built on first use;
+    ``adapters.config("chatwoot")`` (or ``adapters.chatwoot_config``) is its config.
+    ``async with`` connects every configured client and always disconnects them; when
+    one fails to connect, those already connected are disconnected before the error
+    propagates.
     """
 
     def __init__(self, configs: Mapping[str, Any]) -> None:
-        self._configs = dict(configs)
-        self._clients: dict[str, Any] = {}
+        self._given = dict(configs)
+        self._configs: dict[str, IntegrationConfig] = {}
+        self._clients: dict[str, IntegrationClient] = {}
 
-    @property
-    def chatwoot_config(self) -> ChatwootConfig:
-        module = _chatwoot_module()
-        config = self._configs.get("chatwoot")
+    def config(self, name: str) -> IntegrationConfig:
+        """The validated config of integration ``name`` (its defaults when none given)."""
+        config = self._configs.get(name)
         if config is None:
-            config = module.ChatwootConfig()
-        elif not isinstance(config, module.ChatwootConfig):
-            config = module.ChatwootConfig.model_validate(config)
-        self._configs["chatwoot"] = config
-        result: ChatwootConfig = config
-        return result
+            config = self._configs[name] = integration(name).config(self._given.get(name))
+        return config
 
-    @property
-    def chatwoot(self) -> ChatwootClient:
-        """The Chatwoot client: ManagedChatwoot with credentials, else MockChatwoot."""
-        client = self._clients.get("chatwoot")
+    def client(self, name: str) -> Any:
+        """The client of integration ``name``: managed when its config has credentials,
+        else the mock. Built once."""
+        client = self._clients.get(name)
         if client is None:
-            module = _chatwoot_module()
-            config = self.chatwoot_config
-            if config.is_managed:
-                client = module.ManagedChatwoot(config)
-            else:
-                client = module.MockChatwoot(account_id=config.account_id or 1)
-            self._clients["chatwoot"] = client
-        result: ChatwootClient = client
-        return result
+            client = self._clients[name] = integration(name).client(self.config(name))
+        return client
+
+    def __getattr__(self, attribute: str) -> Any:
+        # adapters.chatwoot and adapters.chatwoot_config, for every known integration.
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        names = integration_names()
+        if attribute in names:
+            return self.client(attribute)
+        base = attribute.removesuffix("_config")
+        if attribute.endswith("_config") and base in names:
+            return self.config(base)
+        raise AttributeError(f"{type(self).__name__} has no integration {attribute!r}")
 
     def modes(self) -> dict[str, str]:
-        """``{"chatwoot": "managed" | "mock"}`` for every configured integration."""
-        return {
-            name: ("managed" if getattr(self, f"{name}_config").is_managed else "mock")
-            for name in self._configs
-        }
+        """``{"chatwoot": "managed" | "mock", ...}`` for every configured integration."""
+        return {name: "managed" if self.config(name).is_managed else "mock" for name in self._given}
 
     async def connect(self) -> None:
-        """Connect every client built so far, and the configured ones."""
-        for name in self._configs:
-            await getattr(self, name).connect()
+        """Connect every configured client, in order. When one fails, the ones already
+        connected are disconnected, then its error is raised."""
+        connected: list[IntegrationClient] = []
+        try:
+            for name in self._given:
+                client = self.client(name)
+                await client.connect()
+                connected.append(client)
+        except BaseException:
+            await asyncio.shield(self._disconnect_all(reversed(connected)))
+            raise
 
     async def disconnect(self) -> None:
         """Disconnect every client that was built (never raises connector errors)."""
-        for client in self._clients.values():
-            await client.disconnect()
+        await self._disconnect_all(reversed(list(self._clients.values())))
+
+    async def _disconnect_all(self, clients: Any) -> None:
+        for client in clients:
+            try:
+                await client.disconnect()
+            except Exception as exc:  # one client's trouble must not keep others open
+                logger.warning("disconnecting %r failed: %s", client, type(exc).__name__)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -88,37 +101,39 @@ class Adapters:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.disconnect()
+        await asyncio.shield(self.disconnect())
 
 
 def load_adapters(
     config: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> Adapters:
-    """Build the adapter bundle.
+    """Build the adapter bundle from the registry of integrations.
 
-    ``config`` maps an integration name (``"chatwoot"``) to its config object or
-    a mapping of its fields. Without ``config``, each integration whose
-    environment variables are set (``CHATWOOT_API_ACCESS_TOKEN``, ...) is read from
-    them. An integration without credentials gets its mock client.
+    ``config`` maps an integration name (``"chatwoot"``) to its config object or a
+    mapping of its fields. Without ``config``, each known integration whose environment
+    variables are set (``CHATWOOT_API_ACCESS_TOKEN``, ...) is read from them. An
+    integration without credentials gets its mock client.
 
-    Raises ConfigError for an unknown integration name or bad fields (naming them).
+    Raises ConfigError for unknown integration names or bad fields (naming them), and
+    an integration's ImportError naming its extra when it is not installed.
     """
     if config is None:
         env = os.environ if environ is None else environ
         configs: dict[str, Any] = {}
-        for name, prefix in INTEGRATIONS.items():
+        for name in integration_names():
+            prefix = env_prefix(name)
             if any(key.upper().startswith(prefix) for key in env):
-                module = importlib.import_module(f"connector_adapters.{name}")
-                configs[name] = module.ChatwootConfig.from_env(prefix, env)
+                configs[name] = integration(name).config_class.from_env(prefix, env)
         return Adapters(configs)
-    unknown = sorted(set(config) - set(INTEGRATIONS))
+    known = integration_names()
+    unknown = sorted(set(config) - set(known))
     if unknown:
-        known = ", ".join(sorted(INTEGRATIONS))
+        listing = ", ".join(known) or "none"
         raise ConfigError(
-            f"unknown integration(s) {', '.join(map(repr, unknown))}; known: {known}",
-            errors=[FieldError(name, f"unknown integration; known: {known}") for name in unknown],
+            f"unknown integration(s) {', '.join(map(repr, unknown))}; known: {listing}",
+            errors=[FieldError(n, f"unknown integration; known: {listing}") for n in unknown],
         )
     adapters = Adapters(config)
     for name in config:
-        getattr(adapters, f"{name}_config")  # validate now, not at first use
+        adapters.config(name)  # validate now, not at first use
     return adapters

@@ -11,6 +11,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by t
         "pip install 'connector-adapters[chatwoot]'"
     ) from _exc
 
+from connector_adapters._integrations import Integration
 from connector_adapters.chatwoot._client import CONTACT_SORTS, CONTACTS_PER_PAGE, ChatwootClient
 from connector_adapters.chatwoot._config import ChatwootConfig
 from connector_adapters.chatwoot._managed import ManagedChatwoot
@@ -52,10 +53,20 @@ from connector_adapters.chatwoot._webhooks import (
     verify_signature,
 )
 
+INTEGRATION = Integration(
+    name="chatwoot",
+    config_class=ChatwootConfig,
+    managed=ManagedChatwoot,
+    mock=lambda config: MockChatwoot(account_id=config.account_id or 1),
+    env_prefix="CHATWOOT_",
+)
+"""How ``load_adapters`` builds Chatwoot's clients (entry point ``chatwoot``)."""
+
 __all__ = [
     "CONTACTS_PER_PAGE",
     "CONTACT_COLUMNS",
     "CONTACT_SORTS",
+    "INTEGRATION",
     "ChatwootClient",
     "ChatwootConfig",
     "ChatwootContact",

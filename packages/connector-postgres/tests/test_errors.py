@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
-from connector_core import ConnectionFailedError, InvalidRequestError, SerializationError
-from connector_postgres._errors import translate_error
+from connector_core import (
+    ConnectionFailedError,
+    ConnectorTimeoutError,
+    InvalidRequestError,
+    SerializationError,
+)
+from connector_postgres._errors import DriverTimeoutError, translate_error
 
 
 def test_a_missing_binary_encoder_is_a_final_serialization_error() -> None:
@@ -40,3 +47,20 @@ def test_only_protocol_state_errors_are_connection_errors() -> None:
     )
     assert isinstance(other, InvalidRequestError)
     assert not other.transient
+
+
+def test_timeouts_are_never_lost_connections() -> None:
+    # TimeoutError is an OSError: it must not reach the "cannot reach the server" branch.
+    operation = TimeoutError()
+    operation.__cause__ = asyncio.CancelledError()  # how BaseConnector.run raises its own
+    assert type(translate_error(operation, command_timeout=None)) is ConnectorTimeoutError
+    statement = translate_error(DriverTimeoutError(), command_timeout=2.0)
+    assert type(statement) is ConnectorTimeoutError
+    assert statement is not None
+    assert "command_timeout=2.0s" in statement.message
+    assert not statement.transient
+    opening = translate_error(
+        DriverTimeoutError("connect timed out", connecting=True), command_timeout=None
+    )
+    assert type(opening) is ConnectionFailedError
+    assert opening.transient

@@ -43,7 +43,7 @@ from connector_core import (
 )
 from connector_postgres._catalog import CatalogCache, Table, load_tables, resolve_table
 from connector_postgres._config import IsolationLevel, PostgresConfig
-from connector_postgres._errors import is_stale_catalog, translate_error
+from connector_postgres._errors import DriverTimeoutError, is_stale_catalog, translate_error
 from connector_postgres._identifiers import column_list
 from connector_postgres._listen import Listener
 from connector_postgres._read import RecordReader
@@ -156,7 +156,8 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         try:
             if c.pool_min == 0:  # nothing connected yet: prove the server answers
                 async with pool.acquire() as connection:
-                    await connection.fetchval("SELECT 1")
+                    # Part of connecting: connect_timeout is its budget, not command_timeout.
+                    await connection.fetchval("SELECT 1", timeout=c.connect_timeout)
         except BaseException:
             pool.terminate()
             raise
@@ -228,9 +229,25 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             )
         return pool
 
+    async def _acquire(self, pool: asyncpg.Pool) -> PoolConnectionProxy:
+        """A pooled connection; opening a new one that runs out of ``connect_timeout`` is
+        a (transient) failed connection, as it is for ``connect()``."""
+        try:
+            connection: PoolConnectionProxy = await pool.acquire()
+        except TimeoutError as exc:  # the driver's: see DriverTimeoutError
+            raise self._connect_timed_out() from exc
+        return connection
+
+    def _connect_timed_out(self) -> DriverTimeoutError:
+        return DriverTimeoutError(
+            f"opening a connection timed out after {self.config.connect_timeout}s "
+            "(connect_timeout)",
+            connecting=True,
+        )
+
     async def _with_connection(self, call: Callable[[Connection], Awaitable[T]]) -> T:
         pool = self._require_pool()
-        connection: PoolConnectionProxy = await pool.acquire()
+        connection = await self._acquire(pool)
         interruption = Interruption()
         try:
             return await guarded(lambda: call(connection), interruption)
@@ -266,7 +283,10 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
     async def _open_dedicated_connection(self) -> asyncpg.Connection:
         """A connection outside the pool (for LISTEN), with the same settings."""
-        connection: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs())
+        try:
+            connection: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs())
+        except TimeoutError as exc:  # the driver's: see DriverTimeoutError
+            raise self._connect_timed_out() from exc
         if self.config.decode_json:
             try:
                 await self._init_connection(connection)
@@ -431,7 +451,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         pool = self._require_pool()
 
         async def begin() -> tuple[PoolConnectionProxy, Transaction, Interruption]:
-            connection: PoolConnectionProxy = await pool.acquire()
+            connection = await self._acquire(pool)
             interruption = Interruption()
             try:
                 tx = connection.transaction(

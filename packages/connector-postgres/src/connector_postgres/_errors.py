@@ -112,19 +112,52 @@ def translate_error(exc: BaseException, *, command_timeout: float | None) -> Con
             connector=NAME,
             transient=False,
         )
-    if isinstance(exc, TimeoutError) and not isinstance(exc.__cause__, asyncio.CancelledError):
-        # asyncpg's own per-statement timeout (the operation's timeout comes with a
-        # CancelledError cause and is left to BaseConnector). Not retried: the budget is
-        # the caller's, and a retry would multiply it.
-        budget = f"command_timeout={command_timeout}s" if command_timeout else "its timeout"
-        return ConnectorTimeoutError(
-            f"statement did not finish within {budget}", connector=NAME, transient=False
-        )
+    if isinstance(exc, TimeoutError):
+        # Before the OSError branch below: TimeoutError is an OSError, and a deadline that
+        # ran out is not a lost connection.
+        return _from_timeout(exc, command_timeout)
     if isinstance(exc, (ConnectionError, OSError, EOFError)):
         return ConnectionFailedError(
             f"cannot reach the server ({type(exc).__name__}: {exc})", connector=NAME
         )
     return None
+
+
+class DriverTimeoutError(TimeoutError):
+    """Internal: a deadline of the driver's own ran out inside a driver call (never
+    raised to users: :func:`translate_error` turns it into a ConnectorError).
+
+    Inside a call the operation's timeout arrives as a CancelledError; it becomes a
+    TimeoutError only where ``BaseConnector.run`` catches it. So a TimeoutError caught
+    *inside* a call is the driver's: ``command_timeout``, a bulk deadline, or the
+    ``connect_timeout`` of a connection being opened (``connecting=True``). The wrappers
+    around driver calls (``guarded``, the connection openers) mark it with this class so
+    that translation needs no guessing. ``message`` None: the statement's
+    ``command_timeout``.
+    """
+
+    def __init__(self, message: str | None = None, *, connecting: bool = False) -> None:
+        super().__init__(message or "statement timeout")
+        self.message = message
+        self.connecting = connecting
+
+
+def _from_timeout(exc: TimeoutError, command_timeout: float | None) -> ConnectorError:
+    if isinstance(exc, DriverTimeoutError):
+        if exc.connecting:  # as BaseConnector treats a connect that timed out: transient
+            return ConnectionFailedError(exc.message or "connect timed out", connector=NAME)
+        if exc.message:
+            return ConnectorTimeoutError(exc.message, connector=NAME, transient=False)
+    elif isinstance(exc.__cause__, asyncio.CancelledError):
+        # The operation's own deadline (BaseConnector.run names it: "query timed out
+        # after 1.0s"); transient, as BaseConnector makes every operation timeout.
+        return ConnectorTimeoutError("operation timed out", connector=NAME)
+    # The driver's per-statement deadline. Not retried: the budget is the caller's, and
+    # a retry would multiply it.
+    budget = f"command_timeout={command_timeout}s" if command_timeout else "its timeout"
+    return ConnectorTimeoutError(
+        f"statement did not finish within {budget}", connector=NAME, transient=False
+    )
 
 
 # InternalClientError messages that mean the protocol lost track of the connection's

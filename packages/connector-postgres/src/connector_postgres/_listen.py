@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from connector_core import ConnectorError, InvalidRequestError
+from connector_postgres._errors import DriverTimeoutError
 from connector_postgres._identifiers import MAX_IDENTIFIER_BYTES, quote_ident
 from connector_postgres._results import Notification
 
@@ -157,6 +158,13 @@ class Listener(AsyncIterator[Notification]):
                 for channel in self.channels:
                     await connection.add_listener(channel, self._on_notify)
                 connection.add_termination_listener(self._on_terminate)
+            except TimeoutError as exc:
+                # command_timeout ran out on LISTEN: the new connection is not answering,
+                # which the reconnect loop retries like a connect that timed out.
+                connection.terminate()
+                raise DriverTimeoutError(
+                    "LISTEN on a new connection timed out (command_timeout)", connecting=True
+                ) from exc
             except BaseException:
                 connection.terminate()
                 raise

@@ -12,6 +12,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from connector_core import ConnectorError, InvalidRequestError
+from connector_postgres._errors import DriverTimeoutError
 from connector_postgres._results import ExecuteResult
 
 if TYPE_CHECKING:
@@ -85,12 +86,21 @@ class Interruption:
 
 
 async def guarded(call: Callable[[], Awaitable[T]], interruption: Interruption) -> T:
-    """Await ``call()``, recording a timeout or cancellation in ``interruption``."""
+    """Await ``call()``, recording a timeout or cancellation in ``interruption``.
+
+    A TimeoutError out of ``call()`` is the driver's own deadline (the operation's
+    timeout arrives here as a CancelledError): it leaves as a DriverTimeoutError, so
+    that it is translated as such and never as the operation's timeout."""
     try:
         return await call()
-    except (TimeoutError, asyncio.CancelledError):
+    except asyncio.CancelledError:
         interruption.mark()
         raise
+    except TimeoutError as exc:
+        interruption.mark()
+        if isinstance(exc, DriverTimeoutError):
+            raise
+        raise DriverTimeoutError() from exc
 
 
 async def open_cursor(

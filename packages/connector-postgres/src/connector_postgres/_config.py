@@ -14,6 +14,12 @@ from connector_core import ConfigError, ConnectorConfig, FieldError
 
 _MASK = "***"
 
+# A bulk call's deadline when bulk_timeout is not set (docs/decisions/0049): a floor of
+# 1,000 records/s, ~100x below the slowest write path measured (pipelined upserts), and
+# ten operation timeouts when the number of records is not known up front.
+BULK_SECONDS_PER_ROW = 0.001
+BULK_UNKNOWN_SIZE_FACTOR = 10
+
 
 class SslMode(StrEnum):
     """libpq's ``sslmode`` values (``allow`` is not offered: it only downgrades)."""
@@ -108,7 +114,21 @@ class PostgresConfig(ConnectorConfig):
         description="Upserts of at least this many records go through COPY into a temp table.",
     )
     bulk_timeout: float | None = Field(
-        None, gt=0, description="Timeout of one COPY or write() call, seconds (None: none)."
+        None,
+        gt=0,
+        description=(
+            "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call, "
+            "seconds (None: scaled from timeout, see bulk_deadline())."
+        ),
+    )
+    tcp_keepalive: float | None = Field(
+        60.0,
+        ge=2,
+        le=7200,
+        description=(
+            "Seconds after which a connection whose peer stopped answering is closed by the "
+            "OS (TCP keepalive probes and TCP_USER_TIMEOUT; None: the OS defaults, hours)."
+        ),
     )
     catalog_cache_ttl: float = Field(
         60.0,
@@ -213,6 +233,25 @@ class PostgresConfig(ConnectorConfig):
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("/") else self.host
         path = f"/{quote(self.database, safe='')}" if self.database else ""
         return f"postgresql://{auth}{quote(host, safe='[]:/')}:{self.port}{path}"
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def bulk_deadline(self, rows: int | None) -> float | None:
+        """The deadline, in seconds, of one bulk call (``write``, ``copy_in``,
+        ``copy_out``, ``copy_out_query``) moving ``rows`` records (None: not known up front).
+
+        ``bulk_timeout`` when it is set. Otherwise scaled from ``timeout``: ``timeout``
+        plus 1 ms per record when the count is known (``write()``, ``copy_in()`` of a
+        list or tuple), so a one-record write fails like any other call and a million
+        records get about 17 more minutes; ``10 * timeout`` when it is not. None only when
+        both are None. See docs/decisions/0049."""
+        if self.bulk_timeout is not None:
+            return self.bulk_timeout
+        if self.timeout is None:
+            return None
+        if rows is None:
+            return self.timeout * BULK_UNKNOWN_SIZE_FACTOR
+        return self.timeout + rows * BULK_SECONDS_PER_ROW
 
     # -- what the driver needs ----------------------------------------------------------
 

@@ -45,6 +45,7 @@ from connector_postgres._catalog import CatalogCache, Table, load_tables, resolv
 from connector_postgres._config import IsolationLevel, PostgresConfig
 from connector_postgres._errors import DriverTimeoutError, is_stale_catalog, translate_error
 from connector_postgres._identifiers import column_list
+from connector_postgres._keepalive import keep_alive
 from connector_postgres._listen import Listener
 from connector_postgres._read import RecordReader
 from connector_postgres._results import ExecuteResult
@@ -150,7 +151,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             max_size=c.pool_max,
             max_queries=c.max_queries,
             max_inactive_connection_lifetime=c.max_inactive_connection_lifetime,
-            init=self._init_connection if c.decode_json else None,
+            init=self._init_connection,
             **self._connect_kwargs(),
         )
         try:
@@ -163,8 +164,12 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             raise
         self._pool = pool
 
-    @staticmethod
-    async def _init_connection(connection: asyncpg.Connection) -> None:
+    async def _init_connection(self, connection: asyncpg.Connection) -> None:
+        """Prepare each new connection (pooled or dedicated) before its first use."""
+        if self.config.tcp_keepalive is not None:
+            keep_alive(connection, self.config.tcp_keepalive)
+        if not self.config.decode_json:
+            return
         # json and jsonb as Python values (asyncpg's default is their text). In binary
         # format, so that binary COPY (write, copy_in) can encode them too: a text-only
         # codec has no binary encoder and COPY refuses the column.
@@ -245,17 +250,21 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             connecting=True,
         )
 
-    async def _with_connection(self, call: Callable[[Connection], Awaitable[T]]) -> T:
+    async def _with_connection(
+        self, call: Callable[[Connection], Awaitable[T]], *, bulk_deadline: float | None = None
+    ) -> T:
+        """``call`` on a pooled connection (``bulk_deadline``: the deadline the driver was
+        given for a bulk call, named when it runs out)."""
         pool = self._require_pool()
         connection = await self._acquire(pool)
         interruption = Interruption()
         try:
-            return await guarded(lambda: call(connection), interruption)
+            return await guarded(lambda: call(connection), interruption, bulk_deadline)
         finally:
             if interruption.happened:
                 self._release_later(pool, connection, None)
             else:
-                await _release(pool, connection)
+                await _release(pool, connection, self.config.connect_timeout)
 
     def _release_later(
         self, pool: asyncpg.Pool, connection: PoolConnectionProxy, tx: Transaction | None
@@ -275,7 +284,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             except (Exception, asyncio.CancelledError) as exc:
                 self.logger.debug("closing an interrupted connection (%s)", type(exc).__name__)
                 close_now(connection)
-                await _release(pool, connection)
+                await _release(pool, connection, self.config.connect_timeout)
 
         task = asyncio.get_running_loop().create_task(finish())
         self._background.add(task)
@@ -287,12 +296,11 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             connection: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs())
         except TimeoutError as exc:  # the driver's: see DriverTimeoutError
             raise self._connect_timed_out() from exc
-        if self.config.decode_json:
-            try:
-                await self._init_connection(connection)
-            except BaseException:
-                connection.terminate()
-                raise
+        try:
+            await self._init_connection(connection)
+        except BaseException:
+            connection.terminate()
+            raise
         return connection
 
     @property
@@ -464,7 +472,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                 if interruption.happened:
                     self._release_later(pool, connection, None)
                 else:
-                    await _release(pool, connection)
+                    await _release(pool, connection, self.config.connect_timeout)
                 raise
             return connection, tx, interruption
 
@@ -516,7 +524,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                 if interruption.happened:
                     self._release_later(pool, connection, None)
                 else:
-                    await _release(pool, connection)
+                    # Outside any operation's deadline: bounded here (the pool resets the
+                    # connection with a round trip, which a dead link would never answer).
+                    await _release(pool, connection, self.config.connect_timeout)
 
     # -- streaming and bulk ---------------------------------------------------------------
 
@@ -684,12 +694,14 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         All or nothing (one COPY statement); not retried. ``table`` and ``columns`` are
         resolved against the catalog first: unknown names raise NotFoundError. Bounded by
-        ``config.bulk_timeout``.
+        ``config.bulk_deadline()`` (ConnectorTimeoutError): scaled with ``len(records)``
+        for a list or tuple, ``10 * timeout`` for other iterables, unless ``bulk_timeout``
+        is set.
         """
         tx = current_transaction(self)
         if tx is not None:
             return await self._copy_in_on(tx, tx._connection, table, records, columns)
-        timeout = self.config.bulk_timeout
+        timeout = self.config.bulk_deadline(_known_count(records))
 
         async def copy(resolved: Table) -> int:
             cols = self._copy_target(resolved, columns)
@@ -705,7 +717,10 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                 return status
 
             status = await self.run(
-                "copy_in", lambda: self._with_connection(on), retry=False, timeout=timeout
+                "copy_in",
+                lambda: self._with_connection(on, bulk_deadline=timeout),
+                retry=False,
+                timeout=timeout,
             )
             return ExecuteResult.from_status(status).rowcount or 0
 
@@ -733,7 +748,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
     ) -> int:
         table, _ = await self._resolve(table_name, tx)
         cols = self._copy_target(table, columns)
-        timeout = self.config.bulk_timeout
+        timeout = self.config.bulk_deadline(_known_count(records))
 
         async def copy() -> str:
             status: str = await connection.copy_records_to_table(
@@ -741,7 +756,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             )
             return status
 
-        status = await tx._run("copy_in", copy)
+        status = await tx._run("copy_in", copy, bulk_deadline=timeout)
         return ExecuteResult.from_status(status).rowcount or 0
 
     async def copy_out(
@@ -756,7 +771,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         A bounded queue between the COPY and the consumer keeps memory flat: a slow
         consumer slows the COPY down. It runs on a pooled connection of its own, outside
-        any open ``transaction()``. Raises NotFoundError for an unknown table or column.
+        any open ``transaction()``. The whole COPY, the consumer's time included, is
+        bounded by ``config.bulk_deadline(None)`` (``bulk_timeout``, else ``10 * timeout``):
+        ConnectorTimeoutError. Raises NotFoundError for an unknown table or column.
         """
         names = tuple(columns or ())
         resolved, cached = await self._resolve(table, columns=names, join_transaction=False)
@@ -766,6 +783,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             async def start(
                 c: Connection,
                 output: _Output,
+                timeout: float | None,
                 resolved: Table = resolved,
                 cols: tuple[str, ...] = cols,
             ) -> Any:
@@ -776,7 +794,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                     output=output,
                     format=format,
                     header=header if format == "csv" else None,
-                    timeout=self.config.bulk_timeout,
+                    timeout=timeout,
                 )
 
             sent = False
@@ -801,24 +819,27 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
     ) -> AsyncIterator[bytes]:
         """The result of ``sql`` as COPY output chunks; see :meth:`copy_out`."""
 
-        async def start(c: Connection, output: _Output) -> Any:
+        async def start(c: Connection, output: _Output, timeout: float | None) -> Any:
             return await c.copy_from_query(
                 sql,
                 *args,
                 output=output,
                 format=format,
                 header=header if format == "csv" else None,
-                timeout=self.config.bulk_timeout,
+                timeout=timeout,
             )
 
         async for chunk in self._copy_out(start):
             yield chunk
 
     async def _copy_out(
-        self, start: Callable[[Connection, _Output], Awaitable[Any]]
+        self, start: Callable[[Connection, _Output, float | None], Awaitable[Any]]
     ) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
         done = object()
+        # The size of a COPY's output is not known up front; the deadline covers the
+        # consumer's time too (a full queue holds the COPY back).
+        timeout = self.config.bulk_deadline(None)
 
         async def output(chunk: bytes) -> None:
             await queue.put(bytes(chunk))
@@ -827,9 +848,11 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             try:
                 await self.run(
                     "copy_out",
-                    lambda: self._with_connection(lambda c: start(c, output)),
+                    lambda: self._with_connection(
+                        lambda c: start(c, output, timeout), bulk_deadline=timeout
+                    ),
                     retry=False,
-                    timeout=self.config.bulk_timeout,
+                    timeout=timeout,
                 )
             except ConnectorError as error:
                 await queue.put(error)
@@ -972,6 +995,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         Inside ``async with connector.transaction()`` the write runs in a SAVEPOINT on the
         transaction's connection (a rejected batch leaves the transaction usable) and is
         never retried.
+
+        Deadline: ``config.bulk_deadline(len(records))``, by default ``timeout`` plus 1 ms
+        per record (``bulk_timeout`` replaces it): ConnectorTimeoutError when it runs out.
         """
         batch: Sequence[Record] = records if isinstance(records, (list, tuple)) else list(records)
         if not batch:
@@ -1015,7 +1041,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         elif mode != "insert":
             raise InvalidRequestError(f"unknown write mode {mode!r}", connector=self.name)
         getter = _row_getter(columns)
-        timeout = self.config.bulk_timeout
+        # Every statement of the write gets the whole bulk deadline (not command_timeout,
+        # which is sized for ordinary statements); the operation's deadline bounds the sum.
+        timeout = self.config.bulk_deadline(len(batch))
         tx = current_transaction(self)
         staged = len(batch) >= self.config.upsert_copy_threshold
 
@@ -1026,15 +1054,15 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         async def upsert(c: Connection, rows: Iterator[tuple[Any, ...]]) -> None:
             if staged:
-                await c.execute(stage_sql(table, columns))
+                await c.execute(stage_sql(table, columns), timeout=timeout)
                 await c.copy_records_to_table(
                     STAGE_TABLE, records=rows, columns=columns, timeout=timeout
                 )
-                await c.execute(merge_stage_sql(table, columns, pk))
+                await c.execute(merge_stage_sql(table, columns, pk), timeout=timeout)
                 if tx is not None:  # ON COMMIT DROP is at the outer commit: too late
-                    await c.execute(drop_stage_sql())
+                    await c.execute(drop_stage_sql(), timeout=timeout)
             else:
-                await c.executemany(upsert_sql(table, columns, pk), rows)
+                await c.executemany(upsert_sql(table, columns, pk), rows, timeout=timeout)
 
         work = upsert if mode == "upsert" else insert
         # An insert outside a transaction is one COPY statement: atomic by itself.
@@ -1057,11 +1085,13 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         try:
             if tx is not None:
-                await tx._run(f"write.{mode}", lambda: checked(tx._connection))
+                await tx._run(
+                    f"write.{mode}", lambda: checked(tx._connection), bulk_deadline=timeout
+                )
             else:
                 await self.run(
                     f"write.{mode}",
-                    lambda: self._with_connection(checked),
+                    lambda: self._with_connection(checked, bulk_deadline=timeout),
                     idempotent=mode == "upsert",
                     timeout=timeout,
                 )
@@ -1102,7 +1132,8 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         ``async with connector.listen("jobs") as listener:`` listens on entry;
         ``async for n in listener`` yields :class:`Notification` objects. It reconnects
         by itself when its connection is lost; ``connector.disconnect()`` closes it (its
-        iteration then ends). Raises InvalidRequestError for an invalid channel name.
+        iteration then ends). Raises InvalidRequestError for an invalid channel name, or a
+        ``keepalive`` or ``reconnect_timeout`` that is not a finite number of seconds.
         """
         if not channels:
             raise InvalidRequestError("listen() needs at least one channel", connector=self.name)
@@ -1134,11 +1165,18 @@ class _BadRecordError(Exception):
         self.reason = reason
 
 
-async def _release(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:
+async def _release(pool: asyncpg.Pool, connection: PoolConnectionProxy, timeout: float) -> None:
+    """Give ``connection`` back; its reset round trip may take ``timeout`` seconds, after
+    which asyncpg closes it instead (the pool opens a new one when needed)."""
     try:
-        await pool.release(connection)
+        await pool.release(connection, timeout=timeout)
     except Exception as exc:  # asyncpg has already terminated the connection
         logger.debug("releasing a connection failed: %s", type(exc).__name__)
+
+
+def _known_count(records: object) -> int | None:
+    """How many records a bulk call moves, when that is known before it starts."""
+    return len(records) if isinstance(records, Sequence) else None
 
 
 def _connection_closed_error(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -47,6 +48,16 @@ class Listener(AsyncIterator[Notification]):
         reconnect_timeout: float = 60.0,
         max_queued: int = 10_000,
     ) -> None:
+        # A keepalive of inf (or NaN) would never check the connection, and an infinite
+        # reconnect_timeout would retry for ever: every wait of the listener is bounded.
+        if not (math.isfinite(keepalive) and keepalive > 0):
+            raise InvalidRequestError(
+                "keepalive must be a finite number of seconds > 0", connector="postgres"
+            )
+        if not (math.isfinite(reconnect_timeout) and reconnect_timeout >= 0):
+            raise InvalidRequestError(
+                "reconnect_timeout must be a finite number of seconds >= 0", connector="postgres"
+            )
         for channel in channels:
             quote_ident(channel)
             if len(channel.encode()) > MAX_IDENTIFIER_BYTES:

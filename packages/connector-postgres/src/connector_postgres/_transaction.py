@@ -85,12 +85,18 @@ class Interruption:
         self.happened = True
 
 
-async def guarded(call: Callable[[], Awaitable[T]], interruption: Interruption) -> T:
+async def guarded(
+    call: Callable[[], Awaitable[T]],
+    interruption: Interruption,
+    bulk_deadline: float | None = None,
+) -> T:
     """Await ``call()``, recording a timeout or cancellation in ``interruption``.
 
     A TimeoutError out of ``call()`` is the driver's own deadline (the operation's
     timeout arrives here as a CancelledError): it leaves as a DriverTimeoutError, so
-    that it is translated as such and never as the operation's timeout."""
+    that it is translated as such and never as the operation's timeout. It names
+    ``bulk_deadline`` when the call is a bulk one (the driver was given that deadline
+    instead of ``command_timeout``)."""
     try:
         return await call()
     except asyncio.CancelledError:
@@ -100,7 +106,10 @@ async def guarded(call: Callable[[], Awaitable[T]], interruption: Interruption) 
         interruption.mark()
         if isinstance(exc, DriverTimeoutError):
             raise
-        raise DriverTimeoutError() from exc
+        message = None
+        if bulk_deadline is not None:
+            message = f"bulk statement did not finish within its deadline of {bulk_deadline}s"
+        raise DriverTimeoutError(message) from exc
 
 
 async def open_cursor(
@@ -171,7 +180,15 @@ class PostgresTransaction:
     def is_active(self) -> bool:
         return self._active
 
-    async def _run(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _run(
+        self,
+        operation: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        bulk_deadline: float | None = None,
+    ) -> T:
+        """``call()`` on the road, never retried; a bulk call runs with its
+        ``bulk_deadline`` instead of the operation timeout."""
         if not self._active:
             raise InvalidRequestError(
                 f"{operation}: the transaction is finished; open a new one",
@@ -186,9 +203,12 @@ class PostgresTransaction:
         interruption = self._interruption
 
         async def attempt() -> T:
-            return await guarded(call, interruption)
+            return await guarded(call, interruption, bulk_deadline)
 
-        return await self._connector.run(f"transaction.{operation}", attempt, retry=False)
+        name = f"transaction.{operation}"
+        if bulk_deadline is None:
+            return await self._connector.run(name, attempt, retry=False)
+        return await self._connector.run(name, attempt, retry=False, timeout=bulk_deadline)
 
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of ``sql`` with ``args`` bound as $1, $2, ... Raises QueryError and friends."""

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import sys
+from typing import Any
 
 import pytest
 
@@ -193,6 +194,40 @@ async def test_upsert_by_a_composite_primary_key(pg: PostgresConnector, size: in
     assert {rows[("c", i)]["v"] for i in range(size // 2)} == {2}
     assert {rows[("a", i)]["note"] for i in range(size // 2)} == {"kept"}
     assert {rows[("c", i)]["note"] for i in range(size // 2)} == {None}
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["alone", "in-transaction"])
+async def test_staged_upserts_never_use_a_permanent_table_named_like_their_stage(
+    postgres_database_url: str, config_for: Any, in_transaction: bool
+) -> None:
+    # search_path ending in pg_temp is a common hardening (a temporary table can no longer
+    # shadow a permanent one); an unqualified stage name then resolves to a permanent
+    # table of that name in public. Someone planted one, with rows.
+    config = config_for(
+        postgres_database_url, search_path=("public", "pg_temp"), upsert_copy_threshold=2
+    )
+    suffix = "tx" if in_transaction else "alone"
+    target, planted = f"staged_target_{suffix}", "connector_postgres_upsert_stage"
+    async with PostgresConnector(config) as pg:
+        await pg.execute(
+            f"CREATE TABLE {target} (id int PRIMARY KEY, v text);"
+            f"CREATE TABLE IF NOT EXISTS public.{planted} (id int, v text);"
+            f"TRUNCATE public.{planted};"
+            f"INSERT INTO public.{planted} VALUES (1, 'planted'), (666, 'planted')"
+        )
+        try:
+            context = pg.transaction() if in_transaction else contextlib.nullcontext()
+            async with context:
+                for attempt in ("first", "second"):  # later upserts must work too
+                    batch = [{"id": 1, "v": attempt}, {"id": 2, "v": attempt}]
+                    result = await pg.write(target, batch)
+                    assert result.ok, result.errors
+                    rows = await pg.query(f"SELECT id, v FROM {target} ORDER BY id")
+                    assert [tuple(r) for r in rows] == [(1, attempt), (2, attempt)]
+            rows = await pg.query(f"SELECT * FROM public.{planted} ORDER BY id")
+            assert [tuple(r) for r in rows] == [(1, "planted"), (666, "planted")]  # untouched
+        finally:
+            await pg.execute(f"DROP TABLE public.{planted}")
 
 
 @pytest.mark.parametrize("size", [10, 5_000], ids=["pipelined", "copy-staged"])

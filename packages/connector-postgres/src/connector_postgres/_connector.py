@@ -61,6 +61,7 @@ from connector_postgres._transaction import (
     open_cursor,
 )
 from connector_postgres._write import (
+    STAGE_SCHEMA,
     STAGE_TABLE,
     drop_stage_sql,
     failing_index,
@@ -1056,7 +1057,11 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             if staged:
                 await c.execute(stage_sql(table, columns), timeout=timeout)
                 await c.copy_records_to_table(
-                    STAGE_TABLE, records=rows, columns=columns, timeout=timeout
+                    STAGE_TABLE,
+                    records=rows,
+                    columns=columns,
+                    schema_name=STAGE_SCHEMA,
+                    timeout=timeout,
                 )
                 await c.execute(merge_stage_sql(table, columns, pk), timeout=timeout)
                 if tx is not None:  # ON COMMIT DROP is at the outer commit: too late

@@ -11,6 +11,11 @@ from connector_postgres._catalog import Table
 from connector_postgres._identifiers import column_list, quote_ident
 
 STAGE_TABLE = "connector_postgres_upsert_stage"
+# Every reference to the stage names its schema: unqualified, it resolves through
+# search_path, and with pg_temp placed last (a common hardening) that finds a permanent
+# table of the same name first, someone else's (docs/decisions/0051).
+STAGE_SCHEMA = "pg_temp"
+_STAGE = f"{STAGE_SCHEMA}.{quote_ident(STAGE_TABLE)}"
 ORDINAL = "connector_postgres_ordinal"
 
 # COPY reports the failing input line; in binary COPY each record is one "line".
@@ -23,9 +28,9 @@ def stage_sql(table: Table, columns: Sequence[str]) -> str:
     """A temporary table shaped like ``columns`` of ``table`` plus an arrival ordinal;
     dropped at commit (or rollback)."""
     return (
-        f"CREATE TEMPORARY TABLE {quote_ident(STAGE_TABLE)} ON COMMIT DROP AS "  # noqa: S608
+        f"CREATE TEMPORARY TABLE {_STAGE} ON COMMIT DROP AS "  # noqa: S608
         f"SELECT {column_list(columns)} FROM {table.sql_name} WITH NO DATA; "
-        f"ALTER TABLE {quote_ident(STAGE_TABLE)} "
+        f"ALTER TABLE {_STAGE} "
         f"ADD COLUMN {quote_ident(ORDINAL)} bigint GENERATED ALWAYS AS IDENTITY"
     )
 
@@ -44,7 +49,7 @@ def merge_stage_sql(table: Table, columns: Sequence[str], key: Sequence[str]) ->
     cols = column_list(columns)
     return (
         f"INSERT INTO {table.sql_name} ({cols}) "  # noqa: S608
-        f"SELECT DISTINCT ON ({column_list(key)}) {cols} FROM {quote_ident(STAGE_TABLE)} "
+        f"SELECT DISTINCT ON ({column_list(key)}) {cols} FROM {_STAGE} "
         f"ORDER BY {column_list(key)}, {quote_ident(ORDINAL)} DESC "
         f"{_conflict_clause(columns, key)}"
     )
@@ -90,4 +95,4 @@ def key_of(record: Mapping[str, Any], key: Sequence[str]) -> Any:
 
 def drop_stage_sql() -> str:
     """Drop the staging table now (inside a longer transaction, ON COMMIT is too late)."""
-    return f"DROP TABLE {quote_ident(STAGE_TABLE)}"
+    return f"DROP TABLE {_STAGE}"

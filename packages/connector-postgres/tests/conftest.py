@@ -74,6 +74,17 @@ def config_for() -> Any:
 @pytest.fixture
 def client_cert(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate and its key, as PEM files."""
+    return _self_signed(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_client_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """As ``client_cert``, once per module (for property tests, which run many examples
+    in one test function)."""
+    return _self_signed(tmp_path_factory.mktemp("pem"))
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,7 +103,7 @@ def client_cert(tmp_path: Path) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = tmp_path / "client.crt", tmp_path / "client.key"
+    cert_path, key_path = folder / "client.crt", folder / "client.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

@@ -17,6 +17,7 @@ from connector_postgres import (
     is_read_only,
     quote_ident,
 )
+from connector_testing import exception_texts
 
 SECRET = "s3cr3t-p@ss/word"
 URL = (
@@ -260,3 +261,88 @@ def test_quote_ident_doubles_quotes_and_rejects_unrepresentable_names() -> None:
         quote_ident("")
     with pytest.raises(InvalidRequestError):
         quote_ident("a\x00b")
+
+
+# -- what the server or the driver would refuse only at connect -----------------------
+
+MARK = "Zq9"  # in every bad value below, and in no message of its own
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"sslrootcert": MARK + "x" * 5000}, {"sslrootcert"}),  # OSError, path echoed
+        ({"sslcert": MARK * 2000, "sslkey": MARK * 2000}, {"sslcert", "sslkey"}),
+        ({"statement_timeout": 1e300}, {"statement_timeout"}),
+        ({"statement_timeout": 2_147_483.648}, {"statement_timeout"}),  # INT_MAX ms + 1
+        ({"statement_timeout": float("inf")}, {"statement_timeout"}),
+        ({"command_timeout": 1e300}, {"command_timeout"}),
+        ({"bulk_timeout": 1e300}, {"bulk_timeout"}),
+        ({"catalog_cache_ttl": 1e300}, {"catalog_cache_ttl"}),
+        ({"max_inactive_connection_lifetime": 1e300}, {"max_inactive_connection_lifetime"}),
+        ({"host": f"db\x00{MARK}"}, {"host"}),
+        ({"host": MARK * 30}, {"host"}),  # a label longer than 63: no resolver takes it
+        ({"host": f"{MARK} db"}, {"host"}),
+        ({"host": "/" + MARK * 40}, {"host"}),  # a socket path longer than sun_path
+        ({"user": f"{MARK}\x00"}, {"user"}),  # the server said "protocol violation"
+        ({"user": MARK + "u" * 61}, {"user"}),  # 64 bytes: the server would cut it
+        ({"database": f"{MARK}\x00"}, {"database"}),
+        ({"database": MARK + "é" * 31}, {"database"}),
+        ({"application_name": f"{MARK}\x00"}, {"application_name"}),
+        ({"password": f"{MARK}\x00secret"}, {"password"}),
+        ({"sslpassword": f"{MARK}\x00"}, {"sslpassword"}),
+        ({"schemas": [MARK + "s" * 61]}, {"schemas"}),
+        ({"search_path": [f"{MARK}\x00"]}, {"search_path"}),
+        ({"pool_max": 10**12}, {"pool_max"}),  # asyncpg would build 10**12 pool slots
+        ({"pool_min": 300_000, "pool_max": 300_000}, {"pool_min", "pool_max"}),
+        ({"batch_size": 2**31}, {"batch_size"}),  # the protocol's fetch count is int32
+        ({"server_settings": {f"{MARK} name": "1"}}, {"server_settings"}),
+        ({"server_settings": {"x.y": f"{MARK}\x00"}}, {"server_settings"}),
+        ({"server_settings": {"user": MARK}}, {"server_settings"}),  # another role
+        ({"server_settings": {"replication": MARK}}, {"server_settings"}),
+        ({"server_settings": {"Statement_Timeout": MARK}}, {"server_settings"}),
+        ({"server_settings": {"x.y": MARK * 4000}}, {"server_settings"}),  # > 10,000 bytes
+        ({"search_path": [MARK + "s" * 57] * 200}, {"search_path"}),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
+)
+def test_what_the_server_would_refuse_is_a_config_error_at_construction(
+    fields: dict[str, object], bad: set[str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig(**fields)  # type: ignore[arg-type]
+    error = caught.value
+    assert bad <= set(error.fields), error
+    texts = exception_texts(error)
+    assert not [t for t in texts if MARK in t], "a value was echoed"
+    assert error.__cause__ is None
+    assert error.__context__ is None
+
+
+@pytest.mark.parametrize(
+    ("url", "bad"),
+    [
+        ("postgresql://us%00er:pw@db.example/sales", "user"),
+        ("postgresql://app:pw@db.example/sa%00les", "database"),
+        ("postgresql://app:p%00w@db.example/sales", "password"),
+        (f"postgresql://app@db.example/sales?sslrootcert={'x' * 5000}", "sslrootcert"),
+        ("postgresql://app@db.example/sales?statement_timeout=1e300", "statement_timeout"),
+        ("postgresql://app@db.example/sales?statement_timeout=inf", "statement_timeout"),
+        (
+            "postgresql://app@db.example/sales?server_settings=%7B%22user%22%3A%22x%22%7D",
+            "server_settings",
+        ),
+    ],
+)
+def test_the_same_from_a_url(url: str, bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostgresConfig.from_url(url)
+    assert bad in caught.value.fields
+    assert "x" * 50 not in "".join(exception_texts(caught.value))
+
+
+def test_the_startup_packet_is_counted_as_asyncpg_sends_it() -> None:
+    config = PostgresConfig(user="app", database="sales", application_name="etl")
+    # protocol version, client_encoding/'utf-8', user/app, database/sales,
+    # application_name/etl, final NUL
+    assert config.startup_packet_size() == 4 + 24 + 9 + 15 + 21 + 1

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from connector_core import ConfigError, ConnectorConfig, FieldError
 
 _MASK = "***"
+
+# Limits the server (or the OS) enforces only when a connection is made, checked at
+# construction instead (docs/decisions/0052):
+MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer role, database and schema names are cut
+MAX_SECONDS = 2_147_483.647  # INT_MAX milliseconds: statement_timeout's range (~24.8 days)
+MAX_CONNECTIONS = 262_143  # MAX_BACKENDS: max_connections can never be higher
+MAX_FETCH_ROWS = 2_147_483_647  # a fetch's row count is an int32 in the protocol
+MAX_STARTUP_PACKET = 10_000  # bytes after the length; a longer one is dropped unanswered
+_SOCKET_PATH_BYTES = 107  # sun_path (108 on Linux) less its NUL
+_SOCKET_FILE = "/.s.PGSQL.65535"  # what libpq and asyncpg add to a socket directory
+# Startup-packet parameters that are not settings: given in server_settings they would
+# replace the connection's role or database ("replication" would make it a replication
+# connection); and settings that have a field of their own, which checks them.
+_NOT_SETTINGS = frozenset({"user", "database"})
+_SETTING_FIELDS = frozenset({"application_name", "search_path", "statement_timeout"})
+# A run-time setting's name: an identifier, or dotted identifiers for an extension's.
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)*")
 
 # A bulk call's deadline when bulk_timeout is not set (docs/decisions/0049): a floor of
 # 1,000 records/s, ~100x below the slowest write path measured (pipelined upserts), and
@@ -58,7 +76,9 @@ class PostgresConfig(ConnectorConfig):
 
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
 
-    host: str = Field("localhost", min_length=1, description="Server host name, IP or socket dir.")
+    host: str = Field(
+        "localhost", min_length=1, description="Server host name, IP, or socket directory."
+    )
     port: int = Field(5432, ge=1, le=65535)
     database: str | None = Field(None, min_length=1, description="Database (default: the user).")
     user: str | None = Field(None, min_length=1, description="Role name (default: the OS user).")
@@ -73,19 +93,29 @@ class PostgresConfig(ConnectorConfig):
         None, description="Server search_path for every connection (None: server default)."
     )
 
-    pool_min: int = Field(1, ge=0, description="Connections the pool keeps open.")
-    pool_max: int = Field(10, ge=1, description="Most connections the pool opens.")
+    pool_min: int = Field(
+        1, ge=0, le=MAX_CONNECTIONS, description="Connections the pool keeps open."
+    )
+    pool_max: int = Field(
+        10, ge=1, le=MAX_CONNECTIONS, description="Most connections the pool opens."
+    )
     max_inactive_connection_lifetime: float = Field(
-        300.0, ge=0, description="Close idle pooled connections after this many seconds (0: never)."
+        300.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Close idle pooled connections after this many seconds (0: never).",
     )
     max_queries: int = Field(
         50_000, ge=1, description="Replace a connection after this many queries."
     )
     command_timeout: float | None = Field(
-        None, gt=0, description="Client-side timeout of each statement, seconds (asyncpg)."
+        None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Client-side timeout of each statement, seconds (asyncpg).",
     )
     statement_timeout: float | None = Field(
-        None, gt=0, description="Server-side statement_timeout, seconds."
+        None, gt=0, le=MAX_SECONDS, description="Server-side statement_timeout, seconds."
     )
     application_name: str = Field("connector-postgres", max_length=63)
     statement_cache_size: int = Field(
@@ -106,7 +136,10 @@ class PostgresConfig(ConnectorConfig):
         True, description="json/jsonb as Python values (False: as their text, asyncpg's way)."
     )
     batch_size: int = Field(
-        1_000, ge=1, description="Default rows per fetch of stream() and per page of read()."
+        1_000,
+        ge=1,
+        le=MAX_FETCH_ROWS,
+        description="Default rows per fetch of stream() and per page of read().",
     )
     upsert_copy_threshold: int = Field(
         1_000,
@@ -116,6 +149,7 @@ class PostgresConfig(ConnectorConfig):
     bulk_timeout: float | None = Field(
         None,
         gt=0,
+        le=MAX_SECONDS,
         description=(
             "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call, "
             "seconds (None: scaled from timeout, see bulk_deadline())."
@@ -133,6 +167,7 @@ class PostgresConfig(ConnectorConfig):
     catalog_cache_ttl: float = Field(
         60.0,
         ge=0,
+        le=MAX_SECONDS,
         description=(
             "Seconds a table's catalog look-up is reused by read/write/copy calls "
             "(0: look it up on every call)."
@@ -159,17 +194,95 @@ class PostgresConfig(ConnectorConfig):
     @field_validator("schemas", "search_path")
     @classmethod
     def _names_not_blank(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and any(not name for name in value):
-            raise ValueError("schema names must not be empty")
+        if value is not None:
+            if any(not name for name in value):
+                raise ValueError("schema names must not be empty")
+            for name in value:
+                _check_name(name, "schema names")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_reachable_text(cls, value: str) -> str:
+        _check_text(value, "the host")
+        if value.startswith("/"):  # a Unix socket directory
+            if len(value.encode()) + len(_SOCKET_FILE) > _SOCKET_PATH_BYTES:
+                raise ValueError(
+                    f"a socket directory must be at most "
+                    f"{_SOCKET_PATH_BYTES - len(_SOCKET_FILE)} bytes long"
+                )
+            return value
+        try:
+            ascii_form = value.encode("idna")  # what the resolver is given
+        except UnicodeError:
+            ascii_form = b""
+        if not ascii_form or len(ascii_form.rstrip(b".")) > 253 or not ascii_form.isascii():
+            raise ValueError(
+                "must be a host name (labels of 1 to 63 characters), an IP address "
+                "or a socket directory"
+            )
+        if any(byte <= 0x20 or byte == 0x7F for byte in ascii_form):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
+    @field_validator("user", "database")
+    @classmethod
+    def _names_fit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _check_name(value, f"the {info.field_name}")
+        return value
+
+    @field_validator("application_name")
+    @classmethod
+    def _application_name_is_text(cls, value: str) -> str:
+        _check_text(value, "the application name")
+        return value
+
+    @field_validator("password", "sslpassword")
+    @classmethod
+    def _secret_is_text(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_text(value.get_secret_value(), "a password")
         return value
 
     @field_validator("server_settings")
     @classmethod
     def _settings_are_text(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
+        for key, setting in value.items():
             if not key:
                 raise ValueError("setting names must not be empty")
+            lowered = key.lower()
+            if lowered in _SETTING_FIELDS:
+                raise ValueError(f"set {lowered} with the field of that name, not here")
+            if lowered == "replication":
+                raise ValueError("replication connections are not supported")
+            if lowered in _NOT_SETTINGS:
+                raise ValueError(f"{lowered} is not a setting: use the field of that name")
+            if not _SETTING_NAME.fullmatch(key):
+                raise ValueError(
+                    "setting names are identifiers (letters, digits, _ and $), dotted for "
+                    "an extension's settings"
+                )
+            _check_text(setting, "setting values")
         return value
+
+    @model_validator(mode="after")
+    def _startup_packet_fits(self) -> PostgresConfig:
+        # The server reads at most MAX_STARTUP_PACKET bytes of the packet that opens a
+        # connection and drops the connection without an error otherwise, which would
+        # look like a transient network failure.
+        size = self.startup_packet_size()
+        if size > MAX_STARTUP_PACKET:
+            message = (
+                f"the connection's startup packet would be {size} bytes; PostgreSQL "
+                f"accepts at most {MAX_STARTUP_PACKET}: shorten search_path or server_settings"
+            )
+            fields = [f for f in ("search_path", "server_settings") if getattr(self, f)]
+            raise ConfigError(
+                f"invalid {type(self).__name__}: {', '.join(fields)}: {message}",
+                errors=[FieldError(f, message) for f in fields],
+            )
+        return self
 
     @field_validator("pool_max")
     @classmethod
@@ -183,19 +296,33 @@ class PostgresConfig(ConnectorConfig):
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         # Caught here rather than at connect, where a missing file would look like an
-        # unreachable server (and be retried).
-        if value is not None and not value.is_file():
-            raise ValueError("file not found (or not a regular file)")
+        # unreachable server (and be retried). The reasons never echo the path.
+        if value is None:
+            return value
+        problem = None
+        try:
+            str(value).encode()  # it travels in a UTF-8 DSN under sslmode=prefer
+            found = value.is_file()
+        except (OSError, ValueError) as exc:  # too long, a NUL, not text, ...
+            problem = f"not a usable path ({_os_reason(exc)})"
+        else:
+            if not found:
+                problem = "file not found (or not a regular file)"
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("sslrootcert")
     @classmethod
     def _root_cert_loads(cls, value: Path | None) -> Path | None:
         if value is not None:
+            reason = None
             try:
                 ssl.create_default_context().load_verify_locations(cafile=str(value))
             except (ssl.SSLError, OSError, ValueError) as exc:
-                raise ValueError(f"not a usable CA bundle ({_ssl_reason(exc)})") from None
+                reason = _ssl_reason(exc)
+            if reason is not None:  # raised here: nothing chains the driver's error
+                raise ValueError(f"not a usable CA bundle ({reason})")
         return value
 
     @field_validator("sslkey")
@@ -209,13 +336,14 @@ class PostgresConfig(ConnectorConfig):
         if cert is not None and value is not None:
             secret = info.data.get("sslpassword")
             password = secret.get_secret_value() if secret is not None else None
+            reason = None
             try:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 context.load_cert_chain(str(cert), str(value), password=password)
             except (ssl.SSLError, OSError, ValueError) as exc:
-                raise ValueError(
-                    f"sslcert and sslkey cannot be loaded together ({_ssl_reason(exc)})"
-                ) from None
+                reason = _ssl_reason(exc)
+            if reason is not None:  # raised here: nothing chains the key password's error
+                raise ValueError(f"sslcert and sslkey cannot be loaded together ({reason})")
         return value
 
     # -- presentation -------------------------------------------------------------------
@@ -294,6 +422,16 @@ class PostgresConfig(ConnectorConfig):
             query["sslpassword"] = self.sslpassword.get_secret_value()
         return "postgresql://?" + urlencode(query)
 
+    def startup_packet_size(self) -> int:
+        """Bytes of the packet asyncpg opens each connection with, not counting its
+        4-byte length (as the server counts it); user and database count at their
+        longest when they are left to defaults."""
+        pairs = {"client_encoding": "'utf-8'", **self.all_server_settings()}
+        pairs["user"] = self.user or "u" * MAX_NAME_BYTES
+        pairs["database"] = self.database or "d" * MAX_NAME_BYTES
+        body = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in pairs.items())
+        return 4 + body + 1  # protocol version, name/value pairs, terminator
+
     def all_server_settings(self) -> dict[str, str]:
         """Run-time settings sent in the startup packet of every connection."""
         settings = {"application_name": self.application_name}
@@ -307,6 +445,27 @@ class PostgresConfig(ConnectorConfig):
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _check_text(value: str, what: str) -> None:
+    """What every string sent to the server must be (the protocol ends strings with NUL)."""
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+
+
+def _check_name(value: str, what: str) -> None:
+    _check_text(value, what)
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"{what} must be at most {MAX_NAME_BYTES} bytes (PostgreSQL cuts longer names, "
+            "which would then name something else)"
+        )
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror  # "File name too long": no file name in it
+    return type(exc).__name__
 
 
 def _ssl_reason(exc: BaseException) -> str:

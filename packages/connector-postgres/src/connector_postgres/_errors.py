@@ -116,6 +116,14 @@ def translate_error(exc: BaseException, *, command_timeout: float | None) -> Con
         # Before the OSError branch below: TimeoutError is an OSError, and a deadline that
         # ran out is not a lost connection.
         return _from_timeout(exc, command_timeout)
+    if isinstance(exc, ConnectionError) and "rejected SSL upgrade" in str(exc):
+        # sslmode require/verify-* and a server without TLS: a retry cannot change that.
+        return ConnectionFailedError(
+            "the server does not accept TLS: use sslmode=prefer or disable, or turn "
+            "ssl on in the server",
+            connector=NAME,
+            transient=False,
+        )
     if isinstance(exc, (ConnectionError, OSError, EOFError)):
         return ConnectionFailedError(
             f"cannot reach the server ({type(exc).__name__}: {exc})", connector=NAME

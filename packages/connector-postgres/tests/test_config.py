@@ -303,6 +303,10 @@ MARK = "Zq9"  # in every bad value below, and in no message of its own
         ({"server_settings": {"Statement_Timeout": MARK}}, {"server_settings"}),
         ({"server_settings": {"x.y": MARK * 4000}}, {"server_settings"}),  # > 10,000 bytes
         ({"search_path": [MARK + "s" * 57] * 200}, {"search_path"}),
+        (
+            {"port": True, "pool_max": True, "command_timeout": True},
+            {"port", "pool_max", "command_timeout"},
+        ),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
 )

@@ -186,6 +186,30 @@ class PostgresConfig(ConnectorConfig):
             )
         return super().fields_from_url(url)
 
+    @field_validator(
+        "port",
+        "pool_min",
+        "pool_max",
+        "max_queries",
+        "statement_cache_size",
+        "batch_size",
+        "upsert_copy_threshold",
+        "max_inactive_connection_lifetime",
+        "command_timeout",
+        "statement_timeout",
+        "bulk_timeout",
+        "tcp_keepalive",
+        "catalog_cache_ttl",
+        mode="before",
+    )
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any) -> Any:
+        # pydantic takes True as 1: port=True would connect to port 1, and a timeout of
+        # True would be one second.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not a boolean")
+        return value
+
     @field_validator("schemas", "search_path", mode="before")
     @classmethod
     def _names_from_text(cls, value: Any) -> Any:

@@ -275,6 +275,7 @@ MARK = "Zq9"  # in every bad value below, and in no message of its own
         ({"sslcert": MARK * 2000, "sslkey": MARK * 2000}, {"sslcert", "sslkey"}),
         ({"statement_timeout": 1e300}, {"statement_timeout"}),
         ({"statement_timeout": 2_147_483.648}, {"statement_timeout"}),  # INT_MAX ms + 1
+        ({"statement_timeout": 604_800.001}, {"statement_timeout"}),  # a week and a ms
         ({"statement_timeout": float("inf")}, {"statement_timeout"}),
         ({"command_timeout": 1e300}, {"command_timeout"}),
         ({"bulk_timeout": 1e300}, {"bulk_timeout"}),

@@ -18,7 +18,9 @@ _MASK = "***"
 # Limits the server (or the OS) enforces only when a connection is made, checked at
 # construction instead (docs/decisions/0052):
 MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer role, database and schema names are cut
-MAX_SECONDS = 2_147_483.647  # INT_MAX milliseconds: statement_timeout's range (~24.8 days)
+# Durations: a week, as connector-core bounds its own timeouts (longer is a typo); well
+# inside statement_timeout's range on the server (INT_MAX milliseconds, ~24.8 days).
+MAX_SECONDS = 7 * 24 * 3600.0
 MAX_CONNECTIONS = 262_143  # MAX_BACKENDS: max_connections can never be higher
 MAX_FETCH_ROWS = 2_147_483_647  # a fetch's row count is an int32 in the protocol
 MAX_STARTUP_PACKET = 10_000  # bytes after the length; a longer one is dropped unanswered

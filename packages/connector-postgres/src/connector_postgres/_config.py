@@ -303,10 +303,14 @@ class PostgresConfig(ConnectorConfig):
                 f"the connection's startup packet would be {size} bytes; PostgreSQL "
                 f"accepts at most {MAX_STARTUP_PACKET}: shorten search_path or server_settings"
             )
+            # Only these can grow that large (names are at most 63 bytes each).
             fields = [f for f in ("search_path", "server_settings") if getattr(self, f)]
+            errors = [FieldError(f, message) for f in fields or ["server_settings"]]
+            noun = "field" if len(errors) == 1 else "fields"
+            listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
             raise ConfigError(
-                f"invalid {type(self).__name__}: {', '.join(fields)}: {message}",
-                errors=[FieldError(f, message) for f in fields],
+                f"invalid {type(self).__name__}: {len(errors)} bad {noun}: {listing}",
+                errors=errors,
             )
         return self
 

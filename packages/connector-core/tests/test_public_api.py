@@ -37,6 +37,7 @@ EXPECTED = {
     "InvalidRequestError",
     "LatencySummary",
     "LifecycleEvent",
+    "MAX_TIMEOUT",
     "NotConnectedError",
     "NotFoundError",
     "OperationStats",

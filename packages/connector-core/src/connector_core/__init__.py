@@ -9,6 +9,7 @@ from importlib.metadata import version as _version
 from connector_core._base import BaseConnector, ConnectionState
 from connector_core._circuit import CircuitBreaker, CircuitState
 from connector_core._config import (
+    MAX_TIMEOUT,
     CircuitBreakerSettings,
     ConnectorConfig,
     RateLimitSettings,
@@ -76,6 +77,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MAX_TIMEOUT",
     "USE_DEFAULT",
     "AuthenticationError",
     "BaseConnector",

@@ -411,6 +411,13 @@ async def graphql(request: Request) -> Response:
     return JSONResponse({"errors": [{"message": f"unknown operation {op}"}]}, status_code=400)
 
 
+async def redirect(request: Request) -> Response:
+    """Redirects (``code``, default 302) to ``to``: another origin, or a path here."""
+    _count(request, "redirect")
+    code = int(request.query_params.get("code", "302"))
+    return Response(status_code=code, headers={"Location": request.query_params["to"]})
+
+
 async def http_date_limited(request: Request) -> Response:
     n = _count(request, "http_date")
     if n == 1:
@@ -449,6 +456,7 @@ def build_app() -> Starlette:
             Route("/v1/links", links),
             Route("/v1/links-repeat", links_repeat),
             Route("/v1/http-date", http_date_limited),
+            Route("/v1/redirect", redirect, methods=["GET", "POST"]),
             Route("/graphql", graphql, methods=["POST"]),
         ]
     )
@@ -487,6 +495,59 @@ class ThreadedServer:
         self.server.should_exit = True
         self._thread.join(10)
         self._sock.close()
+
+
+@dataclass
+class ForeignRecord:
+    """What one request to the foreign server carried."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: str
+
+    def text(self) -> str:
+        """Everything it carried, as one string to search for secrets."""
+        return json.dumps([self.method, self.path, self.headers, self.query, self.body])
+
+
+FOREIGN: list[ForeignRecord] = []
+
+
+async def foreign_any(request: Request) -> Response:
+    FOREIGN.append(
+        ForeignRecord(
+            request.method,
+            request.url.path,
+            dict(request.headers),
+            dict(request.query_params),
+            (await request.body()).decode("utf-8", "replace"),
+        )
+    )
+    return JSONResponse({"foreign": True})
+
+
+def build_foreign_app() -> Starlette:
+    """Another origin (its own port) that records everything it is sent."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(routes=[Route("/{path:path}", foreign_any, methods=methods)])
+
+
+@pytest.fixture(scope="session")
+def foreign_server() -> Iterator[ThreadedServer]:
+    srv = ThreadedServer(build_foreign_app())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def foreign(foreign_server: ThreadedServer) -> Iterator[list[ForeignRecord]]:
+    """The requests the foreign server receives during the test."""
+    FOREIGN.clear()
+    yield FOREIGN
+    FOREIGN.clear()
 
 
 @pytest.fixture(scope="session")

@@ -241,10 +241,23 @@ class OAuth2TokenSource:
         form, headers = self._form()
         self.token_requests += 1
         started = self._clock()
-        response = await client.post(s.token_url, data=form, headers=headers)
+        # Never redirected: a 307/308 would send the form, client secret included, on to
+        # wherever the Location header points.
+        response = await client.post(
+            s.token_url, data=form, headers=headers, follow_redirects=False
+        )
         secrets = tuple(v for k, v in form.items() if k not in ("grant_type", "scope"))
         if response.status_code >= 400:
             raise self._token_error(response, secrets)
+        if response.is_redirect:
+            raise ConfigError(
+                f"invalid auth.token_url: the token endpoint {s.token_url} answered "
+                f"{response.status_code} (a redirect); token requests do not follow "
+                "redirects (they carry the client credentials): set token_url to the "
+                "final URL",
+                errors=[FieldError("auth.token_url", "redirects elsewhere")],
+                connector=self.connector,
+            )
         payload = self._payload(response)
         access = payload.get("access_token")
         if not isinstance(access, str) or not access:

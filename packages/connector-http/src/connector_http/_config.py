@@ -34,6 +34,27 @@ DEFAULT_REQUEST_ID_HEADERS: tuple[str, ...] = (
 _URL_KEY_PARAMS = frozenset({"api_key", "apikey", "api_access_token", "access_token", "key"})
 
 
+def _origin_or_none(text: str) -> str | None:
+    """``text`` as a normalised ``scheme://host[:port]`` origin, or None when it is not
+    one (it has a path, a query, user info, or is no http(s) URL)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        return None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
 class HttpTimeouts(SettingsModel):
     """httpx's per-phase timeouts in seconds (``None``: wait forever)."""
 
@@ -88,7 +109,14 @@ class HttpConfig(ConnectorConfig):
     )
     trust_env: bool = Field(True, description="Honour HTTP(S)_PROXY, SSL_CERT_FILE, ... vars.")
     http2: bool = Field(False, description="Offer HTTP/2 (needs connector-http[http2]).")
-    follow_redirects: bool = False
+    follow_redirects: bool = Field(
+        False, description="Follow 3xx; credentials still go to trusted origins only."
+    )
+    trusted_origins: tuple[str, ...] = Field(
+        (),
+        description="Origins (scheme://host[:port]) that also get the credentials, on "
+        "redirects and absolute URLs; base_url's origin always does, no other one does.",
+    )
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
     user_agent: str = Field(f"connector-http/{VERSION}", min_length=1)
     correlation_id_header: str = Field("X-Correlation-ID", min_length=1)
@@ -117,6 +145,20 @@ class HttpConfig(ConnectorConfig):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/") if parts.path not in ("", "/") else value
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _check_trusted_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins = []
+        for number, entry in enumerate(value):
+            origin = _origin_or_none(entry)
+            if origin is None:
+                raise ValueError(
+                    f"entry {number} must be an origin such as https://api.example.com:8443 "
+                    "(scheme, host and optional port; no path, query or credentials)"
+                )
+            origins.append(origin)
+        return tuple(origins)
 
     @field_validator("health_path")
     @classmethod

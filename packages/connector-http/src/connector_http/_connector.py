@@ -35,7 +35,13 @@ from connector_http._auth_config import (
 from connector_http._config import VERSION, HttpConfig
 from connector_http._errors import scrub, status_error, transport_error
 from connector_http._response import HttpResponse, HttpStreamResponse
-from connector_http._transport import QueryApiKeyTransport
+from connector_http._transport import (
+    CREDENTIAL_EXTENSION,
+    CredentialTransport,
+    Origin,
+    RequestCredential,
+    origin_of,
+)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """Methods retried by default; POST and PATCH only with ``idempotent=True`` or an
@@ -58,6 +64,13 @@ class RequestOptions(TypedDict, total=False):
     correlation_id: str | None
     user_token: str | SecretStr | None
     operation: str | None
+
+
+def _credential(token: str | None) -> dict[str, Any] | None:
+    """Request extensions carrying ``token`` as the request's bearer credential."""
+    if token is None:
+        return None
+    return {CREDENTIAL_EXTENSION: RequestCredential("Bearer " + token)}
 
 
 def _has_idempotency_key(headers: Mapping[str, str] | None) -> bool:
@@ -123,6 +136,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
         else:
             self._static = static_auth(auth)
         self._masked = cfg.masked_query_params
+        self._origins: frozenset[Origin] = frozenset(
+            origin_of(httpx.URL(url)) for url in (cfg.base_url, *cfg.trusted_origins)
+        )
         self._corr_header = cfg.correlation_id_header
         self._corr_lower = cfg.correlation_id_header.lower()
         self._client: httpx.AsyncClient | None = None
@@ -177,13 +193,17 @@ class HttpConnector(BaseConnector[HttpConfig]):
             proxy=proxy,
             trust_env=cfg.trust_env,
         )
-        base_url = httpx.URL(cfg.base_url)
-        if self._static.query is not None:
-            name, value = self._static.query
-            transport = QueryApiKeyTransport(transport, name, value, base_url)
-        headers = {"User-Agent": cfg.user_agent, **cfg.headers, **self._static.headers}
+        static = self._static
+        transport = CredentialTransport(
+            transport, origins=self._origins, headers=static.headers, query=static.query
+        )
+        # The credentials are the transport's to add (to trusted origins only): a header
+        # of the same name in ``headers`` must not go out to every origin in their place.
+        names = {name.lower() for name in static.headers}
+        headers = {"User-Agent": cfg.user_agent}
+        headers.update((k, v) for k, v in cfg.headers.items() if k.lower() not in names)
         return httpx.AsyncClient(
-            base_url=base_url,
+            base_url=httpx.URL(cfg.base_url),
             headers=headers,
             timeout=httpx.Timeout(**cfg.timeouts.model_dump()),
             transport=transport,
@@ -229,6 +249,10 @@ class HttpConnector(BaseConnector[HttpConfig]):
 
     # -- requests -----------------------------------------------------------------------
 
+    def _trusts(self, url: httpx.URL) -> bool:
+        """Whether requests to ``url`` get the credentials (see :class:`CredentialTransport`)."""
+        return origin_of(url) in self._origins
+
     def _error_secrets(self, user_token: str | None) -> tuple[str, ...]:
         secrets = self._secrets
         if self._token_source is not None:
@@ -238,10 +262,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         return secrets
 
     def _headers(
-        self,
-        headers: Mapping[str, str] | None,
-        correlation_id: str | None,
-        user_token: str | None,
+        self, headers: Mapping[str, str] | None, correlation_id: str | None
     ) -> dict[str, str]:
         out = dict(headers) if headers else {}
         if correlation_id and correlation_id.strip():
@@ -251,8 +272,6 @@ class HttpConnector(BaseConnector[HttpConfig]):
         elif not any(k.lower() == self._corr_lower for k in out):
             # None or "" (or blank): generate one.
             out[self._corr_header] = os.urandom(16).hex()
-        if user_token is not None:
-            out["Authorization"] = "Bearer " + user_token
         return out
 
     async def _send(
@@ -273,23 +292,22 @@ class HttpConnector(BaseConnector[HttpConfig]):
         if client is None:
             raise NotConnectedError("the HTTP client is closed", connector=self.name)
         source = self._token_source if user_token is None else None
-        token = None
+        token = user_token
         if source is not None:
             token = await source.token(client)
-            headers["Authorization"] = "Bearer " + token
         request = client.build_request(
             method, url, params=params, json=json, data=data, content=content,
-            headers=headers, timeout=timeout,
+            headers=headers, timeout=timeout, extensions=_credential(token),
         )  # fmt: skip
         response = await client.send(request, stream=stream)
         if response.status_code == 401 and source is not None and token is not None:
             # The token may have been revoked early: refresh once and try again.
             await response.aclose()
             source.invalidate(token)
-            headers["Authorization"] = "Bearer " + await source.token(client)
+            token = await source.token(client)
             request = client.build_request(
                 method, url, params=params, json=json, data=data, content=content,
-                headers=headers, timeout=timeout,
+                headers=headers, timeout=timeout, extensions=_credential(token),
             )  # fmt: skip
             response = await client.send(request, stream=stream)
         if response.status_code >= 400:
@@ -373,7 +391,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         True is handed back (as an HttpResponse) instead of raised (GraphQL uses it)."""
         method = method.upper()
         user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
-        send_headers = self._headers(headers, correlation_id, user)
+        send_headers = self._headers(headers, correlation_id)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
         http_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
@@ -443,7 +461,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         token = options.get("user_token")
         user = token.get_secret_value() if isinstance(token, SecretStr) else token
         headers = options.get("headers")
-        send_headers = self._headers(headers, options.get("correlation_id"), user)
+        send_headers = self._headers(headers, options.get("correlation_id"))
         idempotent = options.get("idempotent")
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)

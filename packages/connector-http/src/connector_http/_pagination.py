@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from connector_core import InvalidRequestError, SerializationError
 from connector_http._errors import PaginationLoopError, redact
 from connector_http._response import HttpResponse
+from connector_http._transport import origin_of
 
 if TYPE_CHECKING:
     from connector_http._connector import HttpConnector
@@ -202,11 +203,11 @@ def _next_request(
     url = response.resolve(target)
     current = httpx.URL(response.resolve(""))
     nxt = httpx.URL(url)
-    if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
+    if origin_of(nxt) != origin_of(current) and not conn._trusts(nxt):
         where = conn.scrub(redact(url, conn.config.masked_query_params), user_token=user_token)
         raise InvalidRequestError(
             f"{style} pagination: refusing to follow a next URL on another origin "
-            f"({where}); credentials would leak there",
+            f"({where}); add that origin to trusted_origins if the API really pages there",
             connector=conn.name,
         )
     if url in seen:

@@ -98,6 +98,14 @@ async def status(request: Request) -> Response:
     return Response(body, status_code=code, headers=headers, media_type="application/json")
 
 
+async def echo_error(request: Request) -> Response:
+    """A careless error page that prints the request's headers, as some servers do."""
+    code = int(request.path_params["code"])
+    _count(request, f"echo_error:{code}")
+    lines = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
+    return PlainTextResponse(f"Error {code}. Your request:\n{lines}\n", status_code=code)
+
+
 async def flaky(request: Request) -> Response:
     """The first ``fail`` calls of ``key`` answer ``code``; later ones 200."""
     key = request.path_params["key"]
@@ -164,7 +172,11 @@ async def oauth_token(request: Request) -> Response:
     if STATE.token_delay:
         await asyncio.sleep(STATE.token_delay)
     if STATE.token_status:
-        return JSONResponse({"error": "temporarily_unavailable"}, status_code=STATE.token_status)
+        # Careless too: it echoes the Authorization header it was sent.
+        echo = request.headers.get("authorization", "")
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "echo": echo}, status_code=STATE.token_status
+        )
     grant = form.get("grant_type")
     auth = request.headers.get("authorization", "")
     if grant == "client_credentials":
@@ -436,6 +448,7 @@ def build_app() -> Starlette:
             Route("/v1/health", health),
             Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/v1/status/{code:int}", status, methods=["GET", "POST"]),
+            Route("/v1/echo-error/{code:int}", echo_error, methods=["GET", "POST"]),
             Route("/v1/flaky/{key}", flaky, methods=["GET", "POST", "PATCH", "PUT"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -149,3 +150,82 @@ async def test_user_token_repeated_by_a_paginating_server_is_masked(
     assert "***" in str(caught.value)  # the token was in the marker, masked
     for text in _texts(caught.value):
         assert user not in text, text
+
+
+def _all_texts(error: BaseException) -> list[str]:
+    """str and repr of ``error`` and of every exception chained to it, and its details."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts += [str(current), repr(current)]
+        if isinstance(current, ConnectorError):
+            texts.append(str(current.details))
+        current = current.__cause__ or current.__context__
+    return texts
+
+
+async def test_basic_credentials_echoed_by_an_error_page_are_masked(
+    base_url: str, state: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "pw-echoed-5e7a9c1b"
+    header = "Basic " + base64.b64encode(f"ann:{password}".encode()).decode()
+    config = HttpConfig(
+        base_url=base_url,
+        health_path="/health",
+        auth={"type": "basic", "username": "ann", "password": password},
+        retry={"max_attempts": 2, "initial_delay": 0.01},
+        error_body_limit=2000,
+    )
+    async with HttpConnector(config) as http:
+        # 500 (retried, so logged at DEBUG and INFO) and 400: both echo the headers
+        errors = [await _fail(http, "/echo-error/500"), await _fail(http, "/echo-error/400")]
+    assert state.seen_headers[-1]["authorization"] == header  # it was sent as Basic
+    for error in errors:
+        assert "authorization: ***" in error.details["body"]  # echoed, and masked
+        for text in [*_all_texts(error), caplog.text]:
+            assert header.split()[1] not in text, text
+            assert password not in text, text
+
+
+async def test_oauth2_client_secret_basic_header_echoed_by_the_token_endpoint_is_masked(
+    server: Any, base_url: str, state: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    state.token_status = 500  # answered with the Authorization header echoed in the body
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": f"{server.url}/oauth/token",
+        "client_id": "client-7f3a",
+        "client_secret": CLIENT_SECRET,
+        "client_auth": "client_secret_basic",
+    }
+    config = HttpConfig(
+        base_url=base_url, health_path="/health", auth=auth, retry={"max_attempts": 1}
+    )
+    basic = base64.b64encode(f"client-7f3a:{CLIENT_SECRET}".encode()).decode()
+    async with HttpConnector(config) as http:
+        error = await _fail(http, "/protected")
+    assert '"echo":"***"' in error.details["body"]
+    for text in [*_all_texts(error), caplog.text]:
+        assert basic not in text, text
+        assert CLIENT_SECRET not in text, text
+
+
+async def test_a_secret_cut_by_the_body_limit_shows_no_part_of_itself(
+    base_url: str, state: Any
+) -> None:
+    config = HttpConfig(
+        base_url=base_url,
+        health_path="/health",
+        auth={"type": "api_key", "key": API_KEY, "name": "api_access_token"},
+        retry={"max_attempts": 1},
+        error_body_limit=37,  # the cut falls inside the echoed key (after "key-5")
+    )
+    async with HttpConnector(config) as http:
+        error = await _fail(http, "/status/400", headers={"X-Say": API_KEY})
+    assert error.details["body"].startswith('{"error": "status 400", "say": "')
+    for text in _all_texts(error):
+        assert API_KEY[:5] not in text, text

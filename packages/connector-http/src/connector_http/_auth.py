@@ -23,9 +23,11 @@ from connector_core import (
     ConfigError,
     ConnectorError,
     FieldError,
+    scrub_secrets,
 )
 from connector_http._auth_config import (
     ApiKeyAuthConfig,
+    AuthConfig,
     BasicAuthConfig,
     BearerAuthConfig,
     NoAuthConfig,
@@ -34,7 +36,7 @@ from connector_http._auth_config import (
     OAuth2JwtBearerConfig,
     OAuth2RefreshTokenConfig,
 )
-from connector_http._errors import scrub, status_error
+from connector_http._errors import status_error
 
 TokenRotatedCallback = Callable[[str], Awaitable[None] | None]
 """Called with the new refresh token when the server rotates it (persist it there)."""
@@ -47,6 +49,31 @@ logger = logging.getLogger("connector.http.auth")
 def basic_header(username: str, password: str) -> str:
     raw = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _client_basic_pair(client_id: str, secret: str) -> tuple[str, str]:
+    # RFC 6749 2.3.1: form-urlencode both before joining them for Basic auth.
+    return quote(client_id, safe=""), quote(secret, safe="")
+
+
+def wire_secrets(auth: AuthConfig) -> tuple[str, ...]:
+    """The secrets ``auth`` puts on the wire that are derived from its fields, so not
+    found by scrubbing the fields alone: ``user:password`` (whose base64 form is the
+    Basic credential) and the whole ``Basic ...`` header value, for basic auth and for
+    OAuth2's ``client_secret_basic``."""
+    pair: tuple[str, str] | None = None
+    if isinstance(auth, BasicAuthConfig):
+        if auth.password.get_secret_value():
+            pair = (auth.username, auth.password.get_secret_value())
+    elif (
+        isinstance(auth, OAuth2ClientCredentialsConfig | OAuth2RefreshTokenConfig)
+        and auth.client_secret is not None
+        and auth.client_secret.get_secret_value()
+    ):
+        pair = _client_basic_pair(auth.client_id, auth.client_secret.get_secret_value())
+    if pair is None:
+        return ()
+    return (basic_header(*pair), f"{pair[0]}:{pair[1]}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +144,13 @@ class OAuth2TokenSource:
         connector: str = "http",
         on_token_rotated: TokenRotatedCallback | None = None,
         request_id_headers: Iterable[str] = (),
+        known_secrets: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        # The config's secrets and their wire forms: masked in token errors along with
+        # what the request itself sent and the tokens obtained so far.
+        self._known_secrets = wire_secrets(settings) + tuple(known_secrets)
         self.connector = connector
         self.on_token_rotated = on_token_rotated
         self._request_id_headers = tuple(request_id_headers)
@@ -198,9 +229,7 @@ class OAuth2TokenSource:
             form["assertion"] = self._assertion(s)
         if not isinstance(s, OAuth2JwtBearerConfig):
             if secret is not None and s.client_auth == "client_secret_basic":
-                headers["Authorization"] = basic_header(
-                    quote(s.client_id, safe=""), quote(secret, safe="")
-                )
+                headers["Authorization"] = basic_header(*_client_basic_pair(s.client_id, secret))
             else:
                 form["client_id"] = s.client_id
                 if secret is not None:
@@ -246,7 +275,8 @@ class OAuth2TokenSource:
         response = await client.post(
             s.token_url, data=form, headers=headers, follow_redirects=False
         )
-        secrets = tuple(v for k, v in form.items() if k not in ("grant_type", "scope"))
+        sent = [v for k, v in form.items() if k not in ("grant_type", "scope")]
+        secrets = (*self._known_secrets, *self.secrets, *sent)
         if response.status_code >= 400:
             raise self._token_error(response, secrets)
         if response.is_redirect:
@@ -329,9 +359,9 @@ class OAuth2TokenSource:
                 pass
             reason = ": ".join(p for p in (code, description) if p) or response.reason_phrase
             return AuthenticationError(
-                scrub(f"token request to {url} was refused ({status} {reason})", secrets),
+                scrub_secrets(f"token request to {url} was refused ({status} {reason})", secrets),
                 connector=self.connector,
-                details={"status": status, "url": url, "error": scrub(code, secrets)},
+                details={"status": status, "url": url, "error": scrub_secrets(code, secrets)},
             )
         return status_error(
             response,

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 
 from connector_core import ConfigError, ConnectorConfig, FieldError, SettingsModel, redact_url
+from connector_http._auth import wire_secrets
 from connector_http._auth_config import (
     ApiKeyAuthConfig,
     AuthConfig,
@@ -204,6 +205,13 @@ class HttpConfig(ConnectorConfig):
     def connection_string(self, reveal: bool = False) -> str:
         """The base URL (credentials never appear in it; they live in ``auth``)."""
         return self.base_url if reveal else redact_url(self.base_url)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret in this config, and the forms auth derives from them on the wire
+        (``user:password``, whose base64 is the Basic credential, and the whole
+        ``Basic ...`` header value), for scrubbing text before it leaves us. The wire
+        forms come first: masked before their parts, they leave no piece showing."""
+        return wire_secrets(self.auth) + super().secret_values()
 
     @property
     def masked_query_params(self) -> frozenset[str]:

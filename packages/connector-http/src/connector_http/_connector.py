@@ -19,6 +19,7 @@ from connector_core import (
     FieldError,
     InvalidRequestError,
     NotConnectedError,
+    scrub_secrets,
 )
 from connector_http import _pagination
 from connector_http._auth import (
@@ -33,7 +34,7 @@ from connector_http._auth_config import (
     OAuth2RefreshTokenConfig,
 )
 from connector_http._config import VERSION, HttpConfig
-from connector_http._errors import scrub, status_error, transport_error
+from connector_http._errors import status_error, transport_error
 from connector_http._response import HttpResponse, HttpStreamResponse
 from connector_http._transport import (
     CREDENTIAL_EXTENSION,
@@ -132,6 +133,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
                 connector=self.name,
                 on_token_rotated=on_token_rotated,
                 request_id_headers=cfg.request_id_headers,
+                known_secrets=self._secrets,
             )
         else:
             self._static = static_auth(auth)
@@ -253,13 +255,16 @@ class HttpConnector(BaseConnector[HttpConfig]):
         """Whether requests to ``url`` get the credentials (see :class:`CredentialTransport`)."""
         return origin_of(url) in self._origins
 
+    def _known_secrets(self) -> tuple[str, ...]:
+        """The config's secrets with their wire forms (``HttpConfig.secret_values``) and
+        those learnt at run time (OAuth2 access and rotated refresh tokens)."""
+        if self._token_source is None:
+            return self._secrets
+        return self._secrets + self._token_source.secrets
+
     def _error_secrets(self, user_token: str | None) -> tuple[str, ...]:
-        secrets = self._secrets
-        if self._token_source is not None:
-            secrets = secrets + self._token_source.secrets
-        if user_token:
-            secrets = (*secrets, user_token)
-        return secrets
+        secrets = self._known_secrets()
+        return (*secrets, user_token) if user_token else secrets
 
     def _headers(
         self, headers: Mapping[str, str] | None, correlation_id: str | None
@@ -624,4 +629,4 @@ class HttpConnector(BaseConnector[HttpConfig]):
         """``text`` with every secret this connector knows masked, and ``user_token``
         (a per-call token) too."""
         user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
-        return scrub(text, self._error_secrets(user))
+        return scrub_secrets(text, self._error_secrets(user))

@@ -25,6 +25,8 @@ from connector_core import (
     SerializationError,
     ServiceUnavailableError,
     redact_url,
+    scrub_secrets,
+    secret_forms,
 )
 
 MASK = "***"
@@ -109,13 +111,6 @@ def redact(url: str | httpx.URL, masked_params: Iterable[str] = ()) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    return text
-
-
 def scrub_json(value: Any, scrub_text: Callable[[str], str]) -> Any:
     """A copy of decoded JSON with ``scrub_text`` applied to every string (keys too)."""
     if isinstance(value, str):
@@ -135,15 +130,25 @@ def request_id_of(headers: httpx.Headers, names: Iterable[str]) -> str | None:
     return None
 
 
-def _trimmed_body(response: httpx.Response, limit: int) -> str:
+def _trimmed_body(response: httpx.Response, limit: int, secrets: Sequence[str]) -> str:
+    """The start of the body, secrets masked, whitespace collapsed, at most ``limit``
+    characters (then "...")."""
     if limit <= 0:
         return ""
     try:
-        text = response.content[: limit * 4].decode(response.encoding or "utf-8", "replace")
+        content = response.content
+        text = content[: limit * 4].decode(response.encoding or "utf-8", "replace")
     except (httpx.ResponseNotRead, LookupError):
         return ""
+    # Masked before it is cut: a secret the cut went through would show its first part.
+    text = scrub_secrets(text, secrets)
+    if len(content) > limit * 4:
+        # The same holds at the end of what was decoded: drop what could be the start of
+        # a secret that goes on beyond it.
+        longest = max((len(f) for s in secrets if s for f in secret_forms(s)), default=1)
+        text = text[: max(0, len(text) - longest + 1)]
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
+    return text if len(text) <= limit and len(content) <= limit * 4 else text[:limit] + "..."
 
 
 _STATUS_ERRORS: dict[int, type[ConnectorError]] = {
@@ -190,7 +195,7 @@ def status_error(
     method = request.method
     url = redact(request.url, masked_params)
     request_id = request_id_of(response.headers, request_id_headers)
-    body = scrub(_trimmed_body(response, body_limit), secrets)
+    body = _trimmed_body(response, body_limit, secrets)
     cls = error_class_for_status(status)
     retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
     reason = response.reason_phrase or ""
@@ -205,7 +210,10 @@ def status_error(
     if body:
         details["body"] = body
     return cls(
-        scrub(message, secrets), connector=connector, retry_after=retry_after, details=details
+        scrub_secrets(message, secrets),
+        connector=connector,
+        retry_after=retry_after,
+        details=details,
     )
 
 

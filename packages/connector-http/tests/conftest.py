@@ -51,6 +51,8 @@ class ServerState:
     grants: list[dict[str, str]] = field(default_factory=list)
     jwt_public_key: Any = None
     jwt_claims: list[dict[str, Any]] = field(default_factory=list)
+    # When set, the token endpoint answers (status, JSON body) whatever it is sent.
+    token_answer: tuple[int, str] | None = None
     # GraphQL
     mutation_fails: bool = False
 
@@ -104,6 +106,18 @@ async def echo_error(request: Request) -> Response:
     _count(request, f"echo_error:{code}")
     lines = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
     return PlainTextResponse(f"Error {code}. Your request:\n{lines}\n", status_code=code)
+
+
+def nested(depth: int) -> str:
+    """A JSON array nested ``depth`` levels deep: [[[...]]]."""
+    return "[" * depth + "]" * depth
+
+
+async def deep(request: Request) -> Response:
+    _count(request, "deep")
+    depth = int(request.query_params.get("depth", "100000"))
+    code = int(request.query_params.get("code", "200"))
+    return Response(nested(depth), status_code=code, media_type="application/json")
 
 
 async def flaky(request: Request) -> Response:
@@ -171,6 +185,9 @@ async def oauth_token(request: Request) -> Response:
     STATE.grants.append(form)
     if STATE.token_delay:
         await asyncio.sleep(STATE.token_delay)
+    if STATE.token_answer is not None:
+        code, text = STATE.token_answer
+        return Response(text, status_code=code, media_type="application/json")
     if STATE.token_status:
         # Careless too: it echoes the Authorization header it was sent.
         echo = request.headers.get("authorization", "")
@@ -389,6 +406,20 @@ async def graphql(request: Request) -> Response:
             status_code=code,
             media_type="application/graphql-response+json",
         )
+    if op == "Deep":  # not decodable: nested 100,000 levels
+        return Response(nested(100_000), media_type="application/json")
+    if op == "DeepHttp400":
+        return Response(
+            '{"errors": [' + nested(100_000) + "]}",
+            status_code=400,
+            media_type="application/graphql-response+json",
+        )
+    if op == "DeepErrors":  # decodable, but deeper than a recursive copy can go
+        depth = int(variables.get("depth", 600))
+        return Response(
+            '{"errors": [{"message": "deep", "extensions": {"x": ' + nested(depth) + "}}]}",
+            media_type="application/json",
+        )
     if op == "Create":
         if STATE.mutation_fails:
             return JSONResponse({"error": "down"}, status_code=503)
@@ -452,6 +483,7 @@ def build_app() -> Starlette:
             Route("/v1/flaky/{key}", flaky, methods=["GET", "POST", "PATCH", "PUT"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
+            Route("/v1/deep", deep),
             Route("/v1/key", key_check),
             Route("/oauth/token", oauth_token, methods=["POST"]),
             Route("/v1/protected", protected, methods=["GET", "POST"]),

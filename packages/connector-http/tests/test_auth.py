@@ -12,7 +12,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connector_core import AuthenticationError, ConfigError, ServiceUnavailableError
+from connector_core import (
+    AuthenticationError,
+    ConfigError,
+    SerializationError,
+    ServiceUnavailableError,
+)
 from connector_http import HttpConfig, HttpConnector
 from connector_http._auth import require_jwt
 
@@ -298,3 +303,26 @@ def test_missing_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "h2", None)
     with pytest.raises(ImportError, match=r"connector-http\[http2\]"):
         HttpConnector(HttpConfig(base_url="https://api.example.com", http2=True))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, "[" * 100_000 + "]" * 100_000, SerializationError),
+        (200, "<html>not json</html>", SerializationError),
+        (401, "[" * 100_000 + "]" * 100_000, AuthenticationError),
+        (400, '{"error": ' + "[" * 100_000 + "]" * 100_000 + "}", AuthenticationError),
+    ],
+    ids=["deep-200", "html-200", "deep-401", "deep-400"],
+)
+async def test_undecodable_token_responses_raise_typed_errors(
+    server: Any, base_url: str, state: Any, status: int, body: str, error: type[Exception]
+) -> None:
+    state.token_answer = (status, body)
+    async with make(base_url, client_credentials(server.url)) as http:
+        with pytest.raises(error) as caught:
+            await http.get("/protected")
+    assert type(caught.value) is error
+    if status >= 400:
+        assert caught.value.details["status"] == status  # the refusal, not a decode failure
+    assert state.hits["api"] == 0

@@ -13,6 +13,7 @@ from connector_core import (
     PermissionDeniedError,
     QueryError,
     RateLimitedError,
+    SerializationError,
     ServiceUnavailableError,
 )
 from connector_http import (
@@ -194,3 +195,21 @@ async def test_ping_and_check_delegate(server: Any, state: Any) -> None:
     assert (await gql.check()).ok
     async with gql:
         assert await gql.ping() > 0
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "says"),
+    [
+        ("Deep", SerializationError, "nested too deeply"),  # a 200 nested 100,000 levels
+        ("DeepHttp400", InvalidRequestError, "400"),  # a GraphQL 400 body not decodable
+        # decodable, but too deep for the recursive copy that masks secrets in errors
+        ("DeepErrors", SerializationError, "GraphQL errors nested too deeply to report"),
+    ],
+)
+async def test_deeply_nested_responses_raise_typed_errors(
+    server: Any, state: Any, operation: str, error: type[Exception], says: str
+) -> None:
+    async with make(server) as gql:
+        with pytest.raises(error, match=says) as caught:
+            await gql.query(f"query {operation} {{ x }}", operation_name=operation)
+    assert type(caught.value) is error

@@ -470,3 +470,15 @@ async def test_from_url_builds_working_connector(server: Any, state: Any) -> Non
     assert isinstance(connector, HttpConnector)
     async with connector:
         assert (await connector.get("/echo")).status == 200
+
+
+async def test_deeply_nested_json_is_a_serialization_error(base_url: str, state: Any) -> None:
+    async with make(base_url) as http:
+        response = await http.get("/deep", params={"depth": 100_000})
+        assert response.status == 200
+        with pytest.raises(SerializationError, match="nested too deeply") as caught:
+            response.json()
+        with pytest.raises(SerializationError):  # and through a paginator
+            async for _ in http.paginate_pages("/deep", items=None):
+                pass
+    assert caught.value.details["status"] == 200

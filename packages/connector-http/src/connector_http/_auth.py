@@ -7,7 +7,6 @@ import asyncio
 import base64
 import copy
 import inspect
-import json
 import logging
 import time
 import uuid
@@ -23,6 +22,7 @@ from connector_core import (
     ConfigError,
     ConnectorError,
     FieldError,
+    SerializationError,
     scrub_secrets,
 )
 from connector_http._auth_config import (
@@ -37,6 +37,7 @@ from connector_http._auth_config import (
     OAuth2RefreshTokenConfig,
 )
 from connector_http._errors import status_error
+from connector_http._response import decode_json, json_failure
 
 TokenRotatedCallback = Callable[[str], Awaitable[None] | None]
 """Called with the new refresh token when the server rotates it (persist it there)."""
@@ -331,17 +332,19 @@ class OAuth2TokenSource:
 
     def _payload(self, response: httpx.Response) -> dict[str, Any]:
         ctype = response.headers.get("content-type", "")
+        reason = "not a JSON object"
         try:
             if "x-www-form-urlencoded" in ctype:
                 return dict(parse_qsl(response.text))
-            data = json.loads(response.content)
-        except ValueError:
-            data = None
+            data = decode_json(response.content)
+        except ValueError as exc:
+            data, reason = None, f"not valid JSON ({json_failure(exc)})"
         if not isinstance(data, dict):
-            raise AuthenticationError(
+            raise SerializationError(
                 f"token endpoint {self.settings.token_url} answered "
-                f"{response.status_code} with a body that is not a JSON object",
+                f"{response.status_code} with a body that is {reason}",
                 connector=self.connector,
+                details={"status": response.status_code, "url": self.settings.token_url},
             )
         return data
 
@@ -351,7 +354,7 @@ class OAuth2TokenSource:
         if status in (400, 401, 403):
             code = description = ""
             try:
-                body = json.loads(response.content)
+                body = decode_json(response.content)
                 if isinstance(body, dict):
                     code = str(body.get("error") or "")
                     description = str(body.get("error_description") or "")

@@ -3,7 +3,6 @@ Relay-style cursor pagination."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -29,7 +28,7 @@ from connector_http._errors import (
     scrub_json,
 )
 from connector_http._pagination import dig
-from connector_http._response import HttpResponse
+from connector_http._response import HttpResponse, decode_json
 
 # extensions.code values (Apollo, Hasura, GitHub...) that map to a specific error.
 _CODE_ERRORS: dict[str, type[ConnectorError]] = {
@@ -56,8 +55,8 @@ def _graphql_error_body(response: httpx.Response) -> bool:
     if "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        body = decode_json(response.content)
+    except ValueError:  # not JSON (too deep included): the plain status error it is
         return False
     return isinstance(body, dict) and isinstance(body.get("errors"), list) and bool(body["errors"])
 
@@ -159,7 +158,18 @@ class GraphQLConnector:
             )
         errors = body.get("errors")
         if errors or response.status >= 400:
-            raise self._error(errors, body.get("data"), response, user_token)
+            try:
+                error = self._error(errors, body.get("data"), response, user_token)
+            except RecursionError:
+                # Decodable, but too deep to copy with its secrets masked.
+                error = None
+            if error is None:
+                raise SerializationError(
+                    "GraphQL errors nested too deeply to report",
+                    connector=self.http.name,
+                    details={"status": response.status},
+                )
+            raise error
         return body.get("data")
 
     async def query(

@@ -12,6 +12,27 @@ from connector_core import ConnectorError, SerializationError
 from connector_http._errors import redact, request_id_of
 
 
+class JsonNestingError(ValueError):
+    """JSON nested deeper than the interpreter's recursion limit lets it be decoded."""
+
+
+def decode_json(content: bytes | str) -> Any:
+    """``content`` decoded as JSON. Every failure is a ValueError: invalid JSON, bytes
+    that are not UTF-8, or nesting too deep to decode (json's RecursionError, which
+    would otherwise escape every ``except ValueError``)."""
+    try:
+        return _json.loads(content)
+    except RecursionError:
+        pass
+    # Raised here, not in the except block: no RecursionError chained to it.
+    raise JsonNestingError("nested too deeply")
+
+
+def json_failure(exc: ValueError) -> str:
+    """A short reason for a :func:`decode_json` failure, for messages."""
+    return str(exc) if isinstance(exc, JsonNestingError) else type(exc).__name__
+
+
 class HttpResponse:
     """A successful (status < 400) response whose body has been read.
 
@@ -90,10 +111,10 @@ class HttpResponse:
     def json(self) -> Any:
         """The body decoded as JSON. Raises SerializationError when it is not JSON."""
         try:
-            return _json.loads(self._response.content)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return decode_json(self._response.content)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, JsonNestingError
             raise SerializationError(
-                f"{self.method} {self.url}: response body is not valid JSON ({type(exc).__name__})",
+                f"{self.method} {self.url}: response body is not valid JSON ({json_failure(exc)})",
                 connector=self.connector,
                 details={"status": self.status, "url": self.url},
             ) from exc

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class ServerState:
     jwt_claims: list[dict[str, Any]] = field(default_factory=list)
     # When set, the token endpoint answers (status, JSON body) whatever it is sent.
     token_answer: tuple[int, str] | None = None
+    token_trickle: bool = False  # the token endpoint sends its answer a byte at a time
+    # Body bytes the streaming routes managed to send, by route.
+    sent: Counter[str] = field(default_factory=Counter)
     # GraphQL
     mutation_fails: bool = False
 
@@ -141,20 +145,96 @@ async def slow(request: Request) -> Response:
     return JSONResponse({"slow": True})
 
 
-async def big(request: Request) -> Response:
-    _count(request, "big")
-    total = int(request.query_params.get("mb", "50")) * 1024 * 1024
+def counted_body(request: Request, key: str, total: int) -> AsyncIterator[bytes]:
+    """``total`` bytes in 64 KiB chunks, counted in ``STATE.sent[key]`` as they go, until
+    the client goes away (uvicorn drops what is sent after that without a word)."""
     chunk = b"x" * 65536
 
     async def body() -> AsyncIterator[bytes]:
         sent = 0
-        while sent < total:
-            yield chunk
-            sent += len(chunk)
+        while sent < total and not await request.is_disconnected():
+            piece = chunk[: total - sent]
+            yield piece
+            sent += len(piece)
+            STATE.sent[key] += len(piece)
 
+    return body()
+
+
+def _megabytes(request: Request, default: str = "50") -> int:
+    return int(float(request.query_params.get("mb", default)) * 1024 * 1024)
+
+
+async def big(request: Request) -> Response:
+    _count(request, "big")
+    total = _megabytes(request)
     return StreamingResponse(
-        body(), media_type="application/octet-stream", headers={"Content-Length": str(total)}
+        counted_body(request, "big", total),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(total)},
     )
+
+
+async def big_error(request: Request) -> Response:
+    """A 500 whose body is ``mb`` megabytes long."""
+    _count(request, "big_error")
+    total = _megabytes(request)
+    return StreamingResponse(
+        counted_body(request, "big_error", total),
+        status_code=500,
+        media_type="text/plain",
+        headers={"Content-Length": str(total)},
+    )
+
+
+async def big_redirect(request: Request) -> Response:
+    """A 302 to ``to`` whose own body is ``mb`` megabytes long."""
+    _count(request, "big_redirect")
+    total = _megabytes(request)
+    headers = {"Content-Length": str(total), "Location": request.query_params["to"]}
+    return StreamingResponse(
+        counted_body(request, "big_redirect", total), status_code=302, headers=headers
+    )
+
+
+_GZIPPED_ZEROS: dict[int, bytes] = {}
+
+
+def gzipped_zeros(total: int) -> bytes:
+    """``total`` zero bytes, gzip-compressed (400 MB make about 400 KB)."""
+    if total not in _GZIPPED_ZEROS:
+        packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+        block = bytes(1024 * 1024)
+        parts = [packer.compress(block[: min(len(block), total - done)])
+                 for done in range(0, total, len(block))]  # fmt: skip
+        _GZIPPED_ZEROS[total] = b"".join([*parts, packer.flush()])
+    return _GZIPPED_ZEROS[total]
+
+
+async def gzip_bomb(request: Request) -> Response:
+    _count(request, "gzip_bomb")
+    body = gzipped_zeros(_megabytes(request))
+    headers = {"Content-Encoding": "gzip"}
+    return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+def trickle_bytes(every: float) -> AsyncIterator[bytes]:
+    """One byte every ``every`` seconds, for up to ten minutes."""
+
+    async def body() -> AsyncIterator[bytes]:
+        ends = time.monotonic() + 600
+        while time.monotonic() < ends:
+            yield b" "
+            await asyncio.sleep(every)
+
+    return body()
+
+
+async def trickle(request: Request) -> Response:
+    """A body that never ends but never goes silent long enough for a read timeout."""
+    _count(request, "trickle")
+    every = float(request.query_params.get("every", "0.2"))
+    return StreamingResponse(trickle_bytes(every), media_type="application/json")
 
 
 async def key_check(request: Request) -> Response:
@@ -185,6 +265,8 @@ async def oauth_token(request: Request) -> Response:
     STATE.grants.append(form)
     if STATE.token_delay:
         await asyncio.sleep(STATE.token_delay)
+    if STATE.token_trickle:
+        return StreamingResponse(trickle_bytes(0.2), media_type="application/json")
     if STATE.token_answer is not None:
         code, text = STATE.token_answer
         return Response(text, status_code=code, media_type="application/json")
@@ -461,6 +543,11 @@ async def redirect(request: Request) -> Response:
     return Response(status_code=code, headers={"Location": request.query_params["to"]})
 
 
+async def redirect_loop(request: Request) -> Response:
+    _count(request, "redirect_loop")
+    return Response(status_code=302, headers={"Location": "/v1/redirect-loop"})
+
+
 async def http_date_limited(request: Request) -> Response:
     n = _count(request, "http_date")
     if n == 1:
@@ -483,6 +570,10 @@ def build_app() -> Starlette:
             Route("/v1/flaky/{key}", flaky, methods=["GET", "POST", "PATCH", "PUT"]),
             Route("/v1/slow", slow),
             Route("/v1/big", big),
+            Route("/v1/big-error", big_error),
+            Route("/v1/big-redirect", big_redirect),
+            Route("/v1/gzip-bomb", gzip_bomb),
+            Route("/v1/trickle", trickle),
             Route("/v1/deep", deep),
             Route("/v1/key", key_check),
             Route("/oauth/token", oauth_token, methods=["POST"]),
@@ -502,6 +593,7 @@ def build_app() -> Starlette:
             Route("/v1/links-repeat", links_repeat),
             Route("/v1/http-date", http_date_limited),
             Route("/v1/redirect", redirect, methods=["GET", "POST"]),
+            Route("/v1/redirect-loop", redirect_loop),
             Route("/graphql", graphql, methods=["POST"]),
         ]
     )

@@ -39,6 +39,7 @@ def test_public_api_is_exactly_this() -> None:
         "PaginationLoopError",
         "PoolLimits",
         "RequestOptions",
+        "ResponseTooLargeError",
         "TlsSettings",
         "TokenRotatedCallback",
         "__version__",

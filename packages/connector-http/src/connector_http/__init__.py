@@ -1,8 +1,9 @@
 """connector-http: an async HTTP connector on httpx.
 
 Auth (basic, bearer, API keys, OAuth2 client credentials / refresh token / JWT bearer),
-retries of idempotent requests, rate limiting, a circuit breaker, typed errors,
-pagination helpers and a GraphQL client. Import from here; ``_modules`` are private.
+retries of idempotent requests, rate limiting, a circuit breaker, typed errors, bounded
+responses (size and time), pagination helpers and a GraphQL client. Import from here;
+``_modules`` are private.
 """
 
 from connector_http._auth import TokenRotatedCallback
@@ -18,7 +19,12 @@ from connector_http._auth_config import (
 )
 from connector_http._config import VERSION, HttpConfig, HttpTimeouts, PoolLimits, TlsSettings
 from connector_http._connector import IDEMPOTENT_METHODS, HttpConnector, RequestOptions
-from connector_http._errors import GraphQLError, PaginationLoopError, parse_retry_after
+from connector_http._errors import (
+    GraphQLError,
+    PaginationLoopError,
+    ResponseTooLargeError,
+    parse_retry_after,
+)
 from connector_http._graphql import GraphQLConnector
 from connector_http._response import HttpResponse, HttpStreamResponse
 
@@ -44,6 +50,7 @@ __all__ = [
     "PaginationLoopError",
     "PoolLimits",
     "RequestOptions",
+    "ResponseTooLargeError",
     "TlsSettings",
     "TokenRotatedCallback",
     "__version__",

@@ -8,6 +8,7 @@ import base64
 import copy
 import inspect
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,6 +22,7 @@ from connector_core import (
     AuthenticationError,
     ConfigError,
     ConnectorError,
+    ConnectorTimeoutError,
     FieldError,
     SerializationError,
     scrub_secrets,
@@ -37,7 +39,14 @@ from connector_http._auth_config import (
     OAuth2RefreshTokenConfig,
 )
 from connector_http._errors import status_error
-from connector_http._response import decode_json, json_failure
+from connector_http._response import (
+    DEFAULT_MAX_ERROR_BODY_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    decode_json,
+    json_failure,
+    read_body,
+    read_capped,
+)
 
 TokenRotatedCallback = Callable[[str], Awaitable[None] | None]
 """Called with the new refresh token when the server rotates it (persist it there)."""
@@ -146,9 +155,13 @@ class OAuth2TokenSource:
         on_token_rotated: TokenRotatedCallback | None = None,
         request_id_headers: Iterable[str] = (),
         known_secrets: Iterable[str] = (),
+        max_body: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_error_body: int = DEFAULT_MAX_ERROR_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self._max_body = max_body
+        self._max_error_body = max_error_body
         # The config's secrets and their wire forms: masked in token errors along with
         # what the request itself sent and the tokens obtained so far.
         self._known_secrets = wire_secrets(settings) + tuple(known_secrets)
@@ -257,30 +270,51 @@ class OAuth2TokenSource:
             token: str = self._jwt.encode(
                 claims, s.private_key.get_secret_value(), algorithm=s.algorithm, headers=headers
             )
+            return token
         except (ValueError, TypeError, self._jwt.PyJWTError) as exc:
-            raise ConfigError(
-                f"invalid auth.private_key: cannot sign a {s.algorithm} assertion with it "
-                f"({type(exc).__name__}); give a PEM private key of that type",
-                errors=[FieldError("auth.private_key", "not a usable private key")],
-                connector=self.connector,
-            ) from None
-        return token
+            failure = type(exc).__name__
+        # Raised after the block: the library's exception (about the key) is not chained.
+        raise ConfigError(
+            f"invalid auth.private_key: cannot sign a {s.algorithm} assertion with it "
+            f"({failure}); give a PEM private key of that type",
+            errors=[FieldError("auth.private_key", "not a usable private key")],
+            connector=self.connector,
+        )
 
     async def _fetch(self, client: httpx.AsyncClient) -> _Token:
         s = self.settings
-        form, headers = self._form()
         self.token_requests += 1
+        # Its own deadline: the fetch is shared and shielded, so a caller's timeout ends
+        # only that caller's wait, never a fetch stuck on a silent or trickling endpoint.
+        scope = asyncio.timeout(s.token_timeout)
+        try:
+            async with scope:
+                return await self._exchange(client)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        raise ConnectorTimeoutError(
+            f"token request to {s.token_url} timed out after {s.token_timeout}s "
+            "(auth.token_timeout)",
+            connector=self.connector,
+            details={"url": s.token_url},
+        )
+
+    async def _exchange(self, client: httpx.AsyncClient) -> _Token:
+        s = self.settings
+        form, headers = self._form()
         started = self._clock()
+        request = client.build_request("POST", s.token_url, data=form, headers=headers)
         # Never redirected: a 307/308 would send the form, client secret included, on to
         # wherever the Location header points.
-        response = await client.post(
-            s.token_url, data=form, headers=headers, follow_redirects=False
-        )
+        response = await client.send(request, stream=True, follow_redirects=False)
         sent = [v for k, v in form.items() if k not in ("grant_type", "scope")]
         secrets = (*self._known_secrets, *self.secrets, *sent)
         if response.status_code >= 400:
-            raise self._token_error(response, secrets)
+            body, cut = await read_capped(response, self._max_error_body)
+            raise self._token_error(response, body, cut, secrets)
         if response.is_redirect:
+            await response.aclose()
             raise ConfigError(
                 f"invalid auth.token_url: the token endpoint {s.token_url} answered "
                 f"{response.status_code} (a redirect); token requests do not follow "
@@ -289,7 +323,8 @@ class OAuth2TokenSource:
                 errors=[FieldError("auth.token_url", "redirects elsewhere")],
                 connector=self.connector,
             )
-        payload = self._payload(response)
+        body = await read_body(response, self._max_body, connector=self.connector, masked_params=())
+        payload = self._payload(response, body)
         access = payload.get("access_token")
         if not isinstance(access, str) or not access:
             raise AuthenticationError(
@@ -299,7 +334,9 @@ class OAuth2TokenSource:
             )
         try:
             expires_in = float(payload.get("expires_in") or s.default_expires_in)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            expires_in = s.default_expires_in
+        if not 0 < expires_in < math.inf:  # "1e999" is inf, "nan" is nan: never due
             expires_in = s.default_expires_in
         margin = s.refresh_margin if s.refresh_margin < expires_in else expires_in / 2
         rotated = payload.get("refresh_token")
@@ -330,13 +367,13 @@ class OAuth2TokenSource:
             # The new token is valid and kept in memory; failing the request would not help.
             logger.error("on_token_rotated callback failed: %s", type(exc).__name__)
 
-    def _payload(self, response: httpx.Response) -> dict[str, Any]:
+    def _payload(self, response: httpx.Response, body: bytes) -> dict[str, Any]:
         ctype = response.headers.get("content-type", "")
         reason = "not a JSON object"
         try:
             if "x-www-form-urlencoded" in ctype:
-                return dict(parse_qsl(response.text))
-            data = decode_json(response.content)
+                return dict(parse_qsl(body.decode(response.encoding or "utf-8", "replace")))
+            data = decode_json(body)
         except ValueError as exc:
             data, reason = None, f"not valid JSON ({json_failure(exc)})"
         if not isinstance(data, dict):
@@ -348,16 +385,18 @@ class OAuth2TokenSource:
             )
         return data
 
-    def _token_error(self, response: httpx.Response, secrets: tuple[str, ...]) -> ConnectorError:
+    def _token_error(
+        self, response: httpx.Response, body: bytes, cut: bool, secrets: tuple[str, ...]
+    ) -> ConnectorError:
         status = response.status_code
         url = self.settings.token_url
         if status in (400, 401, 403):
             code = description = ""
             try:
-                body = decode_json(response.content)
-                if isinstance(body, dict):
-                    code = str(body.get("error") or "")
-                    description = str(body.get("error_description") or "")
+                answer = decode_json(body)
+                if isinstance(answer, dict):
+                    code = str(answer.get("error") or "")
+                    description = str(answer.get("error_description") or "")
             except ValueError:
                 pass
             reason = ": ".join(p for p in (code, description) if p) or response.reason_phrase
@@ -368,6 +407,8 @@ class OAuth2TokenSource:
             )
         return status_error(
             response,
+            body=body,
+            body_cut=cut,
             connector=self.connector,
             masked_params=(),
             secrets=secrets,

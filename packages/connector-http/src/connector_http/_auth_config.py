@@ -67,6 +67,12 @@ class _OAuth2Base(SettingsModel):
     extra_params: dict[str, str] = Field(
         default_factory=dict, description="Extra form fields sent to the token endpoint."
     )
+    token_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Deadline of one token request (connect, send, wait, read) in seconds.",
+    )
 
     _token_url = field_validator("token_url")(_check_token_url)
 

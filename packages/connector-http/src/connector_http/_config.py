@@ -16,6 +16,7 @@ from connector_http._auth_config import (
     BasicAuthConfig,
     NoAuthConfig,
 )
+from connector_http._response import DEFAULT_MAX_ERROR_BODY_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 
 try:
     VERSION = version("connector-http")
@@ -127,6 +128,23 @@ class HttpConfig(ConnectorConfig):
         True, description="connect() makes one request to health_path to prove reachability."
     )
     error_body_limit: int = Field(500, ge=0, description="Characters of a body kept in errors.")
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1,
+        description="Largest body (decoded) request() reads; beyond it ResponseTooLargeError. "
+        "stream() bodies have no size limit.",
+    )
+    max_error_body_bytes: int = Field(
+        DEFAULT_MAX_ERROR_BODY_BYTES,
+        ge=0,
+        description="Bytes of an error (or redirect) body read and kept; the rest is dropped.",
+    )
+    stream_deadline: float | None = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Seconds a whole stream() (headers and body) may take; None: no limit.",
+    )
     redact_query_params: tuple[str, ...] = Field(
         (), description="More query parameter names whose values are masked in errors."
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -16,6 +18,7 @@ from connector_core import (
     ConfigError,
     ConnectorConfig,
     ConnectorError,
+    ConnectorTimeoutError,
     FieldError,
     InvalidRequestError,
     NotConnectedError,
@@ -34,8 +37,8 @@ from connector_http._auth_config import (
     OAuth2RefreshTokenConfig,
 )
 from connector_http._config import VERSION, HttpConfig
-from connector_http._errors import status_error, transport_error
-from connector_http._response import HttpResponse, HttpStreamResponse
+from connector_http._errors import request_id_of, status_error, transport_error
+from connector_http._response import HttpResponse, HttpStreamResponse, read_body, read_capped
 from connector_http._transport import (
     CREDENTIAL_EXTENSION,
     CredentialTransport,
@@ -134,6 +137,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
                 on_token_rotated=on_token_rotated,
                 request_id_headers=cfg.request_id_headers,
                 known_secrets=self._secrets,
+                max_body=cfg.max_response_bytes,
+                max_error_body=cfg.max_error_body_bytes,
             )
         else:
             self._static = static_auth(auth)
@@ -209,17 +214,22 @@ class HttpConnector(BaseConnector[HttpConfig]):
             headers=headers,
             timeout=httpx.Timeout(**cfg.timeouts.model_dump()),
             transport=transport,
-            follow_redirects=cfg.follow_redirects,
+            # Redirects are followed by _send_following, never by httpx (which would read
+            # each redirect's body whole).
+            follow_redirects=False,
             trust_env=cfg.trust_env,
         )
 
     async def _connect(self) -> None:
         self._client = client = self._build_client()
         if self.config.connect_probe:
-            # Any HTTP answer proves the server is there; ping() judges the status.
-            await client.request(
+            # Any HTTP answer proves the server is there; ping() judges the status. A
+            # little of the body is read (so the connection can be reused), never all.
+            request = client.build_request(
                 "GET", self.config.health_path, headers={self._corr_header: os.urandom(16).hex()}
             )
+            response = await client.send(request, stream=True)
+            await read_capped(response, self.config.max_error_body_bytes)
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
@@ -291,11 +301,14 @@ class HttpConnector(BaseConnector[HttpConfig]):
         timeout: httpx.Timeout | Any,
         user_token: str | None,
         stream: bool = False,
-        accept_error: Callable[[httpx.Response], bool] | None = None,
-    ) -> httpx.Response:
+        accept_error: Callable[[httpx.Response, bytes], bool] | None = None,
+    ) -> tuple[httpx.Response, bytes | None]:
+        """One attempt: (the response, its body; None with ``stream``, the body then
+        still to be read). Error statuses raise, unless ``accept_error`` accepts them."""
         client = self._client
         if client is None:
             raise NotConnectedError("the HTTP client is closed", connector=self.name)
+        cfg = self.config
         source = self._token_source if user_token is None else None
         token = user_token
         if source is not None:
@@ -304,32 +317,59 @@ class HttpConnector(BaseConnector[HttpConfig]):
             method, url, params=params, json=json, data=data, content=content,
             headers=headers, timeout=timeout, extensions=_credential(token),
         )  # fmt: skip
-        response = await client.send(request, stream=stream)
+        response = await self._send_following(client, request)
         if response.status_code == 401 and source is not None and token is not None:
             # The token may have been revoked early: refresh once and try again.
-            await response.aclose()
+            await read_capped(response, cfg.max_error_body_bytes)
             source.invalidate(token)
             token = await source.token(client)
             request = client.build_request(
                 method, url, params=params, json=json, data=data, content=content,
                 headers=headers, timeout=timeout, extensions=_credential(token),
             )  # fmt: skip
-            response = await client.send(request, stream=stream)
+            response = await self._send_following(client, request)
         if response.status_code >= 400:
-            if accept_error is not None and not stream and accept_error(response):
-                return response
-            if stream:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-            raise self._status_error(response, user_token)
+            body, cut = await read_capped(response, cfg.max_error_body_bytes)
+            if accept_error is not None and not stream and not cut and accept_error(response, body):
+                return response, body
+            raise self._status_error(response, body, cut, user_token)
+        if stream:
+            return response, None
+        body = await read_body(
+            response, cfg.max_response_bytes, connector=self.name, masked_params=self._masked
+        )
+        return response, body
+
+    async def _send_following(
+        self, client: httpx.AsyncClient, request: httpx.Request
+    ) -> httpx.Response:
+        """Send ``request`` with its body left to read, following redirects when the
+        config says so. httpx would read every redirect's body whole, unbounded; here at
+        most ``max_error_body_bytes`` of each is read. The credentials of each hop are
+        the transport's to decide (only trusted origins get them)."""
+        response = await client.send(request, stream=True)
+        if not self.config.follow_redirects:
+            return response
+        hops = 0
+        while (next_request := response.next_request) is not None:
+            await read_capped(response, self.config.max_error_body_bytes)
+            hops += 1
+            if hops > client.max_redirects:
+                raise httpx.TooManyRedirects(
+                    f"Exceeded maximum allowed redirects ({client.max_redirects}).",
+                    request=next_request,
+                )
+            response = await client.send(next_request, stream=True)
         return response
 
-    def _status_error(self, response: httpx.Response, user_token: str | None) -> ConnectorError:
+    def _status_error(
+        self, response: httpx.Response, body: bytes, cut: bool, user_token: str | None
+    ) -> ConnectorError:
         cfg = self.config
         return status_error(
             response,
+            body=body,
+            body_cut=cut,
             connector=self.name,
             masked_params=self._masked,
             secrets=self._error_secrets(user_token),
@@ -390,10 +430,12 @@ class HttpConnector(BaseConnector[HttpConfig]):
         correlation_id: str | None = None,
         user_token: str | SecretStr | None = None,
         operation: str | None = None,
-        accept_error: Callable[[httpx.Response], bool] | None = None,
+        accept_error: Callable[[httpx.Response, bytes], bool] | None = None,
     ) -> HttpResponse:
         """:meth:`request`, plus ``accept_error``: an error response for which it returns
-        True is handed back (as an HttpResponse) instead of raised (GraphQL uses it)."""
+        True (given the response and the start of its body, at most
+        ``max_error_body_bytes``) is handed back (as an HttpResponse) instead of raised
+        (GraphQL uses it)."""
         method = method.upper()
         user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
         send_headers = self._headers(headers, correlation_id)
@@ -408,13 +450,14 @@ class HttpConnector(BaseConnector[HttpConfig]):
             )  # fmt: skip
 
         if timeout is None:
-            response = await self.run(operation or method, attempt, idempotent=idempotent)
+            response, body = await self.run(operation or method, attempt, idempotent=idempotent)
         else:
-            response = await self.run(
+            response, body = await self.run(
                 operation or method, attempt, idempotent=idempotent, timeout=timeout
             )
         return HttpResponse(
             response,
+            content=body,
             connector=self.name,
             request_id_headers=self.config.request_id_headers,
             masked_params=self._masked,
@@ -451,7 +494,12 @@ class HttpConnector(BaseConnector[HttpConfig]):
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, method: str, path: str, **options: Unpack[RequestOptions]
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None = None,
+        **options: Unpack[RequestOptions],
     ) -> AsyncIterator[HttpStreamResponse]:
         """Send a request and read its body in chunks, in constant memory::
 
@@ -460,8 +508,21 @@ class HttpConnector(BaseConnector[HttpConfig]):
                     ...
 
         Sending and receiving the status and headers go through the connector road
-        (and may be retried); reading the body does not. Raises like :meth:`request`.
+        (and may be retried); reading the body does not. The whole stream, headers and
+        body, must be done within ``deadline`` seconds (default: the config's
+        ``stream_deadline``), or reading raises ConnectorTimeoutError: a peer that
+        trickles a byte now and then never trips the per-read timeouts. The body has
+        no size limit. Raises like :meth:`request`, and InvalidRequestError for a
+        ``deadline`` that is not a positive number of seconds.
         """
+        seconds = self.config.stream_deadline if deadline is None else deadline
+        if seconds is not None and not 0 < seconds < math.inf:
+            raise InvalidRequestError(
+                "stream deadline must be a positive, finite number of seconds",
+                connector=self.name,
+            )
+        loop = asyncio.get_running_loop()
+        ends = None if seconds is None else loop.time() + seconds
         method = method.upper()
         token = options.get("user_token")
         user = token.get_secret_value() if isinstance(token, SecretStr) else token
@@ -488,17 +549,38 @@ class HttpConnector(BaseConnector[HttpConfig]):
             )
 
         operation = options.get("operation") or f"{method} stream"
-        if timeout is None:
-            response: httpx.Response = await self.run(operation, attempt, idempotent=idempotent)
-        else:
-            response = await self.run(operation, attempt, idempotent=idempotent, timeout=timeout)
+
+        def too_late() -> ConnectorError:
+            return ConnectorTimeoutError(
+                f"{operation}: the stream deadline of {seconds}s passed (stream_deadline)",
+                connector=self.name,
+                details={"method": method, "deadline": seconds},
+            )
+
+        scope = asyncio.timeout_at(ends)
+        expired = False
+        try:
+            async with scope:
+                if timeout is None:
+                    sent = await self.run(operation, attempt, idempotent=idempotent)
+                else:
+                    sent = await self.run(
+                        operation, attempt, idempotent=idempotent, timeout=timeout
+                    )
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            expired = True
+        if expired:  # raised after the block: nothing chained
+            raise too_late()
+        response: httpx.Response = sent[0]
         try:
             yield HttpStreamResponse(
                 response,
                 lambda exc: self._to_error(exc, operation),
-                HttpResponse(
-                    response, request_id_headers=self.config.request_id_headers
-                ).request_id,
+                request_id_of(response.headers, self.config.request_id_headers),
+                deadline=ends,
+                deadline_error=too_late,
             )
         finally:
             await response.aclose()

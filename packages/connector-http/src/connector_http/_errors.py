@@ -44,6 +44,18 @@ class PaginationLoopError(QueryError):
     """
 
 
+class ResponseTooLargeError(SerializationError):
+    """A response body was larger than ``max_response_bytes`` (counted decoded, so a
+    compressed body cannot hide its size): reading stopped there and the rest was not
+    downloaded.
+
+    ``details`` holds ``limit`` (bytes), ``status``, ``method`` and ``url`` (redacted).
+    Not transient: the same request would bring the same body. Page the resource, read
+    it with :meth:`HttpConnector.stream` (constant memory, no size limit) or raise
+    ``max_response_bytes``.
+    """
+
+
 class GraphQLError(QueryError):
     """A GraphQL response carried ``errors``. ``errors`` holds them (message, path,
     extensions) and ``data`` any partial data the server still returned."""
@@ -130,25 +142,28 @@ def request_id_of(headers: httpx.Headers, names: Iterable[str]) -> str | None:
     return None
 
 
-def _trimmed_body(response: httpx.Response, limit: int, secrets: Sequence[str]) -> str:
-    """The start of the body, secrets masked, whitespace collapsed, at most ``limit``
-    characters (then "...")."""
+def _trimmed_body(
+    content: bytes, encoding: str | None, limit: int, secrets: Sequence[str], *, cut: bool
+) -> str:
+    """The start of a body, secrets masked, whitespace collapsed, at most ``limit``
+    characters (then "..."). ``cut``: ``content`` is only the start of the body."""
     if limit <= 0:
         return ""
+    window = limit * 4
+    cut = cut or len(content) > window
     try:
-        content = response.content
-        text = content[: limit * 4].decode(response.encoding or "utf-8", "replace")
-    except (httpx.ResponseNotRead, LookupError):
-        return ""
+        text = content[:window].decode(encoding or "utf-8", "replace")
+    except LookupError:
+        text = content[:window].decode("utf-8", "replace")
     # Masked before it is cut: a secret the cut went through would show its first part.
     text = scrub_secrets(text, secrets)
-    if len(content) > limit * 4:
+    if cut:
         # The same holds at the end of what was decoded: drop what could be the start of
         # a secret that goes on beyond it.
         longest = max((len(f) for s in secrets if s for f in secret_forms(s)), default=1)
         text = text[: max(0, len(text) - longest + 1)]
     text = " ".join(text.split())
-    return text if len(text) <= limit and len(content) <= limit * 4 else text[:limit] + "..."
+    return text if len(text) <= limit and not cut else text[:limit] + "..."
 
 
 _STATUS_ERRORS: dict[int, type[ConnectorError]] = {
@@ -183,32 +198,35 @@ def error_class_for_status(status: int) -> type[ConnectorError]:
 def status_error(
     response: httpx.Response,
     *,
+    body: bytes,
+    body_cut: bool = False,
     connector: str,
     masked_params: Iterable[str],
     secrets: Sequence[str],
     request_id_headers: Iterable[str],
     body_limit: int,
 ) -> ConnectorError:
-    """The typed error for an HTTP error response, with secret-free details."""
+    """The typed error for an HTTP error response, with secret-free details. ``body`` is
+    what was read of its body (``body_cut``: not all of it)."""
     request = response.request
     status = response.status_code
     method = request.method
     url = redact(request.url, masked_params)
     request_id = request_id_of(response.headers, request_id_headers)
-    body = _trimmed_body(response, body_limit, secrets)
+    shown = _trimmed_body(body, response.encoding, body_limit, secrets, cut=body_cut)
     cls = error_class_for_status(status)
     retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
     reason = response.reason_phrase or ""
     message = f"{method} {url} returned {status} {reason}".rstrip()
     if request_id:
         message += f" (request id {request_id})"
-    if body:
-        message += f": {body}"
+    if shown:
+        message += f": {shown}"
     details: dict[str, Any] = {"status": status, "method": method, "url": url}
     if request_id:
         details["request_id"] = request_id
-    if body:
-        details["body"] = body
+    if shown:
+        details["body"] = shown
     return cls(
         scrub_secrets(message, secrets),
         connector=connector,

@@ -45,7 +45,7 @@ _CODE_ERRORS: dict[str, type[ConnectorError]] = {
 _RETRYABLE_4XX = frozenset({408, 429})
 
 
-def _graphql_error_body(response: httpx.Response) -> bool:
+def _graphql_error_body(response: httpx.Response, content: bytes) -> bool:
     """Whether an error response is a GraphQL answer to map by its ``errors`` (GraphQL
     over HTTP with application/graphql-response+json, Apollo's 400s): a 4xx JSON body
     holding a non-empty ``errors`` list."""
@@ -55,7 +55,7 @@ def _graphql_error_body(response: httpx.Response) -> bool:
     if "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        body = decode_json(response.content)
+        body = decode_json(content)
     except ValueError:  # not JSON (too deep included): the plain status error it is
         return False
     return isinstance(body, dict) and isinstance(body.get("errors"), list) and bool(body["errors"])

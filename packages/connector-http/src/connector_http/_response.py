@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json as _json
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar, cast
 
 import httpx
 
 from connector_core import ConnectorError, SerializationError
-from connector_http._errors import redact, request_id_of
+from connector_http._errors import ResponseTooLargeError, redact, request_id_of
+
+T = TypeVar("T")
+
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""``HttpConfig.max_response_bytes``'s default: 32 MiB (decision 0046)."""
+
+DEFAULT_MAX_ERROR_BODY_BYTES = 64 * 1024
+"""``HttpConfig.max_error_body_bytes``'s default: 64 KiB (decision 0046)."""
 
 
 class JsonNestingError(ValueError):
@@ -33,6 +42,61 @@ def json_failure(exc: ValueError) -> str:
     return str(exc) if isinstance(exc, JsonNestingError) else type(exc).__name__
 
 
+async def read_capped(
+    response: httpx.Response, limit: int, *, partial: bool = True
+) -> tuple[bytes, bool]:
+    """Read ``response``'s decoded body up to ``limit`` bytes, then close it: returns
+    (the bytes, whether the body went on). The rest is never downloaded. With
+    ``partial=False`` nothing is returned for a body that goes on (and nothing joined).
+
+    Decoded bytes are counted chunk by chunk as httpx's own ``aread()`` joins them, so
+    the count costs nothing; a gzip body is judged by what it inflates to (each network
+    read of at most 64 KiB inflates to at most ~66 MB with deflate's 1032:1 ceiling).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    more = False
+    iterator = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+    try:
+        async for chunk in iterator:
+            size += len(chunk)
+            if size > limit:
+                more = True
+                if not partial:
+                    chunks.clear()
+                    break
+                chunks.append(chunk[: len(chunk) - (size - limit)])
+                break
+            chunks.append(chunk)
+    finally:
+        await iterator.aclose()
+        await response.aclose()
+    return b"".join(chunks), more
+
+
+async def read_body(
+    response: httpx.Response, limit: int, *, connector: str, masked_params: Iterable[str]
+) -> bytes:
+    """The whole decoded body; raises ResponseTooLargeError beyond ``limit`` bytes."""
+    body, more = await read_capped(response, limit, partial=False)
+    if more:
+        request = response.request
+        url = redact(request.url, masked_params)
+        raise ResponseTooLargeError(
+            f"{request.method} {url}: the response body is larger than max_response_bytes "
+            f"({limit:,} bytes, decoded); reading stopped there. Page it, read it with "
+            "stream(), or raise max_response_bytes",
+            connector=connector,
+            details={
+                "limit": limit,
+                "status": response.status_code,
+                "method": request.method,
+                "url": url,
+            },
+        )
+    return body
+
+
 class HttpResponse:
     """A successful (status < 400) response whose body has been read.
 
@@ -42,17 +106,20 @@ class HttpResponse:
     (RFC 8288 ``Link`` header, by rel).
     """
 
-    __slots__ = ("_masked", "_request_id_headers", "_response", "connector")
+    __slots__ = ("_content", "_masked", "_request_id_headers", "_response", "connector")
 
     def __init__(
         self,
         response: httpx.Response,
         *,
+        content: bytes | None = None,
         connector: str = "http",
         request_id_headers: Iterable[str] = (),
         masked_params: Iterable[str] = (),
     ) -> None:
         self._response = response
+        # The connector reads bodies itself (within max_response_bytes) and passes them.
+        self._content = response.content if content is None else content
         self._request_id_headers = request_id_headers
         self._masked = masked_params
         self.connector = connector
@@ -71,11 +138,12 @@ class HttpResponse:
 
     @property
     def content(self) -> bytes:
-        return self._response.content
+        return self._content
 
     @property
     def text(self) -> str:
-        return self._response.text
+        """The body decoded with the response's charset (UTF-8 when it names none)."""
+        return self._content.decode(self._response.encoding or "utf-8", "replace")
 
     @property
     def elapsed(self) -> float:
@@ -111,7 +179,7 @@ class HttpResponse:
     def json(self) -> Any:
         """The body decoded as JSON. Raises SerializationError when it is not JSON."""
         try:
-            return decode_json(self._response.content)
+            return decode_json(self._content)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, JsonNestingError
             raise SerializationError(
                 f"{self.method} {self.url}: response body is not valid JSON ({json_failure(exc)})",
@@ -128,20 +196,28 @@ class HttpStreamResponse:
 
     Iterate ``aiter_bytes()`` / ``aiter_text()`` / ``aiter_lines()``; transport
     failures while reading raise ConnectorError (ConnectionFailedError,
-    ConnectorTimeoutError). The body cannot be retried once reading has begun.
+    ConnectorTimeoutError), and so does the stream's overall deadline passing
+    (ConnectorTimeoutError). The body cannot be retried once reading has begun.
     """
 
-    __slots__ = ("_response", "_to_error", "request_id")
+    __slots__ = ("_deadline", "_deadline_error", "_response", "_to_error", "request_id")
 
     def __init__(
         self,
         response: httpx.Response,
         to_error: Callable[[BaseException], ConnectorError],
         request_id: str | None,
+        *,
+        deadline: float | None = None,
+        deadline_error: Callable[[], ConnectorError] | None = None,
     ) -> None:
+        """``deadline``: event loop time (``loop.time()``) by which the body must have
+        been read; past it, reading raises ``deadline_error()``."""
         self._response = response
         self._to_error = to_error
         self.request_id = request_id
+        self._deadline = deadline
+        self._deadline_error = deadline_error
 
     @property
     def status(self) -> int:
@@ -155,26 +231,39 @@ class HttpStreamResponse:
     def num_bytes_downloaded(self) -> int:
         return self._response.num_bytes_downloaded
 
-    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.aiter_bytes(chunk_size):
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise self._to_error(exc) from exc
+    def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        return self._read(self._response.aiter_bytes(chunk_size))
 
-    async def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
-        try:
-            async for chunk in self._response.aiter_text(chunk_size):
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise self._to_error(exc) from exc
+    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        return self._read(self._response.aiter_text(chunk_size))
 
-    async def aiter_lines(self) -> AsyncIterator[str]:
+    def aiter_lines(self) -> AsyncIterator[str]:
+        return self._read(self._response.aiter_lines())
+
+    async def _read(self, source: AsyncIterator[T]) -> AsyncIterator[T]:
+        iterator = cast(AsyncGenerator[T, None], source)
         try:
-            async for line in self._response.aiter_lines():
-                yield line
-        except httpx.HTTPError as exc:
-            raise self._to_error(exc) from exc
+            while True:
+                # Each read, not the loop, runs under the deadline: the caller's own work
+                # between chunks is never cancelled, it only uses up the time left.
+                scope = asyncio.timeout_at(self._deadline)
+                expired = None
+                try:
+                    async with scope:
+                        item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                except httpx.HTTPError as exc:
+                    raise self._to_error(exc) from exc
+                except TimeoutError:
+                    if not scope.expired() or self._deadline_error is None:
+                        raise
+                    expired = self._deadline_error
+                if expired is not None:  # raised here, after the block: nothing chained
+                    raise expired()
+                yield item
+        finally:
+            await iterator.aclose()
 
     def __repr__(self) -> str:
         return f"<HttpStreamResponse {self.status}>"

@@ -44,7 +44,7 @@ from connector_http._transport import (
     CredentialTransport,
     Origin,
     RequestCredential,
-    origin_of,
+    trusted_origins,
 )
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -143,9 +143,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         else:
             self._static = static_auth(auth)
         self._masked = cfg.masked_query_params
-        self._origins: frozenset[Origin] = frozenset(
-            origin_of(httpx.URL(url)) for url in (cfg.base_url, *cfg.trusted_origins)
-        )
+        self._origins: frozenset[Origin] = trusted_origins(cfg.base_url, cfg.trusted_origins)
         self._corr_header = cfg.correlation_id_header
         self._corr_lower = cfg.correlation_id_header.lower()
         self._client: httpx.AsyncClient | None = None
@@ -260,10 +258,6 @@ class HttpConnector(BaseConnector[HttpConfig]):
         return False
 
     # -- requests -----------------------------------------------------------------------
-
-    def _trusts(self, url: httpx.URL) -> bool:
-        """Whether requests to ``url`` get the credentials (see :class:`CredentialTransport`)."""
-        return origin_of(url) in self._origins
 
     def _known_secrets(self) -> tuple[str, ...]:
         """The config's secrets with their wire forms (``HttpConfig.secret_values``) and

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from connector_core import InvalidRequestError, SerializationError
 from connector_http._errors import PaginationLoopError, redact
 from connector_http._response import HttpResponse
-from connector_http._transport import origin_of
+from connector_http._transport import origin_of, trusted_origins
 
 if TYPE_CHECKING:
     from connector_http._connector import HttpConnector
@@ -203,7 +203,9 @@ def _next_request(
     url = response.resolve(target)
     current = httpx.URL(response.resolve(""))
     nxt = httpx.URL(url)
-    if origin_of(nxt) != origin_of(current) and not conn._trusts(nxt):
+    cfg = conn.config
+    trusted = trusted_origins(cfg.base_url, cfg.trusted_origins)
+    if origin_of(nxt) != origin_of(current) and origin_of(nxt) not in trusted:
         where = conn.scrub(redact(url, conn.config.masked_query_params), user_token=user_token)
         raise InvalidRequestError(
             f"{style} pagination: refusing to follow a next URL on another origin "

@@ -30,6 +30,12 @@ def origin_of(url: httpx.URL) -> Origin:
     return (url.scheme, url.host, url.port)
 
 
+def trusted_origins(base_url: str, others: Iterable[str]) -> frozenset[Origin]:
+    """The origins that get the credentials: ``base_url``'s and ``others``
+    (``HttpConfig.trusted_origins``)."""
+    return frozenset(origin_of(httpx.URL(url)) for url in (base_url, *others))
+
+
 @dataclass(frozen=True, slots=True)
 class RequestCredential:
     """An ``Authorization`` value for one request (an OAuth2 access token or a per-call

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connector_core import (
     AuthenticationError,
     ConfigError,
+    InvalidRequestError,
     SerializationError,
     ServiceUnavailableError,
 )
@@ -326,3 +327,17 @@ async def test_undecodable_token_responses_raise_typed_errors(
     if status >= 400:
         assert caught.value.details["status"] == status  # the refusal, not a decode failure
     assert state.hits["api"] == 0
+
+
+@pytest.mark.parametrize("token", ["user-tok-8d0f\n", "user-tok-8d0f ", "", "us\u00e9r-tok-8d0f"])
+async def test_a_user_token_that_cannot_be_a_header_is_refused_unsent(
+    base_url: str, state: Any, token: str
+) -> None:
+    async with make(base_url, {"type": "none"}) as http:
+        with pytest.raises(InvalidRequestError) as caught:
+            await http.get("/echo", user_token=token)
+        with pytest.raises(InvalidRequestError):
+            async with http.stream("GET", "/echo", user_token=token):
+                pass
+    assert "user-tok" not in str(caught.value)
+    assert state.hits["echo:GET"] == 0  # refused before anything was sent

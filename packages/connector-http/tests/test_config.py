@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
@@ -166,3 +169,100 @@ async def test_missing_tls_files_are_config_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         await http.connect()
     assert caught.value.fields == ("tls.ca_bundle",)
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("https://h.example.com/v1?timeouts=1&timeouts.read=2", "timeouts.read"),
+        ("https://h.example.com/v1?timeouts.read=2&timeouts=1", "timeouts"),
+        ("https://h.example.com/v1?timeouts__read=2&timeouts.read=3", "timeouts.read"),
+        ("https://h.example.com/v1?timeout=1&timeout=2", "timeout"),
+        ("https://ann:pw-clash-7e9c@h.example.com/v1?auth.type=bearer", "auth"),
+        ("https://ann:pw-clash-7e9c@h.example.com/v1?access_token=key-clash-3b5d", "auth"),
+        ("https://h.example.com/v1?api_key=key-clash-3b5d&auth.type=bearer", "auth"),
+        ("https://h.example.com/v1?auth.type=bearer&api_key=key-clash-3b5d", "auth"),
+        ("https://h.example.com/v1?api_key=key-clash-3b5d&key=key-clash-3b5d", "auth"),
+        ("https://h.example.com/v1?base_url=https://evil.example", "base_url"),
+    ],
+)
+def test_from_url_fields_given_twice_are_config_errors(url: str, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        HttpConfig.from_url(url)
+    error = caught.value
+    assert error.fields == (field,)
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    for value in ("pw-clash-7e9c", "key-clash-3b5d", "evil.example", "bearer"):
+        assert value not in str(error)
+
+
+def test_from_env_refines_the_auth_its_url_gives() -> None:
+    env = {"API_URL": "https://ann@h.example.com/v1", "API_AUTH__PASSWORD": "pw-env-4c6e"}
+    config = HttpConfig.from_env("API_", env)
+    assert isinstance(config.auth, BasicAuthConfig)
+    assert (config.auth.username, config.auth.password.get_secret_value()) == ("ann", "pw-env-4c6e")
+    with pytest.raises(ConfigError) as caught:  # another scheme on top of user info
+        HttpConfig.from_env("API_", {"API_URL": "https://ann:pw-env-4c6e@h.example.com",
+                                     "API_AUTH__TYPE": "bearer"})  # fmt: skip
+    assert "pw-env-4c6e" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"headers": {"X-Tenant": "caf\u00e9"}}, "headers"),
+        ({"headers": {"X Tenant": "t1"}}, "headers"),
+        ({"headers": {"X-Tenant": "t1\r\nX-Injected: 1"}}, "headers"),
+        ({"headers": {"Content-Length": "5"}}, "headers"),
+        ({"user_agent": "ua/1\n"}, "user_agent"),
+        ({"correlation_id_header": "X Correlation"}, "correlation_id_header"),
+        ({"request_id_headers": ["X-Request-ID", "Request Id"]}, "request_id_headers"),
+        ({"health_path": "/health\x1f"}, "health_path"),
+        ({"health_path": "//evil.example/x"}, "health_path"),
+        ({"base_url": "http://127.0.0.1/v1\x00"}, "base_url"),
+        ({"proxy": "ftp://proxy.example.com"}, "proxy"),
+        ({"tls": {"ca_bundle": "/etc/ssl/\x00ca.pem"}}, "tls.ca_bundle"),
+        ({"timeouts": {"read": 1e300}}, "timeouts.read"),
+        ({"limits": {"keepalive_expiry": 1e300}}, "limits.keepalive_expiry"),
+        ({"stream_deadline": 1e300}, "stream_deadline"),
+        ({"auth": {"type": "bearer", "token": "tok-wire-5a7c\n"}}, "auth.bearer.token"),
+        ({"auth": {"type": "bearer", "token": ""}}, "auth.bearer.token"),
+        ({"auth": {"type": "basic", "username": "a:b", "password": "tok-wire-5a7c"}},
+         "auth.basic.username"),
+        ({"auth": {"type": "basic", "username": "a", "password": "tok-wire-5a7c\ud800"}},
+         "auth.basic.password"),
+        ({"auth": {"type": "api_key", "key": "tok-wire-5a7c\x00"}}, "auth.api_key"),
+        ({"auth": {"type": "api_key", "key": "tok-wire-5a7c", "name": "X Key"}}, "auth.api_key"),
+        ({"auth": {"type": "api_key", "key": ""}}, "auth.api_key"),
+        ({"auth": {"type": "oauth2_client_credentials", "client_id": "c",
+                   "client_secret": "tok-wire-5a7c", "refresh_margin": 1e300,
+                   "token_url": "https://login.example.com/t"}},
+         "auth.oauth2_client_credentials.refresh_margin"),
+        ({"auth": {"type": "oauth2_client_credentials", "client_id": "c",
+                   "client_secret": "tok-wire-5a7c",
+                   "token_url": "https://id:tok-wire-5a7c@login.example.com/t"}},
+         "auth.oauth2_client_credentials.token_url"),
+    ],
+)  # fmt: skip
+def test_values_that_cannot_go_on_the_wire_are_config_errors(
+    fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        HttpConfig(**{"base_url": "https://api.example.com", **fields})
+    assert caught.value.fields == (field,)
+    assert "tok-wire-5a7c" not in str(caught.value)
+    assert "caf\u00e9" not in str(caught.value)
+
+
+def test_a_query_api_key_may_hold_any_text() -> None:
+    auth = {"type": "api_key", "key": "k\u00e9y with spaces\n", "location": "query", "name": "k y"}
+    config = HttpConfig(base_url="https://api.example.com", auth=auth)  # type: ignore[arg-type]
+    assert isinstance(config.auth, ApiKeyAuthConfig)
+
+
+def test_a_socks_proxy_without_socksio_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "socksio", None)
+    config = HttpConfig(base_url="https://api.example.com", proxy="socks5://127.0.0.1:1080")  # type: ignore[arg-type]
+    with pytest.raises(ImportError, match=r"httpx\[socks\]"):
+        HttpConnector(config)

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connector_core import SettingsModel
+from connector_http._http_syntax import (
+    HEADER_NAME_RULE,
+    HEADER_VALUE_RULE,
+    check_http_url,
+    check_utf8,
+    is_header_name,
+    is_header_value,
+)
 
 
 def _check_token_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("must be an absolute http(s) URL")
+    return check_http_url(value, query=True)
+
+
+def _check_text(value: str | None) -> str | None:
+    return None if value is None else check_utf8(value)
+
+
+def _check_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_utf8(value.get_secret_value())
+    return value
+
+
+def _check_map(value: dict[str, str]) -> dict[str, str]:
+    for key, item in value.items():
+        check_utf8(key)
+        check_utf8(item)
     return value
 
 
@@ -28,12 +51,29 @@ class BasicAuthConfig(SettingsModel):
     username: str = Field(min_length=1)
     password: SecretStr = SecretStr("")
 
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, value: str) -> str:
+        if ":" in value:  # RFC 7617 2: the colon separates it from the password
+            raise ValueError("must not contain ':'")
+        return check_utf8(value)
+
+    _password = field_validator("password")(_check_secret)
+
 
 class BearerAuthConfig(SettingsModel):
     """A static bearer token sent as ``Authorization: Bearer <token>``."""
 
     type: Literal["bearer"] = "bearer"
     token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token or not is_header_value("Bearer " + token):
+            raise ValueError(f"must be a non-empty HTTP header value: {HEADER_VALUE_RULE}")
+        return value
 
 
 class ApiKeyAuthConfig(SettingsModel):
@@ -49,6 +89,22 @@ class ApiKeyAuthConfig(SettingsModel):
     location: Literal["header", "query"] = "header"
     prefix: str = ""
 
+    _key = field_validator("key")(_check_secret)
+    _texts = field_validator("name", "prefix")(_check_text)
+
+    @model_validator(mode="after")
+    def _check_wire_form(self) -> ApiKeyAuthConfig:
+        if not self.key.get_secret_value():
+            raise ValueError("key must not be empty")
+        if self.location == "header":
+            if not is_header_name(self.name):
+                raise ValueError(f"name must be an HTTP header name: {HEADER_NAME_RULE}")
+            if not is_header_value(self.prefix + self.key.get_secret_value()):
+                raise ValueError(
+                    f"prefix + key must be a valid HTTP header value: {HEADER_VALUE_RULE}"
+                )
+        return self
+
 
 class _OAuth2Base(SettingsModel):
     token_url: str
@@ -59,10 +115,13 @@ class _OAuth2Base(SettingsModel):
     )
     client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     refresh_margin: float = Field(
-        60.0, ge=0, description="Refresh this many seconds before the token expires."
+        60.0, ge=0, le=86400, description="Refresh this many seconds before the token expires."
     )
     default_expires_in: float = Field(
-        3600.0, gt=0, description="Token lifetime assumed when the server gives no expires_in."
+        3600.0,
+        gt=0,
+        le=366 * 86400,
+        description="Token lifetime assumed when the server gives no expires_in.",
     )
     extra_params: dict[str, str] = Field(
         default_factory=dict, description="Extra form fields sent to the token endpoint."
@@ -75,6 +134,8 @@ class _OAuth2Base(SettingsModel):
     )
 
     _token_url = field_validator("token_url")(_check_token_url)
+    _texts = field_validator("client_id", "scope", "audience")(_check_text)
+    _extra = field_validator("extra_params")(_check_map)
 
 
 class OAuth2ClientCredentialsConfig(_OAuth2Base):
@@ -82,6 +143,8 @@ class OAuth2ClientCredentialsConfig(_OAuth2Base):
 
     type: Literal["oauth2_client_credentials"] = "oauth2_client_credentials"
     client_secret: SecretStr
+
+    _secret = field_validator("client_secret")(_check_secret)
 
 
 class OAuth2RefreshTokenConfig(_OAuth2Base):
@@ -94,6 +157,8 @@ class OAuth2RefreshTokenConfig(_OAuth2Base):
     type: Literal["oauth2_refresh_token"] = "oauth2_refresh_token"
     refresh_token: SecretStr
     client_secret: SecretStr | None = None
+
+    _secrets = field_validator("refresh_token", "client_secret")(_check_secret)
 
 
 class OAuth2JwtBearerConfig(_OAuth2Base):
@@ -111,6 +176,9 @@ class OAuth2JwtBearerConfig(_OAuth2Base):
     assertion_audience: str | None = None
     assertion_lifetime: float = Field(180.0, gt=0, le=3600)
     key_id: str | None = None
+
+    _key = field_validator("private_key")(_check_secret)
+    _jwt_texts = field_validator("subject", "assertion_audience", "key_id")(_check_text)
 
 
 AuthConfig: TypeAlias = Annotated[

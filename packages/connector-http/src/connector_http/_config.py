@@ -10,11 +10,16 @@ from pydantic import Field, SecretStr, field_validator
 
 from connector_core import ConfigError, ConnectorConfig, FieldError, SettingsModel, redact_url
 from connector_http._auth import wire_secrets
-from connector_http._auth_config import (
-    ApiKeyAuthConfig,
-    AuthConfig,
-    BasicAuthConfig,
-    NoAuthConfig,
+from connector_http._auth_config import ApiKeyAuthConfig, AuthConfig, NoAuthConfig
+from connector_http._http_syntax import (
+    check_file_path,
+    check_header_name,
+    check_header_value,
+    check_http_url,
+    check_proxy_url,
+    check_relative_path,
+    check_utf8,
+    split_url,
 )
 from connector_http._response import DEFAULT_MAX_ERROR_BODY_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 
@@ -32,6 +37,9 @@ DEFAULT_REQUEST_ID_HEADERS: tuple[str, ...] = (
     "CF-Ray",
 )
 
+# Framing headers belong to each request's body, never to every request.
+_PER_REQUEST_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
 # Query parameters of a URL given to ``from_url`` that carry an API key.
 _URL_KEY_PARAMS = frozenset({"api_key", "apikey", "api_access_token", "access_token", "key"})
 
@@ -39,13 +47,10 @@ _URL_KEY_PARAMS = frozenset({"api_key", "apikey", "api_access_token", "access_to
 def _origin_or_none(text: str) -> str | None:
     """``text`` as a normalised ``scheme://host[:port]`` origin, or None when it is not
     one (it has a path, a query, user info, or is no http(s) URL)."""
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
+    parts = split_url(text)
     if (
-        parts.scheme not in ("http", "https")
+        parts is None
+        or parts.scheme not in ("http", "https")
         or not parts.hostname
         or "@" in parts.netloc
         or parts.path not in ("", "/")
@@ -54,16 +59,39 @@ def _origin_or_none(text: str) -> str | None:
     ):
         return None
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
+
+
+# A day: no phase of one HTTP exchange should wait longer (asyncio's own longest select).
+_DAY = 86400.0
+
+
+_SET_BY_URL = "set by the URL itself (its path, user info or API key parameter); not again"
+_GIVEN_TWICE = "given twice in the URL, or both as a value and as nested fields"
+
+
+def _set_once(fields: dict[str, Any], path: list[str], value: Any) -> bool:
+    """Set ``fields[p0][p1]...`` to ``value``, making maps on the way; False (nothing
+    set) when that field, or a value where a map is needed, is there already."""
+    target = fields
+    for part in path[:-1]:
+        nested = target.setdefault(part, {})
+        if not isinstance(nested, dict):
+            return False
+        target = nested
+    if path[-1] in target:
+        return False
+    target[path[-1]] = value
+    return True
 
 
 class HttpTimeouts(SettingsModel):
     """httpx's per-phase timeouts in seconds (``None``: wait forever)."""
 
-    connect: float | None = Field(10.0, gt=0)
-    read: float | None = Field(30.0, gt=0)
-    write: float | None = Field(30.0, gt=0)
-    pool: float | None = Field(10.0, gt=0)
+    connect: float | None = Field(10.0, gt=0, le=_DAY)
+    read: float | None = Field(30.0, gt=0, le=_DAY)
+    write: float | None = Field(30.0, gt=0, le=_DAY)
+    pool: float | None = Field(10.0, gt=0, le=_DAY)
 
 
 class PoolLimits(SettingsModel):
@@ -76,7 +104,7 @@ class PoolLimits(SettingsModel):
         description="Idle connections kept open; None: as many as max_connections, so a "
         "burst up to the pool size reuses its connections instead of reopening them.",
     )
-    keepalive_expiry: float | None = Field(5.0, ge=0)
+    keepalive_expiry: float | None = Field(5.0, ge=0, le=_DAY)
 
 
 class TlsSettings(SettingsModel):
@@ -87,6 +115,18 @@ class TlsSettings(SettingsModel):
     client_cert: str | None = Field(None, description="PEM file of the client certificate.")
     client_key: str | None = Field(None, description="PEM file of its key (if not in cert).")
     client_key_password: SecretStr | None = None
+
+    @field_validator("ca_bundle", "client_cert", "client_key")
+    @classmethod
+    def _check_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_file_path(value)
+
+    @field_validator("client_key_password")
+    @classmethod
+    def _check_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_utf8(value.get_secret_value())
+        return value
 
 
 class HttpConfig(ConnectorConfig):
@@ -152,18 +192,42 @@ class HttpConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
-            raise ValueError("not a valid URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http:// or https:// URL")
-        if "@" in parts.netloc:
-            raise ValueError("must not hold credentials: put them in 'auth'")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query or fragment")
-        return value.rstrip("/") if parts.path not in ("", "/") else value
+        check_http_url(value, query=False)
+        return value.rstrip("/") if urlsplit(value).path not in ("", "/") else value
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            check_header_name(name)
+            check_header_value(item)
+            if name.lower() in _PER_REQUEST_HEADERS:
+                raise ValueError("must not set Content-Length or Transfer-Encoding")
+        return value
+
+    _user_agent = field_validator("user_agent")(check_header_value)
+    _header_name = field_validator("correlation_id_header")(check_header_name)
+
+    @field_validator("request_id_headers")
+    @classmethod
+    def _check_request_id_headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_header_name(name)
+        return value
+
+    @field_validator("redact_query_params")
+    @classmethod
+    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_utf8(name)
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_proxy_url(value.get_secret_value())
+        return value
 
     @field_validator("trusted_origins")
     @classmethod
@@ -179,45 +243,59 @@ class HttpConfig(ConnectorConfig):
             origins.append(origin)
         return tuple(origins)
 
-    @field_validator("health_path")
-    @classmethod
-    def _check_health_path(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError("must be a path relative to base_url")
-        return value
+    _health_path = field_validator("health_path")(check_relative_path)
 
     @classmethod
     def fields_from_url(cls, url: str) -> dict[str, Any]:
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
+        """The fields ``https://user:password@host/path?field=value&nested.field=value``
+        gives (see the class). Raises ConfigError naming the field for a URL that is none,
+        and for any field the URL gives twice: a repeated parameter, a value and nested
+        fields (``timeouts=1&timeouts.read=2``), or a parameter for what the URL's own
+        parts set (``base_url``; ``auth.*`` along with user info or an API key
+        parameter). Values are never quoted in the error."""
+        title = f"invalid {cls.__name__}"
+        parts = split_url(url) if isinstance(url, str) else None
+        if parts is None:
             raise ConfigError(
-                f"invalid {cls.__name__}: url: not a valid URL",
-                errors=[FieldError("url", "not a valid URL")],
-            ) from None
-        if parts.scheme not in cls.url_schemes or not parts.hostname:
-            raise ConfigError(
-                f"invalid {cls.__name__}: url: must be an absolute http:// or https:// URL",
-                errors=[FieldError("url", "must be an absolute http:// or https:// URL")],
+                f"{title}: url: not a valid URL", errors=[FieldError("url", "not a valid URL")]
             )
+        if parts.scheme not in cls.url_schemes or not parts.hostname:
+            message = "must be an absolute http:// or https:// URL"
+            raise ConfigError(f"{title}: url: {message}", errors=[FieldError("url", message)])
         netloc = parts.netloc.rpartition("@")[2]
         fields: dict[str, Any] = {
             "base_url": urlunsplit((parts.scheme, netloc, parts.path, "", "")),
         }
+        # Plain maps, not models: from_env may refine them (API_AUTH__PASSWORD=...).
         if parts.username:
-            fields["auth"] = BasicAuthConfig(
-                username=unquote(parts.username), password=SecretStr(unquote(parts.password or ""))
-            )
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key.lower() in _URL_KEY_PARAMS and "auth" not in fields:
-                fields["auth"] = ApiKeyAuthConfig(key=SecretStr(value), name=key, location="query")
-                continue
+            fields["auth"] = {
+                "type": "basic",
+                "username": unquote(parts.username),
+                "password": SecretStr(unquote(parts.password or "")),
+            }
+        set_by_url = set(fields)
+        clashes: list[FieldError] = []
+        for key, text in parse_qsl(parts.query, keep_blank_values=True):
             path = key.replace("__", ".").split(".")
-            target = fields
-            for part in path[:-1]:
-                target = target.setdefault(part, {})
-            target[path[-1]] = value
+            value: Any = text
+            if key.lower() in _URL_KEY_PARAMS:
+                path = ["auth"]
+                value = {
+                    "type": "api_key",
+                    "key": SecretStr(text),
+                    "name": key,
+                    "location": "query",
+                }
+            elif path[0] in set_by_url:
+                clashes.append(FieldError(path[0], _SET_BY_URL))
+                continue
+            if not _set_once(fields, path, value):
+                clashes.append(FieldError(".".join(path), _GIVEN_TWICE))
+            if path == ["auth"]:
+                set_by_url.add("auth")
+        if clashes:
+            listing = "; ".join(f"{e.field}: {e.message}" for e in clashes)
+            raise ConfigError(f"{title}: {listing}", errors=clashes)
         return fields
 
     def connection_string(self, reveal: bool = False) -> str:

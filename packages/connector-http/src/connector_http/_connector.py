@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import math
 import os
 import ssl
@@ -38,6 +39,7 @@ from connector_http._auth_config import (
 )
 from connector_http._config import VERSION, HttpConfig
 from connector_http._errors import request_id_of, status_error, transport_error
+from connector_http._http_syntax import HEADER_VALUE_RULE, is_header_value
 from connector_http._response import HttpResponse, HttpStreamResponse, read_body, read_capped
 from connector_http._transport import (
     CREDENTIAL_EXTENSION,
@@ -124,6 +126,11 @@ class HttpConnector(BaseConnector[HttpConfig]):
                 raise ImportError(
                     "http2=True needs the h2 package: pip install 'connector-http[http2]'"
                 ) from exc
+        socks = cfg.proxy is not None and cfg.proxy.get_secret_value().startswith("socks")
+        if socks and importlib.util.find_spec("socksio") is None:
+            raise ImportError(
+                "a socks5:// proxy needs the socksio package: pip install 'httpx[socks]'"
+            )
         auth = cfg.auth
         self._token_source: OAuth2TokenSource | None = None
         self._static = StaticAuth({})
@@ -170,15 +177,16 @@ class HttpConnector(BaseConnector[HttpConfig]):
                     tls.client_key,
                     password.get_secret_value() if password else None,
                 )
-        except (OSError, ssl.SSLError) as exc:
-            fields = [f for f in ("ca_bundle", "client_cert", "client_key") if getattr(tls, f)]
-            raise ConfigError(
-                f"invalid tls settings: cannot load {', '.join('tls.' + f for f in fields)} "
-                f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})",
-                errors=[FieldError(f"tls.{f}", "cannot be loaded") for f in fields],
-                connector=self.name,
-            ) from None
-        return ctx
+            return ctx
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        # Raised after the block: the ssl error (which may name the key file) is not chained.
+        fields = [f for f in ("ca_bundle", "client_cert", "client_key") if getattr(tls, f)]
+        raise ConfigError(
+            f"invalid tls settings: cannot load {', '.join('tls.' + f for f in fields)} ({reason})",
+            errors=[FieldError(f"tls.{f}", "cannot be loaded") for f in fields],
+            connector=self.name,
+        )
 
     def _build_client(self) -> httpx.AsyncClient:
         cfg = self.config
@@ -269,6 +277,18 @@ class HttpConnector(BaseConnector[HttpConfig]):
     def _error_secrets(self, user_token: str | None) -> tuple[str, ...]:
         secrets = self._known_secrets()
         return (*secrets, user_token) if user_token else secrets
+
+    def _user_token(self, token: str | SecretStr | None) -> str | None:
+        """The per-call token's value; InvalidRequestError (which never quotes it) when it
+        cannot be a header value: h11 would refuse it with a message, and httpcore a DEBUG
+        log line, that quote it."""
+        value = token.get_secret_value() if isinstance(token, SecretStr) else token
+        if value is not None and not (value and is_header_value("Bearer " + value)):
+            raise InvalidRequestError(
+                f"user_token must be a non-empty HTTP header value: {HEADER_VALUE_RULE}",
+                connector=self.name,
+            )
+        return value
 
     def _headers(
         self, headers: Mapping[str, str] | None, correlation_id: str | None
@@ -431,7 +451,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         ``max_error_body_bytes``) is handed back (as an HttpResponse) instead of raised
         (GraphQL uses it)."""
         method = method.upper()
-        user = user_token.get_secret_value() if isinstance(user_token, SecretStr) else user_token
+        user = self._user_token(user_token)
         send_headers = self._headers(headers, correlation_id)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
@@ -518,8 +538,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         loop = asyncio.get_running_loop()
         ends = None if seconds is None else loop.time() + seconds
         method = method.upper()
-        token = options.get("user_token")
-        user = token.get_secret_value() if isinstance(token, SecretStr) else token
+        user = self._user_token(options.get("user_token"))
         headers = options.get("headers")
         send_headers = self._headers(headers, options.get("correlation_id"))
         idempotent = options.get("idempotent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +31,8 @@ from connector_core import (
 )
 
 MASK = "***"
+
+_QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
 
 # Reset headers give either seconds from now or a Unix time; anything above this is a time.
 _EPOCH_THRESHOLD = 1_000_000_000
@@ -286,6 +289,8 @@ def transport_error(
     if isinstance(exc, httpx.DecodingError):
         return SerializationError(f"{where}{kind} ({text})", connector=connector, details=details)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
+        # h11 quotes the header value it refuses (b'...'): a credential, maybe.
+        text = _QUOTED_BYTES.sub("<value>", text)
         return InvalidRequestError(f"{where}{kind} ({text})", connector=connector, details=details)
     if isinstance(exc, httpx.TooManyRedirects):
         return InvalidRequestError(f"{where}{text}", connector=connector, details=details)

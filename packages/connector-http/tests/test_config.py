@@ -217,7 +217,7 @@ def test_from_env_refines_the_auth_its_url_gives() -> None:
         ({"headers": {"Content-Length": "5"}}, "headers"),
         ({"user_agent": "ua/1\n"}, "user_agent"),
         ({"correlation_id_header": "X Correlation"}, "correlation_id_header"),
-        ({"request_id_headers": ["X-Request-ID", "Request Id"]}, "request_id_headers"),
+        ({"request_id_headers": ["X-Request-ID", "Request Id"]}, "request_id_headers.1"),
         ({"health_path": "/health\x1f"}, "health_path"),
         ({"health_path": "//evil.example/x"}, "health_path"),
         ({"base_url": "http://127.0.0.1/v1\x00"}, "base_url"),

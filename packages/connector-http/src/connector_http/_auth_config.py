@@ -10,6 +10,8 @@ from connector_core import SettingsModel
 from connector_http._http_syntax import (
     HEADER_NAME_RULE,
     HEADER_VALUE_RULE,
+    Secret,
+    Text,
     check_http_url,
     check_utf8,
     is_header_name,
@@ -19,16 +21,6 @@ from connector_http._http_syntax import (
 
 def _check_token_url(value: str) -> str:
     return check_http_url(value, query=True)
-
-
-def _check_text(value: str | None) -> str | None:
-    return None if value is None else check_utf8(value)
-
-
-def _check_secret(value: SecretStr | None) -> SecretStr | None:
-    if value is not None:
-        check_utf8(value.get_secret_value())
-    return value
 
 
 def _check_map(value: dict[str, str]) -> dict[str, str]:
@@ -48,17 +40,15 @@ class BasicAuthConfig(SettingsModel):
     """HTTP Basic authentication (RFC 7617)."""
 
     type: Literal["basic"] = "basic"
-    username: str = Field(min_length=1)
-    password: SecretStr = SecretStr("")
+    username: Text = Field(min_length=1)
+    password: Secret = SecretStr("")
 
     @field_validator("username")
     @classmethod
     def _check_username(cls, value: str) -> str:
         if ":" in value:  # RFC 7617 2: the colon separates it from the password
             raise ValueError("must not contain ':'")
-        return check_utf8(value)
-
-    _password = field_validator("password")(_check_secret)
+        return value
 
 
 class BearerAuthConfig(SettingsModel):
@@ -84,13 +74,10 @@ class ApiKeyAuthConfig(SettingsModel):
     """
 
     type: Literal["api_key"] = "api_key"
-    key: SecretStr
-    name: str = Field("X-API-Key", min_length=1)
+    key: Secret
+    name: Text = Field("X-API-Key", min_length=1)
     location: Literal["header", "query"] = "header"
-    prefix: str = ""
-
-    _key = field_validator("key")(_check_secret)
-    _texts = field_validator("name", "prefix")(_check_text)
+    prefix: Text = ""
 
     @model_validator(mode="after")
     def _check_wire_form(self) -> ApiKeyAuthConfig:
@@ -108,9 +95,9 @@ class ApiKeyAuthConfig(SettingsModel):
 
 class _OAuth2Base(SettingsModel):
     token_url: str
-    client_id: str = Field(min_length=1)
-    scope: str | None = None
-    audience: str | None = Field(
+    client_id: Text = Field(min_length=1)
+    scope: Text | None = None
+    audience: Text | None = Field(
         None, description="Sent as the 'audience' form field (Auth0 style) when set."
     )
     client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
@@ -134,7 +121,6 @@ class _OAuth2Base(SettingsModel):
     )
 
     _token_url = field_validator("token_url")(_check_token_url)
-    _texts = field_validator("client_id", "scope", "audience")(_check_text)
     _extra = field_validator("extra_params")(_check_map)
 
 
@@ -142,9 +128,7 @@ class OAuth2ClientCredentialsConfig(_OAuth2Base):
     """OAuth2 client credentials grant (RFC 6749 section 4.4)."""
 
     type: Literal["oauth2_client_credentials"] = "oauth2_client_credentials"
-    client_secret: SecretStr
-
-    _secret = field_validator("client_secret")(_check_secret)
+    client_secret: Secret
 
 
 class OAuth2RefreshTokenConfig(_OAuth2Base):
@@ -155,10 +139,8 @@ class OAuth2RefreshTokenConfig(_OAuth2Base):
     """
 
     type: Literal["oauth2_refresh_token"] = "oauth2_refresh_token"
-    refresh_token: SecretStr
-    client_secret: SecretStr | None = None
-
-    _secrets = field_validator("refresh_token", "client_secret")(_check_secret)
+    refresh_token: Secret
+    client_secret: Secret | None = None
 
 
 class OAuth2JwtBearerConfig(_OAuth2Base):
@@ -170,15 +152,12 @@ class OAuth2JwtBearerConfig(_OAuth2Base):
     """
 
     type: Literal["oauth2_jwt_bearer"] = "oauth2_jwt_bearer"
-    subject: str = Field(min_length=1)
-    private_key: SecretStr
+    subject: Text = Field(min_length=1)
+    private_key: Secret
     algorithm: Literal["RS256", "RS384", "RS512", "ES256", "ES384"] = "RS256"
-    assertion_audience: str | None = None
+    assertion_audience: Text | None = None
     assertion_lifetime: float = Field(180.0, gt=0, le=3600)
-    key_id: str | None = None
-
-    _key = field_validator("private_key")(_check_secret)
-    _jwt_texts = field_validator("subject", "assertion_audience", "key_id")(_check_text)
+    key_id: Text | None = None
 
 
 AuthConfig: TypeAlias = Annotated[

@@ -12,13 +12,16 @@ from connector_core import ConfigError, ConnectorConfig, FieldError, SettingsMod
 from connector_http._auth import wire_secrets
 from connector_http._auth_config import ApiKeyAuthConfig, AuthConfig, NoAuthConfig
 from connector_http._http_syntax import (
+    HeaderName,
+    HeaderValue,
+    Secret,
+    Text,
     check_file_path,
     check_header_name,
     check_header_value,
     check_http_url,
     check_proxy_url,
     check_relative_path,
-    check_utf8,
     split_url,
 )
 from connector_http._response import DEFAULT_MAX_ERROR_BODY_BYTES, DEFAULT_MAX_RESPONSE_BYTES
@@ -114,19 +117,12 @@ class TlsSettings(SettingsModel):
     ca_bundle: str | None = Field(None, description="PEM file of CAs to trust.")
     client_cert: str | None = Field(None, description="PEM file of the client certificate.")
     client_key: str | None = Field(None, description="PEM file of its key (if not in cert).")
-    client_key_password: SecretStr | None = None
+    client_key_password: Secret | None = None
 
     @field_validator("ca_bundle", "client_cert", "client_key")
     @classmethod
     def _check_path(cls, value: str | None) -> str | None:
         return None if value is None else check_file_path(value)
-
-    @field_validator("client_key_password")
-    @classmethod
-    def _check_password(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_utf8(value.get_secret_value())
-        return value
 
 
 class HttpConfig(ConnectorConfig):
@@ -160,9 +156,9 @@ class HttpConfig(ConnectorConfig):
         "redirects and absolute URLs; base_url's origin always does, no other one does.",
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
-    user_agent: str = Field(f"connector-http/{VERSION}", min_length=1)
-    correlation_id_header: str = Field("X-Correlation-ID", min_length=1)
-    request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
+    user_agent: HeaderValue = Field(f"connector-http/{VERSION}", min_length=1)
+    correlation_id_header: HeaderName = "X-Correlation-ID"
+    request_id_headers: tuple[HeaderName, ...] = DEFAULT_REQUEST_ID_HEADERS
     health_path: str = Field("/", description="Path that ping() and check() GET.")
     connect_probe: bool = Field(
         True, description="connect() makes one request to health_path to prove reachability."
@@ -185,7 +181,7 @@ class HttpConfig(ConnectorConfig):
         le=7 * 24 * 3600,
         description="Seconds a whole stream() (headers and body) may take; None: no limit.",
     )
-    redact_query_params: tuple[str, ...] = Field(
+    redact_query_params: tuple[Text, ...] = Field(
         (), description="More query parameter names whose values are masked in errors."
     )
 
@@ -203,23 +199,6 @@ class HttpConfig(ConnectorConfig):
             check_header_value(item)
             if name.lower() in _PER_REQUEST_HEADERS:
                 raise ValueError("must not set Content-Length or Transfer-Encoding")
-        return value
-
-    _user_agent = field_validator("user_agent")(check_header_value)
-    _header_name = field_validator("correlation_id_header")(check_header_name)
-
-    @field_validator("request_id_headers")
-    @classmethod
-    def _check_request_id_headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            check_header_name(name)
-        return value
-
-    @field_validator("redact_query_params")
-    @classmethod
-    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            check_utf8(name)
         return value
 
     @field_validator("proxy")

@@ -9,9 +9,11 @@ Each check raises ValueError with a message that never quotes the value.
 from __future__ import annotations
 
 import re
+from typing import Annotated, TypeAlias
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
+from pydantic import AfterValidator, SecretStr
 
 # RFC 9110 5.1 token, as h11 enforces it.
 _HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
@@ -104,3 +106,18 @@ def check_relative_path(value: str) -> str:
     if parts.scheme or parts.netloc or "://" in value:
         raise ValueError("must be a path relative to base_url")
     return value
+
+
+def _check_secret(value: SecretStr) -> SecretStr:
+    check_utf8(value.get_secret_value())
+    return value
+
+
+HeaderName: TypeAlias = Annotated[str, AfterValidator(check_header_name)]
+"""A str field that must be an HTTP header name."""
+HeaderValue: TypeAlias = Annotated[str, AfterValidator(check_header_value)]
+"""A str field that must be an HTTP header value."""
+Text: TypeAlias = Annotated[str, AfterValidator(check_utf8)]
+"""A str field that UTF-8 must be able to encode (it goes on the wire somewhere)."""
+Secret: TypeAlias = Annotated[SecretStr, AfterValidator(_check_secret)]
+"""A SecretStr field that UTF-8 must be able to encode."""

@@ -24,7 +24,20 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from connector_core import ConfigError, ConnectorError, ErrorCode, secret_forms
-from connector_http import HttpConfig, HttpConnector
+from connector_http import (
+    ApiKeyAuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    HttpConfig,
+    HttpConnector,
+    HttpTimeouts,
+    NoAuthConfig,
+    OAuth2ClientCredentialsConfig,
+    OAuth2JwtBearerConfig,
+    OAuth2RefreshTokenConfig,
+    PoolLimits,
+    TlsSettings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -373,6 +386,54 @@ def test_any_fields_give_a_config_error_or_a_config_that_keeps_its_secrets(
         return
     connector = HttpConnector(built)
     _assert_no_leak(secrets, [*_texts_of_config(built), repr(connector)])
+
+
+SETTINGS_CLASSES: dict[str, type[Any]] = {
+    "none": NoAuthConfig,
+    "basic": BasicAuthConfig,
+    "bearer": BearerAuthConfig,
+    "api_key": ApiKeyAuthConfig,
+    "oauth2_client_credentials": OAuth2ClientCredentialsConfig,
+    "oauth2_refresh_token": OAuth2RefreshTokenConfig,
+    "oauth2_jwt_bearer": OAuth2JwtBearerConfig,
+}
+NESTED: dict[type[Any], st.SearchStrategy[Any]] = {
+    HttpTimeouts: st.dictionaries(st.sampled_from(["connect", "read", "write", "pool", "x"]),
+                                  NUMBERS, max_size=3),
+    PoolLimits: st.dictionaries(st.sampled_from(["max_connections", "keepalive_expiry",
+                                                 "max_keepalive_connections"]), NUMBERS),
+    TlsSettings: st.fixed_dictionaries({}, optional={
+        "ca_bundle": maybe(text, WRONG_TYPES), "client_key_password": maybe(secret, WRONG_TYPES),
+        "verify": maybe(st.booleans(), WRONG_TYPES)}),
+}  # fmt: skip
+
+
+@SETTINGS
+@given(
+    built=st.one_of(
+        _auth(maybe(st.just("https://login.example.com/token"), text)).map(
+            lambda fields: (SETTINGS_CLASSES.get(getattr(fields, "get", dict().get)("type"),
+                                                 BasicAuthConfig), fields)
+        ),
+        st.sampled_from(sorted(NESTED, key=lambda c: c.__name__)).flatmap(
+            lambda cls: NESTED[cls].map(lambda fields: (cls, fields))
+        ),
+    )
+)  # fmt: skip
+def test_each_settings_class_alone_gives_a_config_error_or_settings(
+    built: tuple[type[Any], Any],
+) -> None:
+    cls, fields = built
+    secrets = list(_secrets_in(fields))
+    try:
+        settings_ = cls.model_validate(fields)
+    except ConfigError as exc:
+        event(f"{cls.__name__}: ConfigError")
+        _assert_no_leak(secrets, _texts_of_error(exc))
+        return
+    event(f"{cls.__name__}: built")
+    _assert_no_leak(secrets, [repr(settings_), str(settings_), str(settings_.model_dump()),
+                              settings_.model_dump_json()])  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from connector_core import SettingsModel
 from connector_http._http_syntax import (
@@ -73,24 +73,33 @@ class ApiKeyAuthConfig(SettingsModel):
     ``prefix`` is put before the key in a header (``"Token "`` gives ``Token <key>``).
     """
 
+    # Declared in this order so that each check sees the fields it depends on (field
+    # validators run inside the model's validation; an "after" model validator would run
+    # outside the ConfigError wrapping of a SettingsModel built on its own).
     type: Literal["api_key"] = "api_key"
-    key: Secret
-    name: Text = Field("X-API-Key", min_length=1)
     location: Literal["header", "query"] = "header"
+    name: Text = Field("X-API-Key", min_length=1)
     prefix: Text = ""
+    key: Secret
 
-    @model_validator(mode="after")
-    def _check_wire_form(self) -> ApiKeyAuthConfig:
-        if not self.key.get_secret_value():
-            raise ValueError("key must not be empty")
-        if self.location == "header":
-            if not is_header_name(self.name):
-                raise ValueError(f"name must be an HTTP header name: {HEADER_NAME_RULE}")
-            if not is_header_value(self.prefix + self.key.get_secret_value()):
-                raise ValueError(
-                    f"prefix + key must be a valid HTTP header value: {HEADER_VALUE_RULE}"
-                )
-        return self
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str, info: ValidationInfo) -> str:
+        if info.data.get("location") == "header" and not is_header_name(name):
+            raise ValueError(f"must be an HTTP header name: {HEADER_NAME_RULE}")
+        return name
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, key: SecretStr, info: ValidationInfo) -> SecretStr:
+        value = key.get_secret_value()
+        if not value:
+            raise ValueError("must not be empty")
+        prefix = info.data.get("prefix")
+        header = info.data.get("location") == "header"
+        if header and isinstance(prefix, str) and not is_header_value(prefix + value):
+            raise ValueError(f"with prefix, must be an HTTP header value: {HEADER_VALUE_RULE}")
+        return key
 
 
 class _OAuth2Base(SettingsModel):

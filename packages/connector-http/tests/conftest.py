@@ -218,12 +218,12 @@ async def gzip_bomb(request: Request) -> Response:
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 
-def trickle_bytes(every: float) -> AsyncIterator[bytes]:
-    """One byte every ``every`` seconds, for up to ten minutes."""
+def trickle_bytes(request: Request, every: float) -> AsyncIterator[bytes]:
+    """One byte every ``every`` seconds, for up to ten minutes or until the client goes."""
 
     async def body() -> AsyncIterator[bytes]:
         ends = time.monotonic() + 600
-        while time.monotonic() < ends:
+        while time.monotonic() < ends and not await request.is_disconnected():
             yield b" "
             await asyncio.sleep(every)
 
@@ -234,7 +234,7 @@ async def trickle(request: Request) -> Response:
     """A body that never ends but never goes silent long enough for a read timeout."""
     _count(request, "trickle")
     every = float(request.query_params.get("every", "0.2"))
-    return StreamingResponse(trickle_bytes(every), media_type="application/json")
+    return StreamingResponse(trickle_bytes(request, every), media_type="application/json")
 
 
 async def key_check(request: Request) -> Response:
@@ -266,7 +266,7 @@ async def oauth_token(request: Request) -> Response:
     if STATE.token_delay:
         await asyncio.sleep(STATE.token_delay)
     if STATE.token_trickle:
-        return StreamingResponse(trickle_bytes(0.2), media_type="application/json")
+        return StreamingResponse(trickle_bytes(request, 0.2), media_type="application/json")
     if STATE.token_answer is not None:
         code, text = STATE.token_answer
         return Response(text, status_code=code, media_type="application/json")

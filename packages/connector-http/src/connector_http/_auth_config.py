@@ -6,7 +6,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from connector_core import SettingsModel
+from connector_core import MAX_TIMEOUT, SettingsModel
 from connector_http._http_syntax import (
     HEADER_NAME_RULE,
     HEADER_VALUE_RULE,
@@ -111,7 +111,10 @@ class _OAuth2Base(SettingsModel):
     )
     client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     refresh_margin: float = Field(
-        60.0, ge=0, le=86400, description="Refresh this many seconds before the token expires."
+        60.0,
+        ge=0,
+        le=MAX_TIMEOUT,
+        description="Refresh this many seconds before the token expires.",
     )
     default_expires_in: float = Field(
         3600.0,
@@ -125,7 +128,7 @@ class _OAuth2Base(SettingsModel):
     token_timeout: float = Field(
         30.0,
         gt=0,
-        le=3600,
+        le=MAX_TIMEOUT,
         description="Deadline of one token request (connect, send, wait, read) in seconds.",
     )
 

@@ -8,7 +8,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from connector_core import ConfigError, ConnectorConfig, FieldError, SettingsModel, redact_url
+from connector_core import (
+    MAX_TIMEOUT,
+    ConfigError,
+    ConnectorConfig,
+    FieldError,
+    SettingsModel,
+    redact_url,
+)
 from connector_http._auth import wire_secrets
 from connector_http._auth_config import ApiKeyAuthConfig, AuthConfig, NoAuthConfig
 from connector_http._http_syntax import (
@@ -65,10 +72,6 @@ def _origin_or_none(text: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
 
 
-# A day: no phase of one HTTP exchange should wait longer (asyncio's own longest select).
-_DAY = 86400.0
-
-
 _SET_BY_URL = "set by the URL itself (its path, user info or API key parameter); not again"
 _GIVEN_TWICE = "given twice in the URL, or both as a value and as nested fields"
 
@@ -91,10 +94,10 @@ def _set_once(fields: dict[str, Any], path: list[str], value: Any) -> bool:
 class HttpTimeouts(SettingsModel):
     """httpx's per-phase timeouts in seconds (``None``: wait forever)."""
 
-    connect: float | None = Field(10.0, gt=0, le=_DAY)
-    read: float | None = Field(30.0, gt=0, le=_DAY)
-    write: float | None = Field(30.0, gt=0, le=_DAY)
-    pool: float | None = Field(10.0, gt=0, le=_DAY)
+    connect: float | None = Field(10.0, gt=0, le=MAX_TIMEOUT)
+    read: float | None = Field(30.0, gt=0, le=MAX_TIMEOUT)
+    write: float | None = Field(30.0, gt=0, le=MAX_TIMEOUT)
+    pool: float | None = Field(10.0, gt=0, le=MAX_TIMEOUT)
 
 
 class PoolLimits(SettingsModel):
@@ -107,7 +110,7 @@ class PoolLimits(SettingsModel):
         description="Idle connections kept open; None: as many as max_connections, so a "
         "burst up to the pool size reuses its connections instead of reopening them.",
     )
-    keepalive_expiry: float | None = Field(5.0, ge=0, le=_DAY)
+    keepalive_expiry: float | None = Field(5.0, ge=0, le=MAX_TIMEOUT)
 
 
 class TlsSettings(SettingsModel):
@@ -178,7 +181,7 @@ class HttpConfig(ConnectorConfig):
     stream_deadline: float | None = Field(
         3600.0,
         gt=0,
-        le=7 * 24 * 3600,
+        le=MAX_TIMEOUT,
         description="Seconds a whole stream() (headers and body) may take; None: no limit.",
     )
     redact_query_params: tuple[Text, ...] = Field(

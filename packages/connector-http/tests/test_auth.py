@@ -341,3 +341,28 @@ async def test_a_user_token_that_cannot_be_a_header_is_refused_unsent(
                 pass
     assert "user-tok" not in str(caught.value)
     assert state.hits["echo:GET"] == 0  # refused before anything was sent
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"access_token": "at-\\ud800-x", "expires_in": 60}',  # a lone surrogate
+        '{"access_token": "at-line\\nbreak", "expires_in": 60}',
+        '{"access_token": "at-ok", "refresh_token": "rt-\\udfff"}',
+    ],
+    ids=["surrogate", "newline", "rotated-surrogate"],
+)
+async def test_a_token_that_cannot_be_sent_is_refused_at_once(
+    server: Any, base_url: str, state: Any, payload: str
+) -> None:
+    state.token_answer = (200, payload)
+    auth = {
+        "type": "oauth2_refresh_token",
+        "token_url": f"{server.url}/oauth/token",
+        "client_id": CLIENT_ID,
+        "refresh_token": "rt-initial-1a2b3c",
+    }
+    async with make(base_url, auth) as http:
+        with pytest.raises(SerializationError, match="cannot be sent"):
+            await http.get("/protected")
+    assert state.hits["api"] == 0

@@ -39,6 +39,7 @@ from connector_http._auth_config import (
     OAuth2RefreshTokenConfig,
 )
 from connector_http._errors import status_error
+from connector_http._http_syntax import is_header_value, is_utf8
 from connector_http._response import (
     DEFAULT_MAX_ERROR_BODY_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -332,6 +333,18 @@ class OAuth2TokenSource:
                 "without an access_token",
                 connector=self.connector,
             )
+        rotated = payload.get("refresh_token")
+        # Tokens we could never send (a header is ASCII, a form UTF-8) are refused here:
+        # kept, they would fail every request, and every scrub of an error, later on.
+        if not is_header_value("Bearer " + access) or (
+            isinstance(rotated, str) and not is_utf8(rotated)
+        ):
+            raise SerializationError(
+                f"token endpoint {s.token_url} answered {response.status_code} with a token "
+                "that cannot be sent (not a valid HTTP header value or not encodable text)",
+                connector=self.connector,
+                details={"status": response.status_code, "url": s.token_url},
+            )
         try:
             expires_in = float(payload.get("expires_in") or s.default_expires_in)
         except (TypeError, ValueError, OverflowError):
@@ -339,7 +352,6 @@ class OAuth2TokenSource:
         if not 0 < expires_in < math.inf:  # "1e999" is inf, "nan" is nan: never due
             expires_in = s.default_expires_in
         margin = s.refresh_margin if s.refresh_margin < expires_in else expires_in / 2
-        rotated = payload.get("refresh_token")
         if (
             isinstance(s, OAuth2RefreshTokenConfig)
             and isinstance(rotated, str)

@@ -47,14 +47,20 @@ def check_header_value(value: str) -> str:
     return value
 
 
-def check_utf8(value: str) -> str:
-    """``value`` unless UTF-8 cannot encode it (a lone surrogate): it could never be sent."""
+def is_utf8(value: str) -> bool:
+    """Whether UTF-8 can encode ``value`` (not if it holds a lone surrogate)."""
     try:
         value.encode()
-        return value
     except UnicodeEncodeError:
-        pass
-    raise ValueError("must be text UTF-8 can encode (it holds a lone surrogate)")
+        return False
+    return True
+
+
+def check_utf8(value: str) -> str:
+    """``value`` unless UTF-8 cannot encode it (a lone surrogate): it could never be sent."""
+    if not is_utf8(value):
+        raise ValueError("must be text UTF-8 can encode (it holds a lone surrogate)")
+    return value
 
 
 def split_url(value: str) -> SplitResult | None:

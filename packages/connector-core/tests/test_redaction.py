@@ -153,3 +153,8 @@ def test_scrub_removes_escaped_forms_that_reprs_show() -> None:
     text = f"Illegal header value {secret.encode()!r}; also {secret!r}"
     scrubbed = scrub_secrets(text, [secret])
     assert "tok\\x00en" not in scrubbed, scrubbed
+
+
+def test_scrub_copes_with_a_secret_holding_a_lone_surrogate() -> None:
+    secret = "ab\udc80cd-secret"
+    assert scrub_secrets(f"x {secret} y", [secret]) == "x *** y"

@@ -70,9 +70,14 @@ def secret_forms(secret: str) -> tuple[str, ...]:
     userinfo), form-encoded (query strings), base64 (standard and URL-safe alphabet,
     with and without padding) and escaped as ``repr`` shows it (a driver's message
     quoting ``b'tok\\x00en'``), longest first."""
-    raw = secret.encode()
+    raw = secret.encode(errors="surrogatepass")  # a lone surrogate is still a secret
     encoded = (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode())
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    forms = {
+        secret,
+        quote(raw, safe=""),
+        quote_plus(raw),
+        quote(raw),
+    }
     forms.update(encoded)
     forms.update(e.rstrip("=") for e in encoded)
     forms.add(repr(secret)[1:-1])  # str escapes

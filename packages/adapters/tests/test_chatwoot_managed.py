@@ -49,7 +49,12 @@ async def test_429_retry_after_is_honoured(fake_chatwoot: FakeChatwoot) -> None:
 async def test_429_on_create_is_resent_once_after_retry_after(fake_chatwoot: FakeChatwoot) -> None:
     fake_chatwoot.fail_next(429, retry_after="0", path_contains="/contacts")
     async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        retries: list[EventInfo] = []
+        client.http.on(LifecycleEvent.RETRY, retries.append)
         created = await client.create_contact(inbox_id=1, name="Once", email="once@example.com")
+        # Resent on the connector's one road: a RETRY event and a retry in the stats.
+        assert [e.operation for e in retries] == ["chatwoot.create_contact"]
+        assert client.http.stats.operations["chatwoot.create_contact"].retries == 1
     assert [r.status for r in fake_chatwoot.api_requests("/contacts")] == [429, 200]
     assert list(fake_chatwoot.backend.contacts) == [created.id]
 

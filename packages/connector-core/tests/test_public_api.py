@@ -49,6 +49,7 @@ EXPECTED = {
     "Record",
     "RecordError",
     "RetryPolicy",
+    "RetryRule",
     "RetrySettings",
     "SerializationError",
     "ServiceUnavailableError",

@@ -6,7 +6,7 @@ Import from here; the ``_modules`` behind this file are private.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from connector_core._base import BaseConnector, ConnectionState
+from connector_core._base import BaseConnector, ConnectionState, RetryRule
 from connector_core._circuit import CircuitBreaker, CircuitState
 from connector_core._config import (
     MAX_TIMEOUT,
@@ -118,6 +118,7 @@ __all__ = [
     "Record",
     "RecordError",
     "RetryPolicy",
+    "RetryRule",
     "RetrySettings",
     "SerializationError",
     "ServiceUnavailableError",

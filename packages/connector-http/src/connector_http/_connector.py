@@ -9,12 +9,14 @@ import math
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, Unpack
 
 import httpx
 from pydantic import SecretStr
 
 from connector_core import (
+    USE_DEFAULT,
     BaseConnector,
     ConfigError,
     ConnectorConfig,
@@ -23,6 +25,7 @@ from connector_core import (
     FieldError,
     InvalidRequestError,
     NotConnectedError,
+    RetryRule,
     scrub_secrets,
 )
 from connector_http import _pagination
@@ -70,6 +73,26 @@ class RequestOptions(TypedDict, total=False):
     correlation_id: str | None
     user_token: str | SecretStr | None
     operation: str | None
+    retry_on: RetryRule | None
+    accept_error: Callable[[HttpResponse], bool] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One request as every attempt sends it (the same headers, correlation id and
+    credential each time)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    data: Mapping[str, Any] | None = None
+    content: bytes | str | None = None
+    timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
+    user_token: str | None = None
+    stream: bool = False
+    accept_error: Callable[[HttpResponse], bool] | None = field(default=None, compare=False)
 
 
 def _credential(token: str | None) -> dict[str, Any] | None:
@@ -98,7 +121,13 @@ class HttpConnector(BaseConnector[HttpConfig]):
         config: an :class:`HttpConfig` or a URL for :meth:`HttpConfig.from_url`.
         on_token_rotated: called (sync or async) with the new refresh token when an
             OAuth2 refresh-token server rotates it; persist it there.
-        **kwargs: ``retry_policy``, ``rate_limiter``, ``circuit_breaker`` overrides.
+        transport: an ``httpx.AsyncBaseTransport`` to send requests through instead of
+            the network (``httpx.MockTransport(handler)`` to test code that uses the
+            connector). The config's TLS, proxy, HTTP/2 and pool settings are then the
+            transport's business; credentials, retries, limits and errors work as
+            usual. The connector does not close a transport it was given.
+        **kwargs: ``retry_policy``, ``rate_limiter``, ``circuit_breaker``, ``clock``,
+            ``sleep`` (see :class:`connector_core.BaseConnector`).
 
     Raises ImportError naming the extra when ``http2`` or JWT bearer auth lacks its
     dependency, and ConfigError for an invalid config.
@@ -113,6 +142,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         config: HttpConfig | str,
         *,
         on_token_rotated: TokenRotatedCallback | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(config, str):
@@ -154,6 +184,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         self._corr_header = cfg.correlation_id_header
         self._corr_lower = cfg.correlation_id_header.lower()
         self._client: httpx.AsyncClient | None = None
+        self._transport = transport
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -195,7 +226,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
         keepalive = limits.max_keepalive_connections
         if keepalive is None:  # as many idle connections as the pool may hold
             keepalive = limits.max_connections
-        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+        given = self._transport
+        inner: httpx.AsyncBaseTransport = given or httpx.AsyncHTTPTransport(
             verify=self._ssl_verify(),
             http2=cfg.http2,
             limits=httpx.Limits(
@@ -208,7 +240,11 @@ class HttpConnector(BaseConnector[HttpConfig]):
         )
         static = self._static
         transport = CredentialTransport(
-            transport, origins=self._origins, headers=static.headers, query=static.query
+            inner,
+            origins=self._origins,
+            headers=static.headers,
+            query=static.query,
+            owns_inner=given is None,
         )
         # The credentials are the transport's to add (to trusted origins only): a header
         # of the same name in ``headers`` must not go out to every origin in their place.
@@ -243,17 +279,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
             await client.aclose()
 
     async def _ping(self) -> None:
-        await self._send(
-            "GET",
-            self.config.health_path,
-            None,
-            None,
-            None,
-            None,
-            {self._corr_header: os.urandom(16).hex()},
-            httpx.USE_CLIENT_DEFAULT,
-            None,
-        )
+        headers = {self._corr_header: os.urandom(16).hex()}
+        await self._send(_Outgoing("GET", self.config.health_path, headers))
 
     def _translate_error(self, exc: BaseException) -> ConnectorError | None:
         if isinstance(exc, httpx.InvalidURL):
@@ -303,56 +330,57 @@ class HttpConnector(BaseConnector[HttpConfig]):
             out[self._corr_header] = os.urandom(16).hex()
         return out
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Mapping[str, Any] | None,
-        content: bytes | str | None,
-        headers: dict[str, str],
-        timeout: httpx.Timeout | Any,
-        user_token: str | None,
-        stream: bool = False,
-        accept_error: Callable[[httpx.Response, bytes], bool] | None = None,
-    ) -> tuple[httpx.Response, bytes | None]:
-        """One attempt: (the response, its body; None with ``stream``, the body then
-        still to be read). Error statuses raise, unless ``accept_error`` accepts them."""
+    def _build(self, client: httpx.AsyncClient, out: _Outgoing, token: str | None) -> httpx.Request:
+        return client.build_request(
+            out.method, out.url, params=out.params, json=out.json, data=out.data,
+            content=out.content, headers=out.headers, timeout=out.timeout,
+            extensions=_credential(token),
+        )  # fmt: skip
+
+    async def _send(self, out: _Outgoing) -> tuple[httpx.Response, bytes | None]:
+        """One attempt: (the response, its body; None with ``out.stream``, the body then
+        still to be read). Error statuses raise, unless ``out.accept_error`` accepts them."""
         client = self._client
         if client is None:
             raise NotConnectedError("the HTTP client is closed", connector=self.name)
         cfg = self.config
-        source = self._token_source if user_token is None else None
-        token = user_token
+        source = self._token_source if out.user_token is None else None
+        token = out.user_token
         if source is not None:
             token = await source.token(client)
-        request = client.build_request(
-            method, url, params=params, json=json, data=data, content=content,
-            headers=headers, timeout=timeout, extensions=_credential(token),
-        )  # fmt: skip
-        response = await self._send_following(client, request)
+        response = await self._send_following(client, self._build(client, out, token))
         if response.status_code == 401 and source is not None and token is not None:
             # The token may have been revoked early: refresh once and try again.
             await read_capped(response, cfg.max_error_body_bytes)
             source.invalidate(token)
             token = await source.token(client)
-            request = client.build_request(
-                method, url, params=params, json=json, data=data, content=content,
-                headers=headers, timeout=timeout, extensions=_credential(token),
-            )  # fmt: skip
-            response = await self._send_following(client, request)
+            response = await self._send_following(client, self._build(client, out, token))
         if response.status_code >= 400:
             body, cut = await read_capped(response, cfg.max_error_body_bytes)
-            if accept_error is not None and not stream and not cut and accept_error(response, body):
+            accept = out.accept_error
+            if (
+                accept is not None
+                and not out.stream
+                and not cut
+                and accept(self._view(response, body))
+            ):
                 return response, body
-            raise self._status_error(response, body, cut, user_token)
-        if stream:
+            raise self._status_error(response, body, cut, out.user_token)
+        if out.stream:
             return response, None
         body = await read_body(
             response, cfg.max_response_bytes, connector=self.name, masked_params=self._masked
         )
         return response, body
+
+    def _view(self, response: httpx.Response, body: bytes) -> HttpResponse:
+        return HttpResponse(
+            response,
+            content=body,
+            connector=self.name,
+            request_id_headers=self.config.request_id_headers,
+            masked_params=self._masked,
+        )
 
     async def _send_following(
         self, client: httpx.AsyncClient, request: httpx.Request
@@ -391,91 +419,77 @@ class HttpConnector(BaseConnector[HttpConfig]):
             body_limit=cfg.error_body_limit,
         )
 
-    async def request(
+    def _prepare(
         self,
         method: str,
         path: str,
+        options: RequestOptions,
         *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | None = None,
-        content: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        idempotent: bool | None = None,
-        correlation_id: str | None = None,
-        user_token: str | SecretStr | None = None,
-        operation: str | None = None,
+        stream: bool = False,
+    ) -> tuple[_Outgoing, bool]:
+        """The request every attempt sends, and whether it may be retried by default."""
+        method = method.upper()
+        headers = options.get("headers")
+        idempotent = options.get("idempotent")
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
+        timeout = options.get("timeout")
+        out = _Outgoing(
+            method,
+            path,
+            self._headers(headers, options.get("correlation_id")),
+            params=options.get("params"),
+            json=options.get("json"),
+            data=options.get("data"),
+            content=options.get("content"),
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
+            user_token=self._user_token(options.get("user_token")),
+            stream=stream,
+            accept_error=options.get("accept_error"),
+        )
+        return out, idempotent
+
+    async def request(
+        self, method: str, path: str, **options: Unpack[RequestOptions]
     ) -> HttpResponse:
         """Send one request and read its body; returns an :class:`HttpResponse`.
 
-        ``path`` is joined to ``base_url`` (an absolute URL is used as is). ``timeout``
-        (seconds) overrides both httpx's timeouts and the per-attempt deadline.
-        ``idempotent`` overrides the method's default retry rule. ``correlation_id`` is
-        sent in the correlation header; when it is None or empty, the header given in
-        ``headers`` is kept, or a random one is generated (the same for every retry of
-        the call). ``user_token``
-        is sent as ``Authorization: Bearer`` for this call only, instead of the
-        configured auth, and never logged. ``operation`` names the call in stats.
+        ``path`` is joined to ``base_url`` (an absolute URL is used as is). Options:
+
+        * ``params``, ``json``, ``data``, ``content``, ``headers``: as in httpx;
+        * ``timeout`` (seconds) overrides both httpx's timeouts and the per-attempt
+          deadline;
+        * ``idempotent`` overrides the method's default retry rule; ``retry_on``
+          replaces the rule altogether for this call (an error for which it returns
+          True is retried, whatever the method: a 429 refused a POST before it was
+          processed, say); authentication errors are never retried;
+        * ``correlation_id`` is sent in the correlation header; when it is None or
+          empty, the header given in ``headers`` is kept, or a random one is generated
+          (the same for every retry of the call);
+        * ``user_token`` is sent as ``Authorization: Bearer`` for this call only,
+          instead of the configured auth, to trusted origins only, and never logged;
+        * ``operation`` names the call in stats;
+        * ``accept_error``: an error response for which it returns True (given as an
+          HttpResponse holding at most ``max_error_body_bytes`` of its body) is returned
+          instead of raised.
 
         Raises NotConnectedError before ``connect()``; InvalidRequestError,
         AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError,
         RateLimitedError, ServiceUnavailableError for error statuses;
-        ConnectionFailedError, ConnectorTimeoutError, CircuitOpenError otherwise.
+        ConnectionFailedError, ConnectorTimeoutError, CircuitOpenError otherwise;
+        ResponseTooLargeError past ``max_response_bytes``.
         """
-        return await self._request(
-            method, path, params=params, json=json, data=data, content=content,
-            headers=headers, timeout=timeout, idempotent=idempotent,
-            correlation_id=correlation_id, user_token=user_token, operation=operation,
-        )  # fmt: skip
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | None = None,
-        content: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        idempotent: bool | None = None,
-        correlation_id: str | None = None,
-        user_token: str | SecretStr | None = None,
-        operation: str | None = None,
-        accept_error: Callable[[httpx.Response, bytes], bool] | None = None,
-    ) -> HttpResponse:
-        """:meth:`request`, plus ``accept_error``: an error response for which it returns
-        True (given the response and the start of its body, at most
-        ``max_error_body_bytes``) is handed back (as an HttpResponse) instead of raised
-        (GraphQL uses it)."""
-        method = method.upper()
-        user = self._user_token(user_token)
-        send_headers = self._headers(headers, correlation_id)
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
-        http_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
-
-        def attempt() -> Any:
-            return self._send(
-                method, path, params, json, data, content, send_headers, http_timeout, user,
-                accept_error=accept_error,
-            )  # fmt: skip
-
-        if timeout is None:
-            response, body = await self.run(operation or method, attempt, idempotent=idempotent)
-        else:
-            response, body = await self.run(
-                operation or method, attempt, idempotent=idempotent, timeout=timeout
-            )
-        return HttpResponse(
-            response,
-            content=body,
-            connector=self.name,
-            request_id_headers=self.config.request_id_headers,
-            masked_params=self._masked,
+        out, idempotent = self._prepare(method, path, options)
+        timeout = options.get("timeout")
+        response, body = await self.run(
+            options.get("operation") or out.method,
+            lambda: self._send(out),
+            idempotent=idempotent,
+            timeout=USE_DEFAULT if timeout is None else timeout,
+            retry_on=options.get("retry_on"),
         )
+        assert body is not None  # not a stream
+        return self._view(response, body)
 
     async def get(self, path: str, **options: Unpack[RequestOptions]) -> HttpResponse:
         """``request("GET", path, ...)``; retried on transient errors."""
@@ -537,29 +551,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
             )
         loop = asyncio.get_running_loop()
         ends = None if seconds is None else loop.time() + seconds
-        method = method.upper()
-        user = self._user_token(options.get("user_token"))
-        headers = options.get("headers")
-        send_headers = self._headers(headers, options.get("correlation_id"))
-        idempotent = options.get("idempotent")
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
+        out, idempotent = self._prepare(method, path, options, stream=True)
+        method = out.method
         timeout = options.get("timeout")
-        http_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
-
-        def attempt() -> Any:
-            return self._send(
-                method,
-                path,
-                options.get("params"),
-                options.get("json"),
-                options.get("data"),
-                options.get("content"),
-                send_headers,
-                http_timeout,
-                user,
-                stream=True,
-            )
 
         operation = options.get("operation") or f"{method} stream"
 
@@ -574,12 +568,13 @@ class HttpConnector(BaseConnector[HttpConfig]):
         expired = False
         try:
             async with scope:
-                if timeout is None:
-                    sent = await self.run(operation, attempt, idempotent=idempotent)
-                else:
-                    sent = await self.run(
-                        operation, attempt, idempotent=idempotent, timeout=timeout
-                    )
+                sent = await self.run(
+                    operation,
+                    lambda: self._send(out),
+                    idempotent=idempotent,
+                    timeout=USE_DEFAULT if timeout is None else timeout,
+                    retry_on=options.get("retry_on"),
+                )
         except TimeoutError:
             if not scope.expired():
                 raise

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-import httpx
 from pydantic import SecretStr
 
 from connector_core import (
@@ -45,17 +44,17 @@ _CODE_ERRORS: dict[str, type[ConnectorError]] = {
 _RETRYABLE_4XX = frozenset({408, 429})
 
 
-def _graphql_error_body(response: httpx.Response, content: bytes) -> bool:
+def _graphql_error_body(response: HttpResponse) -> bool:
     """Whether an error response is a GraphQL answer to map by its ``errors`` (GraphQL
     over HTTP with application/graphql-response+json, Apollo's 400s): a 4xx JSON body
     holding a non-empty ``errors`` list."""
-    status = response.status_code
+    status = response.status
     if not 400 <= status < 500 or status in _RETRYABLE_4XX:
         return False
     if "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        body = decode_json(content)
+        body = decode_json(response.content)
     except ValueError:  # not JSON (too deep included): the plain status error it is
         return False
     return isinstance(body, dict) and isinstance(body.get("errors"), list) and bool(body["errors"])
@@ -105,7 +104,9 @@ class GraphQLConnector:
         return await self.http.ping()
 
     async def check(self) -> CheckResult:
-        return await self.http.check()
+        """The HttpConnector's check, reported under this connector's name."""
+        result = await self.http.check()
+        return result.model_copy(update={"connector": self.name})
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -139,7 +140,7 @@ class GraphQLConnector:
             payload["variables"] = dict(variables)
         if operation_name:
             payload["operationName"] = operation_name
-        response = await self.http._request(
+        response = await self.http.request(
             "POST",
             self.path,
             json=payload,

@@ -6,18 +6,39 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import SecretStr
 
 from connector_core import InvalidRequestError, SerializationError
+from connector_http._config import HttpConfig
 from connector_http._errors import PaginationLoopError, redact
 from connector_http._response import HttpResponse
 from connector_http._transport import origin_of, trusted_origins
 
-if TYPE_CHECKING:
-    from connector_http._connector import HttpConnector
+
+class PageSource(Protocol):
+    """What paging needs of a connector: fetch one page, mask secrets in what it says,
+    the config (trusted origins, masked parameters) and the name errors carry."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config(self) -> HttpConfig: ...
+
+    async def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = ...,
+        headers: Mapping[str, str] | None = ...,
+        user_token: str | SecretStr | None = ...,
+    ) -> HttpResponse: ...
+
+    def scrub(self, text: str, *, user_token: str | SecretStr | None = None) -> str: ...
+
 
 Items = str | Callable[[Any], Sequence[Any] | None] | None
 Marker = str | Callable[[Any], Any]
@@ -77,7 +98,7 @@ def _loop(style: str, page: int, marker: str, connector: str) -> PaginationLoopE
 
 
 async def page_number(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,
@@ -116,7 +137,7 @@ async def page_number(
 
 
 async def offset_limit(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,
@@ -151,7 +172,7 @@ async def offset_limit(
 
 
 async def body_cursor(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,
@@ -187,7 +208,7 @@ async def body_cursor(
 
 
 def _next_request(
-    conn: HttpConnector,
+    conn: PageSource,
     response: HttpResponse,
     target: Any,
     seen: set[str],
@@ -220,7 +241,7 @@ def _next_request(
 
 
 async def _follow_urls(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,
@@ -255,7 +276,7 @@ async def _follow_urls(
 
 
 def body_next_url(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,
@@ -273,7 +294,7 @@ def body_next_url(
 
 
 def link_header(
-    conn: HttpConnector,
+    conn: PageSource,
     path: str,
     *,
     items: Items,

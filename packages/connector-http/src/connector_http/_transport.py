@@ -47,7 +47,8 @@ class RequestCredential:
 class CredentialTransport(httpx.AsyncBaseTransport):
     """Wraps a transport; adds ``headers`` (unless the request sets them itself), the
     request's :class:`RequestCredential` and the ``query`` parameter to requests whose
-    origin is one of ``origins``, and nothing to any other request."""
+    origin is one of ``origins``, and nothing to any other request. ``owns_inner=False``
+    leaves closing ``inner`` to whoever made it (a transport the user passed in)."""
 
     def __init__(
         self,
@@ -56,8 +57,10 @@ class CredentialTransport(httpx.AsyncBaseTransport):
         origins: Iterable[Origin],
         headers: Mapping[str, str] | None = None,
         query: tuple[str, str] | None = None,
+        owns_inner: bool = True,
     ) -> None:
         self._inner = inner
+        self._owns_inner = owns_inner
         self._origins = frozenset(origins)
         self._headers = dict(headers or {})
         self._param = None if query is None else {query[0]: query[1]}
@@ -89,4 +92,5 @@ class CredentialTransport(httpx.AsyncBaseTransport):
             request.url, request.headers = url, headers
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._owns_inner:
+            await self._inner.aclose()

@@ -43,7 +43,9 @@ class RoadContractTests(ContractSuite):
     * ``flaky_operation``: async ``(connected, *, idempotent: bool) -> ...``, an
       operation that fails once with a transient error, then would succeed (an
       idempotent one: a read; another: an insert);
-    * ``rejected_config``: a config whose credentials the server refuses;
+    * ``rejected_config``: a config whose credentials the server refuses, and, when the
+      server refuses them only on an operation (not at connect), ``rejected_operation``:
+      async ``(connector) -> ...`` that connects and runs an idempotent operation;
     * ``slow_operation``: async ``(connected, timeout) -> ...``, an operation that runs
       longer than ``timeout`` seconds and is given that timeout.
     """
@@ -59,6 +61,13 @@ class RoadContractTests(ContractSuite):
     @pytest.fixture
     def rejected_config(self) -> ConnectorConfig:
         raise NotImplementedError("provide 'rejected_config' (see RoadContractTests)")
+
+    @pytest.fixture
+    def rejected_operation(self) -> Provoke:
+        async def connect(connector: Any) -> None:
+            await connector.connect()
+
+        return connect
 
     @pytest.fixture
     def slow_operation(self) -> Slow:
@@ -106,14 +115,18 @@ class RoadContractTests(ContractSuite):
 
     @pytest.mark.asyncio
     async def test_authentication_errors_are_never_retried(
-        self, rejected_config: ConnectorConfig, road: Observable
+        self,
+        rejected_config: ConnectorConfig,
+        rejected_operation: Provoke,
+        road_of: Callable[[Connector], Observable],
     ) -> None:
         connector = type(self).connector_class(rejected_config)
-        observed = connector if isinstance(connector, Observable) else road
-        retries = _retries(observed)
-        with pytest.raises(AuthenticationError) as caught:
-            await connector.connect()
-        await connector.disconnect()
+        retries = _retries(road_of(connector))
+        try:
+            with pytest.raises(AuthenticationError) as caught:
+                await rejected_operation(connector)
+        finally:
+            await connector.disconnect()
         assert not caught.value.transient
         assert retries == []
 

@@ -48,8 +48,9 @@ class ContractSuite:
       ``connector_class(config)``; ``connector_class`` is any callable that takes a
       config and returns a :class:`~connector_core.Connector`);
     * ``connected``: ``connector``, connected for the test and disconnected after;
-    * ``road``: what has the connector's events and stats (:class:`Observable`; by
-      default the connector itself).
+    * ``road``: what has the connector's events and stats (:class:`Observable`): by
+      default the connector itself; ``road_of`` (a function of a connector) says where
+      to find it for a composed connector.
     """
 
     connector_class: ClassVar[Callable[[Any], Connector]]
@@ -89,10 +90,20 @@ class ContractSuite:
             await connector.disconnect()
 
     @pytest.fixture
-    def road(self, connector: Connector) -> Observable:
-        if not isinstance(connector, Observable):
-            pytest.fail(
-                f"{type(connector).__name__} has no on() and stats: give a 'road' fixture "
-                "returning the connector that does (a composed connector's inner one)"
-            )
-        return connector
+    def road_of(self) -> Callable[[Connector], Observable]:
+        """How to find a connector's road (events and stats): the connector itself by
+        default; a composed connector's test class returns the one it holds."""
+
+        def itself(connector: Connector) -> Observable:
+            if not isinstance(connector, Observable):
+                pytest.fail(
+                    f"{type(connector).__name__} has no on() and stats: give a 'road_of' "
+                    "fixture returning the connector that has them (the one it holds)"
+                )
+            return connector
+
+        return itself
+
+    @pytest.fixture
+    def road(self, connector: Connector, road_of: Callable[[Connector], Observable]) -> Observable:
+        return road_of(connector)

@@ -191,30 +191,22 @@ class ManagedChatwoot(PagedIterators):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> HttpResponse:
-        attempts = max(1, self.config.retry.max_attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                response: HttpResponse = await self._guard(
-                    self.http.request(
-                        method,
-                        f"{self._prefix}{path}",
-                        params=params,
-                        json=json,
-                        correlation_id=correlation_id,
-                        operation=f"chatwoot.{operation}",
-                    )
-                )
-                return response
-            except RateLimitedError as exc:
-                # GET/PUT/DELETE were retried by the connector already; a POST was not,
-                # and is safe to resend because a 429 means it was never processed.
-                if method not in ("POST", "PATCH") or attempt == attempts:
-                    raise
-                delay = exc.retry_after if exc.retry_after is not None else 1.0
-                if delay > self.config.retry.max_retry_after:
-                    raise
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        # GET/PUT/DELETE take the connector's rule (transient errors are retried); a
+        # POST or PATCH only a 429: rack-attack refuses before the request is processed,
+        # so resending it cannot apply it twice. Either way on the connector's one road.
+        retry_on = _rate_limited if method in ("POST", "PATCH") else None
+        response: HttpResponse = await self._guard(
+            self.http.request(
+                method,
+                f"{self._prefix}{path}",
+                params=params,
+                json=json,
+                correlation_id=correlation_id,
+                operation=f"chatwoot.{operation}",
+                retry_on=retry_on,
+            )
+        )
+        return response
 
     async def _optional(self, call: Any) -> Any:
         try:
@@ -507,6 +499,10 @@ class ManagedChatwoot(PagedIterators):
         )  # fmt: skip
         result: ChatwootMessage = parse_model(ChatwootMessage, response.json(), "a message")
         return result
+
+
+def _rate_limited(error: ConnectorError) -> bool:
+    return isinstance(error, RateLimitedError)
 
 
 def _unexpected(operation: str, detail: str) -> ConnectorError:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from connector_adapters.chatwoot import ChatwootConfig, ManagedChatwoot
 from connector_core import ConfigError, ConnectorError
 from connector_testing import exception_texts, secret_leaks
+from connector_testing.strategies import hostile_number, hostile_text, hostile_value
 
 SECRET = "cw-Secret-Token-7f3a"
 WEBHOOK_SECRET = "whsec-Secret-91bd"
@@ -28,29 +29,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# What a hostile caller (or a mistyped environment) hands over.
-hostile_text = st.one_of(
-    st.text(max_size=12),
-    st.sampled_from(
-        ["", " ", "\x00", "a\x00b", "a\nb", "é" * 3, "\ud800", "%00", "${HOME}", "../../etc"]
-    ),
-    st.text(min_size=300, max_size=3000),
-)
-hostile_number = st.one_of(
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.integers(min_value=10**300, max_value=10**400),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0, -1, 1, 1e300, -1e300, 2**63, 2**63 - 1, "1e300", "inf", "nan", " 5 "]),
-)
-hostile_scalar = st.one_of(hostile_text, hostile_number, st.booleans(), st.none())
-hostile_value = st.recursive(
-    hostile_scalar,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.one_of(hostile_text, st.just("max_attempts")), inner, max_size=3),
-    ),
-    max_leaves=6,
-)
 # The secrets go only where secrets belong; every other field may be shown.
 token = st.one_of(
     st.sampled_from([SECRET, f"x{SECRET}y", f"{SECRET} ", f"{SECRET}\x00", f"{SECRET}é"]),

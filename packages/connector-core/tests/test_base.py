@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +44,7 @@ from connector_core import (
     ServiceUnavailableError,
     TokenBucket,
 )
-from connector_testing import MemoryConfig, MemoryConnector
+from connector_testing import MemoryConfig, MemoryConnector, exception_texts
 
 Make = Callable[..., ScriptedConnector]
 
@@ -504,17 +503,7 @@ async def test_secrets_are_scrubbed_from_error_messages_events_and_logs(
 
 def _whole_chain_text(error: BaseException) -> str:
     """What a logged traceback and a hostile look at the chain would show."""
-    parts = ["".join(traceback.format_exception(error))]
-    seen: set[int] = set()
-    stack: list[BaseException] = [error]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        parts += [str(current), repr(current), repr(current.args), repr(vars(current))]
-        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return "\n".join(parts)
+    return "\n".join(exception_texts(error))
 
 
 class LeakyDriverError(Exception):

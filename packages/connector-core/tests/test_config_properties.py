@@ -19,6 +19,7 @@ from connector_core import (
     RetrySettings,
 )
 from connector_testing import MemoryConfig, MemoryConnector, exception_texts, secret_leaks
+from connector_testing.strategies import hostile_number, hostile_text, hostile_value
 
 PROPERTY = settings(
     max_examples=150,
@@ -27,30 +28,8 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# Values a hostile caller (or a mistyped environment) hands over.
-hostile_text = st.one_of(
-    st.text(max_size=12),
-    st.sampled_from(["", " ", "\x00", "a\x00b", "%00", "${HOME}", "../../etc", "é" * 3]),
-    st.text(min_size=300, max_size=6000),
-)
 # The secret goes only where secrets belong; every other field is shown on purpose.
 secret_text = st.sampled_from([SECRET, f"x{SECRET}y", f"{SECRET}\x00"])
-hostile_number = st.one_of(
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0, -1, 1e300, -1e300, 2**63, "1e300", "inf", "nan", "-0", " 5 "]),
-)
-hostile_scalar = st.one_of(
-    hostile_text, hostile_number, st.booleans(), st.none(), st.binary(max_size=8)
-)
-hostile_value = st.recursive(
-    hostile_scalar,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.one_of(hostile_text, st.just("max_attempts")), inner, max_size=3),
-    ),
-    max_leaves=6,
-)
 FIELDS = sorted(set(ScriptedConfig.model_fields) | {"unknown", "retry.max_attempts"})
 
 

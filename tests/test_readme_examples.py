@@ -5,12 +5,15 @@ directory) with the servers it says it needs in environment variables, the way a
 would run it after ``make services``:
 
 * ``PG_URL``: the PostgreSQL of the test services;
+* ``KAFKA_BOOTSTRAP``: the Kafka broker (``host:port``);
+* ``MONGO_URL``: the MongoDB-wire server (FerretDB here);
 * ``API_URL``: a small HTTP API (JSON items paged by ``?page=``, an echo, a health path)
   started for these tests on 127.0.0.1.
 
 An HTML comment on the line before the fence tells the collector about the block:
 
-* ``<!-- example: needs postgres api -->``: the services it needs (the variables above);
+* ``<!-- example: needs postgres kafka mongo api -->``: the services it needs (the
+  variables above);
 * ``<!-- example: fragment -->``: a fragment (a signature, a piece of a class); it is only
   compiled, never run.
 
@@ -33,7 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 READMES = [ROOT / "README.md", *sorted(ROOT.glob("packages/*/README.md"))]
 _MARKER = re.compile(r"<!--\s*example:\s*(?P<what>[^>]*?)\s*-->")
-SERVICES = {"postgres", "api"}
+SERVICES = {"postgres", "kafka", "mongo", "api"}
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ def test_readme_example(
         return  # compiled: the syntax is right; a fragment does not run on its own
     if "postgres" in block.needs:
         monkeypatch.setenv("PG_URL", request.getfixturevalue("postgres_url"))
+    if "kafka" in block.needs:
+        monkeypatch.setenv("KAFKA_BOOTSTRAP", request.getfixturevalue("kafka_bootstrap"))
+    if "mongo" in block.needs:
+        monkeypatch.setenv("MONGO_URL", request.getfixturevalue("mongo_url"))
     if "api" in block.needs:
         monkeypatch.setenv("API_URL", request.getfixturevalue("api_url"))
     monkeypatch.chdir(tmp_path)

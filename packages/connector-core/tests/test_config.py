@@ -462,3 +462,10 @@ def test_a_deeply_nested_json_variable_is_a_config_error_not_a_recursion_error()
     with pytest.raises(ConfigError) as info:
         ScriptedConfig.from_env("APP_", {"APP_RETRY": deep})
     assert info.value.fields == ("retry",)
+
+
+def test_a_malformed_url_is_refused_without_its_chain() -> None:
+    with pytest.raises(ConfigError) as info:
+        ScriptedConfig.from_url(f"scripted://u:{SECRET}@h:notaport/db")
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None

@@ -211,10 +211,12 @@ class ConnectorConfig(BaseModel):
             parts = urlsplit(url)
             port = parts.port
         except ValueError:
+            parts = None  # raised below, outside this block: the URL is not chained
+        if parts is None:
             raise ConfigError(
                 f"invalid {cls.__name__}: url: not a valid URL",
                 errors=[FieldError("url", "not a valid URL")],
-            ) from None
+            )
         if cls.url_schemes and parts.scheme not in cls.url_schemes:
             expected = ", ".join(cls.url_schemes)
             raise ConfigError(

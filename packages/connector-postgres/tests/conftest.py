@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,6 +64,47 @@ def secret_role_url(postgres_url: str) -> Iterator[str]:
             f"DROP ROLE IF EXISTS {role}",
         )
     )
+
+
+def _terminate_unnoticed(url: str, app: str) -> int:
+    """Terminate every backend of ``application_name=app`` and wait until they are gone,
+    from another thread while this thread (and so the test's event loop) is blocked: the
+    pool cannot notice the closed sockets before its next call uses one of them. Returns
+    how many backends it terminated."""
+    killed: list[int] = []
+
+    async def kill() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            pids = [
+                r[0]
+                for r in await connection.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app
+                )
+            ]
+            await connection.fetch("SELECT pg_terminate_backend(p) FROM unnest($1::int[]) p", pids)
+            for _ in range(200):
+                alive = await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids
+                )
+                if alive == 0:
+                    break
+                await asyncio.sleep(0.02)
+            killed.extend(pids)
+        finally:
+            await connection.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(kill()))
+    thread.start()
+    thread.join()  # blocks the event loop on purpose
+    return len(killed)
+
+
+@pytest.fixture
+def terminate_unnoticed() -> Callable[[str, str], int]:
+    """``terminate_unnoticed(url, application_name)``: kill the connector's pooled
+    backends so that its next call meets a dead connection (see ``_terminate_unnoticed``)."""
+    return _terminate_unnoticed
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -244,37 +243,9 @@ async def test_disconnect_closes_open_listeners(
     assert await _admin_fetch(postgres_database_url, _PIDS, app) == []
 
 
-def _terminate_behind_the_loops_back(url: str, app: str) -> int:
-    """Terminate every backend of ``application_name=app`` and wait until they are gone,
-    from another thread while this thread (and so the test's event loop) is blocked: the
-    pool cannot notice the closed sockets before its next call uses one of them."""
-    killed: list[int] = []
-
-    async def kill() -> None:
-        connection = await asyncpg.connect(url)
-        try:
-            pids = [r[0] for r in await connection.fetch(_PIDS, app)]
-            await connection.fetch("SELECT pg_terminate_backend(p) FROM unnest($1::int[]) p", pids)
-            for _ in range(200):
-                alive = await connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids
-                )
-                if alive == 0:
-                    break
-                await asyncio.sleep(0.02)
-            killed.extend(pids)
-        finally:
-            await connection.close()
-
-    thread = threading.Thread(target=lambda: asyncio.run(kill()))
-    thread.start()
-    thread.join()  # blocks the event loop on purpose
-    return len(killed)
-
-
 @pytest.mark.parametrize("size", [10, 2_000], ids=["pipelined", "copy-staged"])
 async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
-    postgres_database_url: str, config_for: Any, size: int
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any, size: int
 ) -> None:
     app = f"upsert-kill-{uuid.uuid4().hex[:8]}"
     table = f"kill_upsert_{size}"
@@ -283,7 +254,7 @@ async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
         await pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
         await pg.write(table, [{"id": 0, "v": "warm the catalog cache"}])
         await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(2)))
-        assert _terminate_behind_the_loops_back(postgres_database_url, app) == 2
+        assert terminate_unnoticed(postgres_database_url, app) == 2
         records = [{"id": i, "v": f"v{i}"} for i in range(size)]
         result = await pg.write(table, records)
         assert result.ok
@@ -294,7 +265,7 @@ async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
 
 
 async def test_a_read_on_killed_pooled_connections_is_retried_and_correct(
-    postgres_database_url: str, config_for: Any
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any
 ) -> None:
     app = f"read-kill-{uuid.uuid4().hex[:8]}"
     config = config_for(postgres_database_url, pool_min=2, pool_max=2, application_name=app)
@@ -305,14 +276,14 @@ async def test_a_read_on_killed_pooled_connections_is_retried_and_correct(
         )
         assert len([r async for r in pg.read("kill_read", limit=1)]) == 1  # warm the cache
         await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(2)))
-        assert _terminate_behind_the_loops_back(postgres_database_url, app) == 2
+        assert terminate_unnoticed(postgres_database_url, app) == 2
         records = [r async for r in pg.read("kill_read", cursor_field="at", batch_size=20)]
         assert [r["id"] for r in records] == list(range(1, 51))
         assert pg.stats.operations["read"].retries >= 1
 
 
 async def test_an_insert_on_a_killed_pooled_connection_is_not_retried(
-    postgres_database_url: str, config_for: Any
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any
 ) -> None:
     app = f"insert-kill-{uuid.uuid4().hex[:8]}"
     config = config_for(postgres_database_url, pool_min=2, pool_max=2, application_name=app)
@@ -320,7 +291,7 @@ async def test_an_insert_on_a_killed_pooled_connection_is_not_retried(
         await pg.execute("CREATE TABLE kill_insert (id int, v text)")  # no key: duplicates
         await pg.write("kill_insert", [{"id": 0, "v": "warm the catalog cache"}])
         await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(2)))
-        assert _terminate_behind_the_loops_back(postgres_database_url, app) == 2
+        assert terminate_unnoticed(postgres_database_url, app) == 2
         with pytest.raises(ConnectionFailedError) as caught:
             await pg.write("kill_insert", [{"id": i, "v": "x"} for i in range(100)])
         assert caught.value.transient  # the caller may decide to run it again

@@ -908,8 +908,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         page is retried on transient errors. ``since`` is:
 
         * None: from the start;
-        * a ReadCheckpoint (or a ``(cursor, key)`` tuple): strictly after that row; use
-          ``reader.checkpoint`` of the previous run for exactly-once across runs;
+        * a Checkpoint (connector_core's, or its subclass ReadCheckpoint; or a ``(cursor,
+          key)`` tuple): strictly after that row; use ``reader.checkpoint`` of the
+          previous run for exactly-once across runs;
         * a plain value: rows whose cursor is >= it (at least once: rows at that value are
           read again rather than risk missing rows added later with the same value).
 

@@ -8,12 +8,10 @@ so rows that share a cursor value are neither skipped nor repeated between pages
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from connector_core import ConnectorError, FieldType, InvalidRequestError, Record
+from connector_core import Checkpoint, ConnectorError, FieldType, InvalidRequestError, Record
 from connector_postgres._catalog import Table
 from connector_postgres._errors import is_stale_catalog
 from connector_postgres._identifiers import column_list, quote_ident
@@ -27,9 +25,10 @@ _TEXT_TYPES = frozenset({FieldType.STRING})
 _LAG_TYPES = frozenset({FieldType.DATETIME, FieldType.DATE})
 
 
-class ReadCheckpoint(BaseModel):
+class ReadCheckpoint(Checkpoint):
     """A position in a stream: after the row whose cursor is ``cursor`` and whose key
-    (primary key values, in order) is ``key``.
+    (primary key values, in order) is ``key``: connector_core's :class:`Checkpoint`,
+    which ``read()`` takes as well.
 
     ``read(stream, since=checkpoint)`` resumes strictly after that row, so nothing is
     repeated or skipped even when many rows share one cursor value. With ``key=()`` it
@@ -41,26 +40,14 @@ class ReadCheckpoint(BaseModel):
     to the column's type (taken from the catalog) when it binds them.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    cursor: Any = None
-    key: tuple[Any, ...] = ()
-
-    @classmethod
-    def after(
-        cls, record: Mapping[str, Any], *, cursor_field: str | None, key_fields: Sequence[str]
-    ) -> ReadCheckpoint:
-        """The checkpoint just after ``record``."""
-        cursor = record[cursor_field] if cursor_field is not None else None
-        return cls(cursor=cursor, key=tuple(record[k] for k in key_fields))
-
-
-def as_checkpoint(since: Any) -> ReadCheckpoint | None:
-    """Normalize ``since``: None, a ReadCheckpoint, or a ``(cursor, key)`` tuple.
+def as_checkpoint(since: Any) -> Checkpoint | None:
+    """Normalize ``since``: None, a Checkpoint (connector_core's or a ReadCheckpoint), or
+    a ``(cursor, key)`` tuple.
 
     A plain value is not a checkpoint (it means "cursor >= value"); returns None for it.
     """
-    if isinstance(since, ReadCheckpoint):
+    if isinstance(since, Checkpoint):
         return since
     if isinstance(since, tuple) and len(since) == 2:
         cursor, key = since
@@ -109,7 +96,7 @@ class RecordReader(AsyncIterator[Record]):
         self._requested_keys = key_fields
         self._key_fields: tuple[str, ...] = ()
         self._since_value = since if checkpoint is None else None
-        self.checkpoint: ReadCheckpoint | None = checkpoint
+        self.checkpoint: Checkpoint | None = checkpoint
         self._remaining = limit
         self._page_size = page_size
         self._page: list[dict[str, Any]] = []

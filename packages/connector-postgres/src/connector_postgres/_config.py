@@ -11,16 +11,16 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from connector_core import ConfigError, ConnectorConfig, FieldError
+from connector_core import MAX_TIMEOUT, ConfigError, ConnectorConfig, FieldError
+from connector_postgres._identifiers import quote_ident
 
 _MASK = "***"
 
 # Limits the server (or the OS) enforces only when a connection is made, checked at
 # construction instead (docs/decisions/0052):
 MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: longer role, database and schema names are cut
-# Durations: a week, as connector-core bounds its own timeouts (longer is a typo); well
+# Durations are at most connector-core's MAX_TIMEOUT, a week (longer is a typo): well
 # inside statement_timeout's range on the server (INT_MAX milliseconds, ~24.8 days).
-MAX_SECONDS = 7 * 24 * 3600.0
 MAX_CONNECTIONS = 262_143  # MAX_BACKENDS: max_connections can never be higher
 MAX_FETCH_ROWS = 2_147_483_647  # a fetch's row count is an int32 in the protocol
 MAX_STARTUP_PACKET = 10_000  # bytes after the length; a longer one is dropped unanswered
@@ -104,7 +104,7 @@ class PostgresConfig(ConnectorConfig):
     max_inactive_connection_lifetime: float = Field(
         300.0,
         ge=0,
-        le=MAX_SECONDS,
+        le=MAX_TIMEOUT,
         description="Close idle pooled connections after this many seconds (0: never).",
     )
     max_queries: int = Field(
@@ -113,11 +113,11 @@ class PostgresConfig(ConnectorConfig):
     command_timeout: float | None = Field(
         None,
         gt=0,
-        le=MAX_SECONDS,
+        le=MAX_TIMEOUT,
         description="Client-side timeout of each statement, seconds (asyncpg).",
     )
     statement_timeout: float | None = Field(
-        None, gt=0, le=MAX_SECONDS, description="Server-side statement_timeout, seconds."
+        None, gt=0, le=MAX_TIMEOUT, description="Server-side statement_timeout, seconds."
     )
     application_name: str = Field("connector-postgres", max_length=63)
     statement_cache_size: int = Field(
@@ -151,7 +151,7 @@ class PostgresConfig(ConnectorConfig):
     bulk_timeout: float | None = Field(
         None,
         gt=0,
-        le=MAX_SECONDS,
+        le=MAX_TIMEOUT,
         description=(
             "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call, "
             "seconds (None: scaled from timeout, see bulk_deadline())."
@@ -169,7 +169,7 @@ class PostgresConfig(ConnectorConfig):
     catalog_cache_ttl: float = Field(
         60.0,
         ge=0,
-        le=MAX_SECONDS,
+        le=MAX_TIMEOUT,
         description=(
             "Seconds a table's catalog look-up is reused by read/write/copy calls "
             "(0: look it up on every call)."
@@ -466,15 +466,11 @@ class PostgresConfig(ConnectorConfig):
         """Run-time settings sent in the startup packet of every connection."""
         settings = {"application_name": self.application_name}
         if self.search_path is not None:
-            settings["search_path"] = ", ".join(_quote_ident(s) for s in self.search_path)
+            settings["search_path"] = ", ".join(quote_ident(s) for s in self.search_path)
         if self.statement_timeout is not None:
             settings["statement_timeout"] = str(max(1, round(self.statement_timeout * 1000)))
         settings.update(self.server_settings)
         return settings
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _check_text(value: str, what: str) -> None:

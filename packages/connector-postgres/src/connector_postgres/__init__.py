@@ -7,12 +7,13 @@ behind this file are private.
 
 from connector_postgres._catalog import Table
 from connector_postgres._config import IsolationLevel, PostgresConfig, SslMode
-from connector_postgres._connector import PostgresConnector, __version__, is_read_only
+from connector_postgres._connector import PostgresConnector, __version__
 from connector_postgres._errors import TransactionRollbackError
 from connector_postgres._identifiers import quote_ident
 from connector_postgres._listen import Listener
 from connector_postgres._read import ReadCheckpoint, RecordReader
 from connector_postgres._results import ExecuteResult, Notification
+from connector_postgres._sql import is_read_only
 from connector_postgres._transaction import PostgresTransaction
 
 __all__ = [

@@ -7,16 +7,28 @@ catalog *before* any SQL is built with it: a name that is not an existing table
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from connector_core import FieldType, ForeignKey, NotFoundError, Stream, StreamField
+from connector_core import (
+    ConnectorError,
+    FieldType,
+    ForeignKey,
+    NotFoundError,
+    Stream,
+    StreamField,
+)
+from connector_postgres._errors import is_stale_catalog
 from connector_postgres._identifiers import qualified
+from connector_postgres._session import Session
 from connector_postgres._types import field_type
 
+T = TypeVar("T")
 Fetch = Callable[..., Awaitable[Sequence[Any]]]
+logger = logging.getLogger("connector.postgres")
 
 _KIND_NAMES = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "f": "table"}
 WRITABLE_KINDS = frozenset({"r", "p", "f"})
@@ -247,3 +259,84 @@ class CatalogCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class CatalogResolver:
+    """Resolves stream names to tables on a session, through a :class:`CatalogCache`;
+    shared by every part of the connector that turns a name into SQL (reads, writes,
+    COPY, the transaction handle).
+
+    On a session inside a transaction nothing is cached: the transaction sees its own
+    DDL, which may yet be rolled back.
+    """
+
+    def __init__(self, schemas: Sequence[str], ttl: float) -> None:
+        self.schemas = tuple(schemas)
+        self.cache = CatalogCache(ttl)
+
+    async def tables(self, session: Session) -> list[Table]:
+        """Every table and view of the schemas (discovery; never cached)."""
+        return await load_tables(_catalog_fetch(session), self.schemas)
+
+    async def resolve(
+        self,
+        session: Session,
+        stream: str,
+        *,
+        columns: Iterable[str] = (),
+        fresh: bool = False,
+    ) -> tuple[Table, bool]:
+        """The table ``stream`` names, and whether it came from the cache.
+
+        A cached table that lacks one of ``columns`` is looked up again once (a column
+        added since), so the caller's NotFoundError is about the current table.
+        """
+        if session.in_transaction:
+            return await resolve_table(_catalog_fetch(session), self.schemas, stream), False
+        if not fresh:
+            cached = self.cache.get(stream)
+            if cached is not None:
+                known = set(cached.columns)
+                if all(c in known for c in columns):
+                    return cached, True
+        table = await resolve_table(_catalog_fetch(session), self.schemas, stream)
+        self.cache.put(stream, table)
+        return table, False
+
+    async def with_table(
+        self,
+        session: Session,
+        stream: str,
+        call: Callable[[Table], Awaitable[T]],
+        *,
+        columns: Iterable[str] = (),
+        rerunnable: bool = True,
+    ) -> T:
+        """``call(table)`` for the table ``stream`` names. When the server says a cached
+        look-up is stale (undefined table or column, changed row type), forget it, look
+        the name up again and, if ``rerunnable``, call once more (the failed statement
+        was refused before it changed anything)."""
+        names = tuple(columns)
+        table, cached = await self.resolve(session, stream, columns=names)
+        try:
+            return await call(table)
+        except ConnectorError as error:
+            if not is_stale_catalog(error):
+                raise
+            self.cache.invalidate(stream)
+            if not cached or not rerunnable:
+                raise
+            logger.debug("catalog entry of %r was stale; looking it up again", stream)
+        table, _ = await self.resolve(session, stream, columns=names, fresh=True)
+        return await call(table)
+
+    def invalidate(self, stream: str | None = None) -> None:
+        """Forget the cached look-up of ``stream``, or of every table when None."""
+        self.cache.invalidate(stream)
+
+
+def _catalog_fetch(session: Session) -> Fetch:
+    async def fetch(sql: str, *args: Any) -> Sequence[Any]:
+        return await session.fetch("catalog", sql, *args, idempotent=True)
+
+    return fetch

@@ -78,6 +78,16 @@ _CLOSED_MARKERS = (
 )
 
 
+def connection_closed(exc: BaseException) -> bool:
+    """Whether a driver exception says the connection in hand was found closed (the
+    server or the network dropped it since it was last used)."""
+    if isinstance(exc, asyncpg.PostgresConnectionError):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and any(
+        marker in str(exc) for marker in _CLOSED_MARKERS
+    )
+
+
 def sqlstate_details(exc: asyncpg.PostgresError) -> dict[str, Any]:
     """The server's diagnostic fields worth keeping (never the statement's arguments)."""
     details: dict[str, Any] = {"sqlstate": exc.sqlstate, "server_message": exc.args[0]}

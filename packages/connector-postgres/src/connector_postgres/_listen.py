@@ -7,9 +7,9 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSet
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -17,9 +17,7 @@ from connector_core import ConnectorError, InvalidRequestError
 from connector_postgres._errors import DriverTimeoutError
 from connector_postgres._identifiers import MAX_IDENTIFIER_BYTES, quote_ident
 from connector_postgres._results import Notification
-
-if TYPE_CHECKING:
-    from connector_postgres._connector import PostgresConnector
+from connector_postgres._session import Road
 
 logger = logging.getLogger("connector.postgres.listen")
 
@@ -37,13 +35,21 @@ class Listener(AsyncIterator[Notification]):
     ``reconnect_timeout`` seconds, then raises ConnectionFailedError. Notifications sent
     while it was disconnected are lost: that is how LISTEN/NOTIFY works. When no
     notification arrives for ``keepalive`` seconds it checks the connection with a round trip.
+
+    Built by ``PostgresConnector.listen()``, which passes what it needs: how to open a
+    dedicated connection, the road, the set of open listeners that ``disconnect()``
+    closes, and the bound of a keepalive round trip (``ping_timeout``, at most
+    ``keepalive``).
     """
 
     def __init__(
         self,
-        connector: PostgresConnector,
         channels: tuple[str, ...],
         *,
+        open_connection: Callable[[], Awaitable[asyncpg.Connection]],
+        road: Road,
+        registry: MutableSet[Listener],
+        ping_timeout: float,
         keepalive: float = 30.0,
         reconnect_timeout: float = 60.0,
         max_queued: int = 10_000,
@@ -65,7 +71,10 @@ class Listener(AsyncIterator[Notification]):
                     f"channel name longer than {MAX_IDENTIFIER_BYTES} bytes: {channel!r}",
                     connector="postgres",
                 )
-        self._connector = connector
+        self._open_connection = open_connection
+        self._road = road
+        self._registry = registry
+        self._ping_timeout = min(keepalive, ping_timeout)
         self.channels = channels
         self.keepalive = keepalive
         self.reconnect_timeout = reconnect_timeout
@@ -85,7 +94,7 @@ class Listener(AsyncIterator[Notification]):
         if self._started:
             return
         self._started = True
-        self._connector._listeners.add(self)
+        self._registry.add(self)
         await self._open()
 
     @property
@@ -102,7 +111,7 @@ class Listener(AsyncIterator[Notification]):
         """UNLISTEN and close the connection (idempotent). ``connector.disconnect()``
         closes every listener still open."""
         self._closed = True
-        self._connector._listeners.discard(self)
+        self._registry.discard(self)
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
             with contextlib.suppress(Exception):
@@ -161,10 +170,10 @@ class Listener(AsyncIterator[Notification]):
             self._queue.put_nowait(_LOST)
 
     async def _open(self) -> None:
-        connector = self._connector
+        open_connection = self._open_connection
 
         async def connect_and_listen() -> asyncpg.Connection:
-            connection = await connector._open_dedicated_connection()
+            connection = await open_connection()
             try:
                 for channel in self.channels:
                     await connection.add_listener(channel, self._on_notify)
@@ -181,7 +190,7 @@ class Listener(AsyncIterator[Notification]):
                 raise
             return connection
 
-        self._connection = await connector.run("listen", connect_and_listen, idempotent=True)
+        self._connection = await self._road("listen", connect_and_listen, idempotent=True)
 
     async def _reopen(self) -> None:
         deadline = time.monotonic() + self.reconnect_timeout
@@ -205,10 +214,7 @@ class Listener(AsyncIterator[Notification]):
         if connection is None or connection.is_closed():
             return
         try:
-            await asyncio.wait_for(connection.fetchval("SELECT 1"), self._ping_timeout())
+            await asyncio.wait_for(connection.fetchval("SELECT 1"), self._ping_timeout)
         except (Exception, TimeoutError):
             logger.info("listener connection failed its keepalive check; reconnecting")
             connection.terminate()
-
-    def _ping_timeout(self) -> float:
-        return min(self.keepalive, self._connector.config.connect_timeout)

@@ -1,149 +1,71 @@
-"""PostgresTransaction: statements that run on one connection inside one transaction."""
+"""Transactions: the public handle, begin/commit/rollback and savepoints, and which
+transaction block each task is in."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+import logging
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from connector_core import ConnectorError, InvalidRequestError
-from connector_postgres._errors import DriverTimeoutError
+from connector_postgres._config import IsolationLevel
 from connector_postgres._results import ExecuteResult
+from connector_postgres._session import (
+    Interruption,
+    PoolSession,
+    Session,
+    TransactionSession,
+    close_now,
+    guarded,
+    is_open,
+)
 
-if TYPE_CHECKING:
-    from connector_postgres._connector import PostgresConnector
+logger = logging.getLogger("connector.postgres")
 
-T = TypeVar("T")
-Connection = asyncpg.Connection | PoolConnectionProxy
+Records = Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]]
+CopyIn = Callable[[Session, str, Records, Sequence[str] | None], Awaitable[int]]
+"""``copy_in(session, table, records, columns)``: a binary COPY on ``session``."""
 
-# The transactions open in this context: (connector, task, innermost block) for each
-# connector with one. A task started inside a block copies the context but is another
-# task, so it does not join the transaction (one connection runs one statement at once).
-_Binding = tuple["PostgresConnector", "asyncio.Task[Any] | None", "PostgresTransaction"]
+# The transaction blocks open in this context: (owner, task, innermost block, its
+# session) for each owner with one. A task started inside a block copies the context but
+# is another task, so it does not join the transaction (one connection runs one
+# statement at once).
+_Binding = tuple[
+    "Transactions", "asyncio.Task[Any] | None", "PostgresTransaction", TransactionSession
+]
 _CURRENT: contextvars.ContextVar[tuple[_Binding, ...]] = contextvars.ContextVar(
     "connector_postgres_transaction", default=()
 )
 
 
-def current_transaction(connector: PostgresConnector) -> PostgresTransaction | None:
-    """The innermost transaction block of ``connector`` open in this task, if any."""
-    bindings = _CURRENT.get()
-    if not bindings:
-        return None
-    task = asyncio.current_task()
-    for owner, owner_task, tx in reversed(bindings):
-        if owner is connector and owner_task is task and tx._active:
-            return tx
-    return None
-
-
 @contextlib.contextmanager
-def bound(connector: PostgresConnector, tx: PostgresTransaction) -> Iterator[None]:
-    """Make ``tx`` the current transaction of ``connector`` in this task for the block."""
-    bindings = tuple(b for b in _CURRENT.get() if b[0] is not connector)
-    token = _CURRENT.set((*bindings, (connector, asyncio.current_task(), tx)))
+def _bound(
+    owner: Transactions, tx: PostgresTransaction, session: TransactionSession
+) -> Iterator[None]:
+    """Make ``tx`` the current transaction of ``owner`` in this task for the block."""
+    bindings = tuple(b for b in _CURRENT.get() if b[0] is not owner)
+    token = _CURRENT.set((*bindings, (owner, asyncio.current_task(), tx, session)))
     try:
         yield
     finally:
         # ValueError: closed from another context (a generator finalised late).
         with contextlib.suppress(ValueError):
             _CURRENT.reset(token)
-
-
-def is_open(connection: Connection) -> bool:
-    """Whether the connection can still run statements (False once closed, or once a
-    pool has taken it back after it was closed)."""
-    try:
-        return not connection.is_closed()
-    except asyncpg.InterfaceError:  # a pool proxy detached from its closed connection
-        return False
-
-
-def close_now(connection: Connection) -> None:
-    """Close the connection without a goodbye (the server rolls back what was open, once
-    it notices: a running statement is not stopped by this)."""
-    if is_open(connection):
-        connection.terminate()
-
-
-class Interruption:
-    """Remembers that a statement on a connection was cut short by a timeout or a
-    cancellation: asyncpg has then asked the server to cancel it, and the connection must
-    not be used again until the server has answered (see ``PostgresConnector``)."""
-
-    __slots__ = ("happened",)
-
-    def __init__(self) -> None:
-        self.happened = False
-
-    def mark(self) -> None:
-        self.happened = True
-
-
-async def guarded(
-    call: Callable[[], Awaitable[T]],
-    interruption: Interruption,
-    bulk_deadline: float | None = None,
-) -> T:
-    """Await ``call()``, recording a timeout or cancellation in ``interruption``.
-
-    A TimeoutError out of ``call()`` is the driver's own deadline (the operation's
-    timeout arrives here as a CancelledError): it leaves as a DriverTimeoutError, so
-    that it is translated as such and never as the operation's timeout. It names
-    ``bulk_deadline`` when the call is a bulk one (the driver was given that deadline
-    instead of ``command_timeout``)."""
-    try:
-        return await call()
-    except asyncio.CancelledError:
-        interruption.mark()
-        raise
-    except TimeoutError as exc:
-        interruption.mark()
-        if isinstance(exc, DriverTimeoutError):
-            raise
-        message = None
-        if bulk_deadline is not None:
-            message = f"bulk statement did not finish within its deadline of {bulk_deadline}s"
-        raise DriverTimeoutError(message) from exc
-
-
-async def open_cursor(
-    connector: PostgresConnector,
-    connection: Connection,
-    interruption: Interruption,
-    sql: str,
-    args: Sequence[Any],
-    batch_size: int,
-) -> Callable[[], Awaitable[list[asyncpg.Record]]]:
-    """Open a server-side cursor (a portal) on ``connection``, which must be inside a
-    transaction; returns a function that fetches its next ``batch_size`` rows (fewer
-    than ``batch_size`` means the cursor is exhausted). Never retried.
-
-    The callers loop over batches in their own (single) generator: a row-by-row
-    iterator layered over a batch generator would cost an extra generator step per row.
-    """
-    if batch_size < 1:
-        raise InvalidRequestError("batch_size must be >= 1", connector=connector.name)
-
-    async def open_it() -> Any:
-        return await guarded(lambda: connection.cursor(sql, *args), interruption)
-
-    cursor = await connector.run("stream.open", open_it, retry=False)
-
-    async def fetch() -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await guarded(lambda: cursor.fetch(batch_size), interruption)
-        return rows
-
-    async def next_batch() -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await connector.run("stream.fetch", fetch, retry=False)
-        return rows
-
-    return next_batch
 
 
 class PostgresTransaction:
@@ -157,19 +79,10 @@ class PostgresTransaction:
     too. After the ``async with`` block ends, every method raises InvalidRequestError.
     """
 
-    def __init__(
-        self,
-        connector: PostgresConnector,
-        connection: Connection,
-        interruption: Interruption,
-        *,
-        depth: int = 0,
-    ) -> None:
-        self._connector = connector
-        self._connection = connection
-        self._interruption = interruption
+    def __init__(self, session: TransactionSession, owner: Transactions, *, depth: int = 0) -> None:
+        self._session = session
+        self._owner = owner
         self._depth = depth
-        self._active = True
 
     @property
     def depth(self) -> int:
@@ -178,84 +91,35 @@ class PostgresTransaction:
 
     @property
     def is_active(self) -> bool:
-        return self._active
-
-    async def _run(
-        self,
-        operation: str,
-        call: Callable[[], Awaitable[T]],
-        *,
-        bulk_deadline: float | None = None,
-    ) -> T:
-        """``call()`` on the road, never retried; a bulk call runs with its
-        ``bulk_deadline`` instead of the operation timeout."""
-        if not self._active:
-            raise InvalidRequestError(
-                f"{operation}: the transaction is finished; open a new one",
-                connector=self._connector.name,
-            )
-        if self._interruption.happened:
-            raise InvalidRequestError(
-                f"{operation}: an earlier statement of this transaction timed out or was "
-                "cancelled, so the transaction is being rolled back; open a new one",
-                connector=self._connector.name,
-            )
-        interruption = self._interruption
-
-        async def attempt() -> T:
-            return await guarded(call, interruption, bulk_deadline)
-
-        name = f"transaction.{operation}"
-        if bulk_deadline is None:
-            return await self._connector.run(name, attempt, retry=False)
-        return await self._connector.run(name, attempt, retry=False, timeout=bulk_deadline)
+        return self._session.active
 
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of ``sql`` with ``args`` bound as $1, $2, ... Raises QueryError and friends."""
-        rows: list[asyncpg.Record] = await self._run(
-            "query", lambda: self._connection.fetch(sql, *args)
-        )
-        return rows
+        return await self._session.fetch("query", sql, *args)
 
     async def query_one(self, sql: str, *args: Any) -> asyncpg.Record | None:
         """The first row, or None."""
-        row: asyncpg.Record | None = await self._run(
-            "query_one", lambda: self._connection.fetchrow(sql, *args)
-        )
-        return row
+        return await self._session.fetchrow("query_one", sql, *args)
 
     async def query_value(self, sql: str, *args: Any, column: int = 0) -> Any:
         """One value of the first row (None when there is no row)."""
-        return await self._run(
-            "query_value", lambda: self._connection.fetchval(sql, *args, column=column)
-        )
+        return await self._session.fetchval("query_value", sql, *args, column=column)
 
     async def execute(self, sql: str, *args: Any) -> ExecuteResult:
         """Run a command; returns its status tag and rows affected."""
-        status: str = await self._run("execute", lambda: self._connection.execute(sql, *args))
-        return ExecuteResult.from_status(status)
+        return ExecuteResult.from_status(await self._session.execute("execute", sql, *args))
 
     async def execute_many(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
         """Run ``sql`` once per argument tuple (pipelined; all or nothing)."""
-        await self._run("execute_many", lambda: self._connection.executemany(sql, args))
-
-    def _cursor_args(self, batch_size: int | None) -> tuple[int, Interruption]:
-        if not self._active:
-            raise InvalidRequestError(
-                "stream: the transaction is finished; open a new one",
-                connector=self._connector.name,
-            )
-        return batch_size or self._connector.config.batch_size, self._interruption
+        await self._session.executemany("execute_many", sql, args)
 
     async def stream(
         self, sql: str, *args: Any, batch_size: int | None = None
     ) -> AsyncIterator[asyncpg.Record]:
         """Rows of ``sql`` through a server-side cursor inside this transaction (see
         :meth:`PostgresConnector.stream`). Raises InvalidRequestError once the block ended."""
-        size, interruption = self._cursor_args(batch_size)
-        next_batch = await open_cursor(
-            self._connector, self._connection, interruption, sql, args, size
-        )
+        size = batch_size or self._owner.batch_size
+        next_batch = await self._session.cursor(sql, args, size)
         while True:
             rows = await next_batch()
             for row in rows:
@@ -268,10 +132,8 @@ class PostgresTransaction:
     ) -> AsyncIterator[list[asyncpg.Record]]:
         """Lists of up to ``batch_size`` rows of ``sql`` through a server-side cursor inside
         this transaction (see :meth:`PostgresConnector.stream_batches`)."""
-        size, interruption = self._cursor_args(batch_size)
-        next_batch = await open_cursor(
-            self._connector, self._connection, interruption, sql, args, size
-        )
+        size = batch_size or self._owner.batch_size
+        next_batch = await self._session.cursor(sql, args, size)
         while True:
             rows = await next_batch()
             if rows:
@@ -288,30 +150,196 @@ class PostgresTransaction:
     ) -> int:
         """Binary COPY of ``records`` into ``table`` inside this transaction; returns the
         row count. See :meth:`PostgresConnector.copy_in`."""
-        return await self._connector._copy_in_on(self, self._connection, table, records, columns)
+        return await self._owner.copy_in(self._session, table, records, columns)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         """A nested block as a SAVEPOINT: an exception inside rolls back to the savepoint
         only. A timeout or cancellation inside ends the whole transaction (rolled back)."""
-        if not self._active:
-            raise InvalidRequestError("the transaction is finished", connector="postgres")
-        savepoint = self._connection.transaction()
-        await self._run("savepoint", savepoint.start)
-        inner = PostgresTransaction(
-            self._connector, self._connection, self._interruption, depth=self._depth + 1
+        session = self._session
+        if not session.active:
+            raise InvalidRequestError("the transaction is finished", connector=session.connector)
+        savepoint = session.connection.transaction()
+        await session.run("savepoint", lambda _: savepoint.start())
+        inner_session = TransactionSession(
+            session.road, session.connection, session.interruption, connector=session.connector
         )
+        inner = PostgresTransaction(inner_session, self._owner, depth=self._depth + 1)
+        interruption = session.interruption
         try:
-            with bound(self._connector, inner):
+            with _bound(self._owner, inner, inner_session):
                 yield inner
         except BaseException as exc:
-            inner._active = False
+            inner_session.end()
             if isinstance(exc, asyncio.CancelledError):
-                self._interruption.mark()
-            if not self._interruption.happened:
+                interruption.mark()
+            if not interruption.happened:
                 with contextlib.suppress(ConnectorError):
-                    await self._run("rollback_to_savepoint", savepoint.rollback)
+                    await session.run("rollback_to_savepoint", lambda _: savepoint.rollback())
             raise
         else:
-            inner._active = False
-            await self._run("release_savepoint", savepoint.commit)
+            inner_session.end()
+            await session.run("release_savepoint", lambda _: savepoint.commit())
+
+
+class Transactions:
+    """A connector's transactions: opens them on its pool session, and keys the binding
+    of each task to its innermost open block (so that the connector's own calls inside a
+    block run in it). ``copy_in`` and ``batch_size`` are what the handles need."""
+
+    def __init__(
+        self, pool_session: PoolSession, *, batch_size: int, copy_in: CopyIn, connector: str
+    ) -> None:
+        self.pool_session = pool_session
+        self.batch_size = batch_size
+        self.copy_in = copy_in
+        self._connector = connector
+
+    def _binding(self) -> _Binding | None:
+        bindings = _CURRENT.get()
+        if not bindings:
+            return None
+        task = asyncio.current_task()
+        for binding in reversed(bindings):
+            owner, owner_task, tx, _ = binding
+            if owner is self and owner_task is task and tx.is_active:
+                return binding
+        return None
+
+    def current(self) -> PostgresTransaction | None:
+        """The innermost transaction block open in this task, if any."""
+        binding = self._binding()
+        return None if binding is None else binding[2]
+
+    def session(self) -> Session:
+        """Where this task's statements run: its open block's session, else the pool's."""
+        binding = self._binding()
+        return self.pool_session if binding is None else binding[3]
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self,
+        *,
+        isolation: IsolationLevel | str | None,
+        readonly: bool,
+        deferrable: bool,
+        independent: bool,
+    ) -> AsyncIterator[PostgresTransaction]:
+        """A block bound to this task (see ``PostgresConnector.transaction``): a SAVEPOINT
+        in the task's open block unless ``independent``, else a new transaction."""
+        current = None if independent else self.current()
+        if current is not None:
+            if isolation is not None or readonly or deferrable:
+                raise InvalidRequestError(
+                    "a nested transaction is a savepoint: isolation, readonly and "
+                    "deferrable can only be set on the outermost transaction",
+                    connector=self._connector,
+                )
+            async with current.transaction() as savepoint:
+                yield savepoint
+            return
+        async with self._block(isolation, readonly, deferrable, bind=True) as (handle, _):
+            yield handle
+
+    @contextlib.asynccontextmanager
+    async def cursor_session(self) -> AsyncIterator[TransactionSession]:
+        """Where a server-side cursor runs: the task's open block, else a transaction of
+        its own that is not bound to the task (a generator shares its caller's context,
+        and the caller's code between rows is not part of that transaction)."""
+        binding = self._binding()
+        if binding is not None:
+            yield binding[3]
+            return
+        async with self._block(None, False, False, bind=False) as (_, session):
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def _block(
+        self,
+        isolation: IsolationLevel | str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        bind: bool,
+    ) -> AsyncIterator[tuple[PostgresTransaction, TransactionSession]]:
+        level = IsolationLevel(isolation).value if isolation is not None else None
+        if deferrable and not (readonly and level == IsolationLevel.SERIALIZABLE.value):
+            raise InvalidRequestError(
+                "deferrable=True needs readonly=True and isolation='serializable'",
+                connector=self._connector,
+            )
+        sessions = self.pool_session
+        pool = sessions.pool
+        road = sessions.road
+
+        async def begin() -> tuple[PoolConnectionProxy, Transaction, Interruption]:
+            connection = await sessions.acquire(pool)
+            interruption = Interruption()
+            try:
+                tx = connection.transaction(
+                    isolation=level,  # type: ignore[arg-type]
+                    readonly=readonly,
+                    deferrable=deferrable,
+                )
+                await guarded(tx.start, interruption)
+            except BaseException:
+                if interruption.happened:
+                    sessions.release_later(pool, connection, None)
+                else:
+                    await sessions.release(pool, connection)
+                raise
+            return connection, tx, interruption
+
+        # Nothing has run yet: beginning is retried on transient errors.
+        connection, tx, interruption = await road("transaction.begin", begin, idempotent=True)
+        session = TransactionSession(road, connection, interruption, connector=self._connector)
+        handle = PostgresTransaction(session, self)
+        released = False
+        try:
+            try:
+                if bind:
+                    with _bound(self, handle, session):
+                        yield handle, session
+                else:
+                    yield handle, session
+            except BaseException as exc:
+                session.end()
+                if isinstance(exc, asyncio.CancelledError):
+                    interruption.mark()
+                if interruption.happened:
+                    # The server is still busy with (or cancelling) a statement: roll
+                    # back in the background instead of waiting here.
+                    sessions.release_later(pool, connection, tx)
+                    released = True
+                elif is_open(connection):
+                    try:
+                        await road(
+                            "transaction.rollback",
+                            lambda: guarded(tx.rollback, interruption),
+                            retry=False,
+                        )
+                    except ConnectorError as error:
+                        logger.warning("rollback failed (%s); closing the connection", error)
+                        close_now(connection)
+                raise
+            else:
+                session.end()
+                if interruption.happened:
+                    sessions.release_later(pool, connection, tx)
+                    released = True
+                    raise InvalidRequestError(
+                        "a statement of this transaction timed out or was cancelled, so it "
+                        "was rolled back, not committed",
+                        connector=self._connector,
+                    )
+                await road(
+                    "transaction.commit", lambda: guarded(tx.commit, interruption), retry=False
+                )
+        finally:
+            if not released:
+                if interruption.happened:
+                    sessions.release_later(pool, connection, None)
+                else:
+                    # Outside any operation's deadline: bounded here (the pool resets the
+                    # connection with a round trip, which a dead link would never answer).
+                    await sessions.release(pool, connection)

@@ -357,6 +357,35 @@ async def test_a_value_the_driver_cannot_encode_is_named_in_a_later_chunk(
     assert await pg.query_value(f"SELECT count(*) FROM {table}") == 0
 
 
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+async def test_a_secret_the_driver_cannot_encode_is_a_masked_record_error(
+    pg: PostgresConnector,
+    secret_role_url: str,
+    postgres_database_url: str,
+    config_for: Any,
+    mode: str,
+) -> None:
+    # The driver's reason quotes the value ("invalid UUID 'pw-...'"); here the value is
+    # the connector's own password. The road scrubs such a reason out of the chain of
+    # causes, so the write must not depend on finding it there.
+    table = f"secret_uuid_{mode}"
+    await pg.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, u uuid)")
+    await pg.execute(f"GRANT ALL ON {table} TO PUBLIC")
+    role_url = secret_role_url.rsplit("/", 1)[0] + "/" + postgres_database_url.rsplit("/", 1)[1]
+    # upsert_copy_threshold=1: the upsert is staged through COPY too (the driver encodes
+    # the records as it sends them); a pipelined upsert's error comes from the server.
+    config = config_for(role_url, upsert_copy_threshold=1)
+    password = config.password.get_secret_value()
+    async with PostgresConnector(config) as writer:
+        batch = [{"id": 1, "u": "8f14e45f-ceea-467f-a0e6-1b5c8f6e9d2a"}, {"id": 2, "u": password}]
+        result = await writer.write(table, batch, mode=mode)  # type: ignore[arg-type]
+    [error] = result.errors
+    assert (error.index, error.key, error.code) == (1, 2, ErrorCode.SERIALIZATION)
+    assert "invalid UUID '***'" in error.message
+    assert password not in repr(result)
+    assert await pg.query_value(f"SELECT count(*) FROM {table}") == 0
+
+
 async def test_write_of_a_million_records_in_insert_mode(pg: PostgresConnector) -> None:
     await pg.execute("CREATE TABLE write_million (id bigint PRIMARY KEY, name text, v float8)")
     records = [{"id": i, "name": f"n{i}", "v": i / 3} for i in range(MILLION)]

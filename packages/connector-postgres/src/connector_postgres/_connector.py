@@ -26,6 +26,7 @@ from connector_core import (
     InvalidRequestError,
     Record,
     WriteResult,
+    scrub_secrets,
 )
 from connector_postgres._catalog import CatalogResolver, Table
 from connector_postgres._codecs import use_json_codecs
@@ -76,6 +77,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             self._catalog,
             config.bulk_deadline,
             upsert_copy_threshold=config.upsert_copy_threshold,
+            scrub=self._scrub,
             connector=self.name,
         )
         self._transactions = Transactions(
@@ -150,6 +152,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
                     raise
             else:
                 return
+
+    def _scrub(self, text: str) -> str:
+        return scrub_secrets(text, self._known_secrets())
 
     def _translate_error(self, exc: BaseException) -> ConnectorError | None:
         return translate_error(exc, command_timeout=self.config.command_timeout)

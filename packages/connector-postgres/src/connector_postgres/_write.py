@@ -8,6 +8,7 @@ import itertools
 import operator
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
@@ -119,7 +120,9 @@ class BatchWriter:
 
     The table is resolved with ``resolver``; ``bulk_deadline(n)`` bounds a batch of
     ``n`` records; upserts of ``upsert_copy_threshold`` records or more are staged
-    through a binary COPY into a temporary table, smaller ones pipelined."""
+    through a binary COPY into a temporary table, smaller ones pipelined. ``scrub``
+    masks the connector's secrets in a message that did not come through the road (the
+    driver's reason for refusing a value may quote the value)."""
 
     def __init__(
         self,
@@ -127,11 +130,13 @@ class BatchWriter:
         bulk_deadline: Callable[[int | None], float | None],
         *,
         upsert_copy_threshold: int,
+        scrub: Callable[[str], str],
         connector: str,
     ) -> None:
         self._resolver = resolver
         self._bulk_deadline = bulk_deadline
         self._upsert_copy_threshold = upsert_copy_threshold
+        self._scrub = scrub
         self._connector = connector
 
     async def write(
@@ -221,7 +226,10 @@ class BatchWriter:
         # An insert outside a transaction is one COPY statement: atomic by itself.
         atomic = mode == "upsert" or in_transaction
 
-        async def checked(c: Connection) -> None:
+        async def attempt(c: Connection) -> _Unencodable | None:
+            # A record the driver cannot encode is an outcome of the attempt, returned
+            # (after the rollback), not an error: it is not the road's to classify or
+            # retry, and nothing identifies it once the road has scrubbed the chain.
             source = _RowSource(batch, getter, len(columns))
             try:
                 if atomic:
@@ -229,30 +237,19 @@ class BatchWriter:
                 else:
                     await work(c, iter(source))
             except (KeyError, _ShapeMismatchError):  # a record unlike the first one
-                raise _BadRecordError(None, "record shape") from None
+                return _Unencodable(None, "record shape")
             except (TypeError, ValueError, OverflowError) as exc:
                 if isinstance(exc, asyncpg.InterfaceError) and "element #" in str(exc):
                     raise  # asyncpg names the element itself
-                index = source.position()
-                raise _BadRecordError(index, f"cannot encode a value: {exc}") from exc
+                reason = self._scrub(f"cannot encode a value: {exc}")
+                return _Unencodable(source.position(), reason)
+            return None
 
         try:
-            await session.run(
-                f"write.{mode}", checked, idempotent=mode == "upsert", bulk_deadline=timeout
+            unencodable = await session.run(
+                f"write.{mode}", attempt, idempotent=mode == "upsert", bulk_deadline=timeout
             )
         except ConnectorError as error:
-            bad = error.__cause__
-            if isinstance(bad, _BadRecordError):
-                found = _first_mismatch(batch, columns, pk) if bad.index is None else None
-                if found is None:
-                    at = bad.index if bad.index is not None else -1
-                    found = RecordError(
-                        index=at,
-                        message=bad.reason,
-                        code=SerializationError.code,
-                        key=key_of(batch[at], pk) if 0 <= at < len(batch) else None,
-                    )
-                return WriteResult(written=0, failed=len(batch), errors=(found,))
             if not is_record_error(error):
                 raise
             culprit = failing_index(error)
@@ -265,16 +262,26 @@ class BatchWriter:
                 key=key,
             )
             return WriteResult(written=0, failed=len(batch), errors=(record_error,))
+        if unencodable is not None:
+            found = _first_mismatch(batch, columns, pk) if unencodable.index is None else None
+            if found is None:
+                at = unencodable.index if unencodable.index is not None else -1
+                found = RecordError(
+                    index=at,
+                    message=unencodable.reason,
+                    code=SerializationError.code,
+                    key=key_of(batch[at], pk) if 0 <= at < len(batch) else None,
+                )
+            return WriteResult(written=0, failed=len(batch), errors=(found,))
         return WriteResult(written=len(batch), failed=0)
 
 
-class _BadRecordError(Exception):
+@dataclass(frozen=True, slots=True)
+class _Unencodable:
     """A record of a write batch could not be encoded (``index`` None: find it by shape)."""
 
-    def __init__(self, index: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.index = index
-        self.reason = reason
+    index: int | None
+    reason: str
 
 
 def _row_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

@@ -220,6 +220,44 @@ async def test_listen_delivers_notifications_and_survives_a_lost_connection(
         assert listener.backend_pid not in (None, pid)
 
 
+async def test_a_listener_reconnects_on_the_road_with_retry_events_and_stats(
+    postgres_proxy_url: str, toxiproxy: ToxiproxyClient, config_for: Any
+) -> None:
+    channel = f"road_{uuid.uuid4().hex[:8]}"
+    config = config_for(
+        postgres_proxy_url,
+        connect_timeout=2.0,
+        retry={"max_attempts": 1},  # the connector's own policy retries nothing
+        # Every failed reconnect counts toward the breaker; once open it ends the
+        # listener's reconnect (decision 0062). Here only the reconnect policy is tested.
+        circuit_breaker=None,
+    )
+    async with PostgresConnector(config) as pg:
+        retries: list[Any] = []
+        pg.on(LifecycleEvent.RETRY, lambda info: retries.append(info))
+        async with pg.listen(channel, keepalive=0.5, reconnect_timeout=30) as listener:
+            waiting = asyncio.create_task(anext(listener))
+            await asyncio.to_thread(toxiproxy.set_enabled, "postgres", False)
+            try:
+                for _ in range(200):  # reconnects are refused until the proxy is back
+                    if any(r.operation == "listen" for r in retries):
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await asyncio.to_thread(toxiproxy.set_enabled, "postgres", True)
+            for _ in range(40):  # LISTEN is back at some point: notify until it hears
+                await pg.notify(channel, "back")
+                done, _ = await asyncio.wait({waiting}, timeout=0.5)
+                if done:
+                    break
+            assert (await asyncio.wait_for(waiting, 10)).payload == "back"
+        assert listener.reconnects == 1
+        reopened = [r for r in retries if r.operation == "listen"]
+        assert reopened, "the listener's reconnect attempts were not retries on the road"
+        assert all(isinstance(r.error, ConnectionFailedError) for r in reopened)
+        assert pg.stats.operations["listen"].retries == len(reopened)
+
+
 async def test_disconnect_closes_open_listeners(
     postgres_database_url: str, config_for: Any
 ) -> None:

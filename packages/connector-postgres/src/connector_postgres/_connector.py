@@ -498,9 +498,11 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
         ``async with connector.listen("jobs") as listener:`` listens on entry;
         ``async for n in listener`` yields :class:`Notification` objects. It reconnects
-        by itself when its connection is lost; ``connector.disconnect()`` closes it (its
-        iteration then ends). Raises InvalidRequestError for an invalid channel name, or a
-        ``keepalive`` or ``reconnect_timeout`` that is not a finite number of seconds.
+        by itself when its connection is lost, on the connector's road (RETRY events,
+        stats, jittered backoff) for up to ``reconnect_timeout`` seconds;
+        ``connector.disconnect()`` closes it (its iteration then ends). Raises
+        InvalidRequestError for an invalid channel name, or a ``keepalive`` or
+        ``reconnect_timeout`` that is not a finite number of seconds.
         """
         if not channels:
             raise InvalidRequestError("listen() needs at least one channel", connector=self.name)

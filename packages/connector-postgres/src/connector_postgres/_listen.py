@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableSet
 from types import TracebackType
 from typing import Any
 
 import asyncpg
 
-from connector_core import ConnectorError, InvalidRequestError
+from connector_core import InvalidRequestError, RetryPolicy
 from connector_postgres._errors import DriverTimeoutError
 from connector_postgres._identifiers import MAX_IDENTIFIER_BYTES, quote_ident
 from connector_postgres._results import Notification
@@ -22,6 +21,11 @@ from connector_postgres._session import Road
 logger = logging.getLogger("connector.postgres.listen")
 
 _LOST = object()  # queued when the connection drops, to wake the consumer
+# The reopen backoff: the first retry soon (a dropped connection is often back at once),
+# then at most every 2 s; the deadline, reconnect_timeout, is what ends it.
+_REOPEN_INITIAL_DELAY = 0.1
+_REOPEN_MAX_DELAY = 2.0
+_REOPEN_MAX_ATTEMPTS = 1_000_000
 
 
 class Listener(AsyncIterator[Notification]):
@@ -31,10 +35,13 @@ class Listener(AsyncIterator[Notification]):
     (LISTEN is in effect once the ``async with`` is entered) or iterate it directly (LISTEN
     starts at the first ``__anext__``). It holds its own connection, outside the pool.
 
-    When that connection is lost it reconnects and LISTENs again, for up to
-    ``reconnect_timeout`` seconds, then raises ConnectionFailedError. Notifications sent
-    while it was disconnected are lost: that is how LISTEN/NOTIFY works. When no
-    notification arrives for ``keepalive`` seconds it checks the connection with a round trip.
+    When that connection is lost it reconnects and LISTENs again on the connector's road
+    (as the ``listen`` operation: RETRY events, retries in stats, backoff with jitter from
+    0.1 s to 2 s) for up to ``reconnect_timeout`` seconds, then raises the last
+    ConnectionFailedError (CircuitOpenError if the connector's circuit breaker opens
+    meanwhile). Notifications sent while it was disconnected are lost: that is how
+    LISTEN/NOTIFY works. When no notification arrives for ``keepalive`` seconds it checks
+    the connection with a round trip.
 
     Built by ``PostgresConnector.listen()``, which passes what it needs: how to open a
     dedicated connection, the road, the set of open listeners that ``disconnect()``
@@ -75,6 +82,12 @@ class Listener(AsyncIterator[Notification]):
         self._road = road
         self._registry = registry
         self._ping_timeout = min(keepalive, ping_timeout)
+        self._reopen_policy = RetryPolicy(
+            max_attempts=_REOPEN_MAX_ATTEMPTS,
+            initial_delay=_REOPEN_INITIAL_DELAY,
+            max_delay=_REOPEN_MAX_DELAY,
+            deadline=reconnect_timeout,
+        )
         self.channels = channels
         self.keepalive = keepalive
         self.reconnect_timeout = reconnect_timeout
@@ -169,7 +182,8 @@ class Listener(AsyncIterator[Notification]):
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(_LOST)
 
-    async def _open(self) -> None:
+    async def _open(self, policy: RetryPolicy | None = None) -> None:
+        """Connect and LISTEN on the road (``policy``: None for the connector's own)."""
         open_connection = self._open_connection
 
         async def connect_and_listen() -> asyncpg.Connection:
@@ -190,24 +204,16 @@ class Listener(AsyncIterator[Notification]):
                 raise
             return connection
 
-        self._connection = await self._road("listen", connect_and_listen, idempotent=True)
+        self._connection = await self._road(
+            "listen", connect_and_listen, idempotent=True, retry_policy=policy
+        )
 
     async def _reopen(self) -> None:
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.1
-        while True:
-            try:
-                await self._open()
-            except ConnectorError as error:
-                if not error.transient or time.monotonic() + delay > deadline:
-                    raise
-                logger.info("listener reconnect failed (%s); retrying in %.1fs", error.code, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            else:
-                self.reconnects += 1
-                logger.info("listener reconnected to channels %s", ", ".join(self.channels))
-                return
+        # One retry loop in the tree: the road's, with a policy whose deadline is
+        # reconnect_timeout (docs/decisions/0062).
+        await self._open(self._reopen_policy)
+        self.reconnects += 1
+        logger.info("listener reconnected to channels %s", ", ".join(self.channels))
 
     async def _check_alive(self) -> None:
         connection = self._connection

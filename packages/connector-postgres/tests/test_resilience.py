@@ -281,6 +281,24 @@ async def test_disconnect_closes_open_listeners(
     assert await _admin_fetch(postgres_database_url, _PIDS, app) == []
 
 
+async def test_a_ping_on_a_dead_pooled_connection_is_retried_on_the_road(
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any
+) -> None:
+    app = f"ping-kill-{uuid.uuid4().hex[:8]}"
+    config = config_for(postgres_database_url, pool_min=1, pool_max=1, application_name=app)
+    async with PostgresConnector(config) as pg:
+        retries: list[Any] = []
+        pg.on(LifecycleEvent.RETRY, lambda info: retries.append(info))
+        assert await pg.ping() > 0
+        assert terminate_unnoticed(postgres_database_url, app) == 1
+        assert await pg.ping() > 0  # the server is healthy: the ping says so
+        [retry] = retries
+        assert (retry.operation, retry.attempt) == ("ping", 1)
+        assert isinstance(retry.error, ConnectionFailedError)
+        ping = pg.stats.operations["ping"]
+        assert (ping.calls, ping.retries, ping.failures, ping.successes) == (2, 1, 1, 2)
+
+
 @pytest.mark.parametrize("size", [10, 2_000], ids=["pipelined", "copy-staged"])
 async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
     postgres_database_url: str, config_for: Any, terminate_unnoticed: Any, size: int

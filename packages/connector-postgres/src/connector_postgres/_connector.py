@@ -25,6 +25,7 @@ from connector_core import (
     ConnectorError,
     InvalidRequestError,
     Record,
+    RetryPolicy,
     WriteResult,
     scrub_secrets,
 )
@@ -47,6 +48,10 @@ try:
     __version__ = _version("connector-postgres")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+# A ping whose pooled connection was already dead gets one more attempt at once, on a
+# fresh connection (see ping()).
+_PING_POLICY = RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter=False)
 
 
 class PostgresConnector(BaseConnector[PostgresConfig]):
@@ -141,17 +146,34 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         await self._pool.close()
 
     async def _ping(self) -> None:
-        # One retry on a fresh connection when the first one was already dead: the pool
-        # replaces connections lazily, so a ping right after the server dropped them
-        # would otherwise report a healthy server as down.
-        for attempt in (1, 2):
+        await self._pool.on_connection(lambda c: c.fetchval("SELECT 1"))
+
+    async def ping(self) -> float:
+        """One round trip on a pooled connection; returns its duration in seconds.
+
+        The pool replaces dead connections lazily, so right after the server dropped them
+        a ping would meet one and report a healthy server as down: a ping whose
+        connection was found closed is tried once more at once, on the road (a RETRY
+        event, a retry in stats). Raises NotConnectedError before ``connect()``, or the
+        ConnectorError that says why the server is unhealthy.
+        """
+        found_closed = False
+
+        async def attempt() -> float:
+            nonlocal found_closed
             try:
-                await self._pool.on_connection(lambda c: c.fetchval("SELECT 1"))
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-                if attempt == 2 or not connection_closed(exc):
-                    raise
-            else:
-                return
+                return await self._timed_ping()
+            except Exception as exc:
+                found_closed = connection_closed(exc)
+                raise
+
+        return await self.run(
+            "ping",
+            attempt,
+            idempotent=True,
+            retry_on=lambda error: found_closed,
+            retry_policy=_PING_POLICY,
+        )
 
     def _scrub(self, text: str) -> str:
         return scrub_secrets(text, self._known_secrets())

@@ -53,9 +53,23 @@ CONTACT_COLUMNS: dict[str, str] = {
 
 
 def contacts_table_ddl(table: str = DEFAULT_CONTACTS_TABLE) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for the contacts table (``table`` may be schema.table)."""
-    quoted = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
-    columns = ",\n  ".join(f'"{name}" {sql_type}' for name, sql_type in CONTACT_COLUMNS.items())
+    """``CREATE TABLE IF NOT EXISTS`` for the contacts table (``table`` may be schema.table).
+
+    Names are quoted by connector-postgres (the ``postgres`` extra; ImportError naming it
+    when missing). Raises InvalidRequestError for an empty name or a NUL in one.
+    """
+    try:
+        # Here, not at the top: the chatwoot extra alone must import without it.
+        from connector_postgres import quote_ident
+    except ImportError as exc:  # pragma: no cover - exercised in a clean venv
+        raise ImportError(
+            "contacts_table_ddl needs the PostgreSQL connector: "
+            "pip install 'connector-adapters[postgres]'"
+        ) from exc
+    quoted = ".".join(quote_ident(part) for part in table.split("."))
+    columns = ",\n  ".join(
+        f"{quote_ident(name)} {sql_type}" for name, sql_type in CONTACT_COLUMNS.items()
+    )
     return f"CREATE TABLE IF NOT EXISTS {quoted} (\n  {columns}\n)"
 
 

@@ -266,15 +266,14 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
 
     # -- transactions -------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def transaction(
+    def transaction(
         self,
         *,
         isolation: IsolationLevel | str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
         independent: bool = False,
-    ) -> AsyncIterator[PostgresTransaction]:
+    ) -> contextlib.AbstractAsyncContextManager[PostgresTransaction]:
         """A transaction on one pooled connection, as an async context manager.
 
         Commits when the block ends; rolls back when it raises. A cancelled block closes
@@ -294,10 +293,9 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         ``independent=True`` opens a separate transaction on another connection even
         inside an open one (it then takes this task's calls until its block ends).
         """
-        async with self._transactions.transaction(
+        return self._transactions.transaction(
             isolation=isolation, readonly=readonly, deferrable=deferrable, independent=independent
-        ) as handle:
-            yield handle
+        )
 
     # -- streaming and bulk ---------------------------------------------------------------
 

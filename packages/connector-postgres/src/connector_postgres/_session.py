@@ -114,61 +114,58 @@ class Session(ABC):
     connector's road under the name ``operation``; ``bulk_deadline`` is the deadline a
     bulk call gave the driver, which then bounds the operation instead of ``timeout``.
     The helpers are the asyncpg calls every caller makes, with ``args`` bound as $1,
-    $2, ... Raises the road's typed errors (QueryError, ConnectorTimeoutError, ...)."""
+    $2, ... Raises the road's typed errors (QueryError, ConnectorTimeoutError, ...).
+
+    ``run`` and the helpers return the road's awaitable rather than awaiting it in a
+    coroutine of their own: every query pays for the session layer, so it adds no
+    coroutine frame (see docs/decisions/0061)."""
 
     in_transaction: ClassVar[bool]
     """Whether statements of this session see (and are part of) an open transaction."""
 
     @abstractmethod
-    async def run(
+    def run(
         self,
         operation: str,
         call: Callable[[Connection], Awaitable[T]],
         *,
         idempotent: bool = False,
         bulk_deadline: float | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
         """``call(connection)`` on the road; retried only where the session allows it."""
 
-    async def fetch(
+    def fetch(
         self, operation: str, sql: str, *args: Any, idempotent: bool = False
-    ) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self.run(
-            operation, lambda c: c.fetch(sql, *args), idempotent=idempotent
-        )
-        return rows
+    ) -> Awaitable[list[asyncpg.Record]]:
+        return self.run(operation, lambda c: c.fetch(sql, *args), idempotent=idempotent)
 
-    async def fetchrow(
+    def fetchrow(
         self, operation: str, sql: str, *args: Any, idempotent: bool = False
-    ) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self.run(
-            operation, lambda c: c.fetchrow(sql, *args), idempotent=idempotent
-        )
-        return row
+    ) -> Awaitable[asyncpg.Record | None]:
+        return self.run(operation, lambda c: c.fetchrow(sql, *args), idempotent=idempotent)
 
-    async def fetchval(
+    def fetchval(
         self, operation: str, sql: str, *args: Any, column: int = 0, idempotent: bool = False
-    ) -> Any:
-        return await self.run(
+    ) -> Awaitable[Any]:
+        return self.run(
             operation, lambda c: c.fetchval(sql, *args, column=column), idempotent=idempotent
         )
 
-    async def execute(self, operation: str, sql: str, *args: Any, idempotent: bool = False) -> str:
+    def execute(
+        self, operation: str, sql: str, *args: Any, idempotent: bool = False
+    ) -> Awaitable[str]:
         """The command's status tag (``"INSERT 0 3"``)."""
-        status: str = await self.run(
-            operation, lambda c: c.execute(sql, *args), idempotent=idempotent
-        )
-        return status
+        return self.run(operation, lambda c: c.execute(sql, *args), idempotent=idempotent)
 
-    async def executemany(
+    def executemany(
         self,
         operation: str,
         sql: str,
         args: Iterable[Sequence[Any]],
         *,
         idempotent: bool = False,
-    ) -> None:
-        await self.run(operation, lambda c: c.executemany(sql, args), idempotent=idempotent)
+    ) -> Awaitable[None]:
+        return self.run(operation, lambda c: c.executemany(sql, args), idempotent=idempotent)
 
     async def copy_records(
         self,
@@ -299,19 +296,17 @@ class PoolSession(Session):
             else:
                 await self.release(pool, connection)
 
-    async def run(
+    def run(
         self,
         operation: str,
         call: Callable[[Connection], Awaitable[T]],
         *,
         idempotent: bool = False,
         bulk_deadline: float | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
         if bulk_deadline is None:
-            return await self.road(
-                operation, lambda: self.on_connection(call), idempotent=idempotent
-            )
-        return await self.road(
+            return self.road(operation, lambda: self.on_connection(call), idempotent=idempotent)
+        return self.road(
             operation,
             lambda: self.on_connection(call, bulk_deadline=bulk_deadline),
             idempotent=idempotent,
@@ -360,14 +355,14 @@ class TransactionSession(Session):
                 connector=self.connector,
             )
 
-    async def run(
+    def run(
         self,
         operation: str,
         call: Callable[[Connection], Awaitable[T]],
         *,
         idempotent: bool = False,
         bulk_deadline: float | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
         self.check(operation)
         connection, interruption = self.connection, self.interruption
 
@@ -376,8 +371,8 @@ class TransactionSession(Session):
 
         name = f"transaction.{operation}"
         if bulk_deadline is None:
-            return await self.road(name, attempt, retry=False)
-        return await self.road(name, attempt, retry=False, timeout=bulk_deadline)
+            return self.road(name, attempt, retry=False)
+        return self.road(name, attempt, retry=False, timeout=bulk_deadline)
 
     async def cursor(self, sql: str, args: Sequence[Any], batch_size: int) -> NextBatch:
         """Open a server-side cursor (a portal) for ``sql``; returns a function that

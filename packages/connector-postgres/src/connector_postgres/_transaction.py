@@ -213,6 +213,8 @@ class Transactions:
 
     def session(self) -> Session:
         """Where this task's statements run: its open block's session, else the pool's."""
+        if not _CURRENT.get():  # no block open in this context: every call but a few
+            return self.pool_session
         binding = self._binding()
         return self.pool_session if binding is None else binding[3]
 

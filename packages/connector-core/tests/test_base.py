@@ -1018,3 +1018,38 @@ def test_config_class_that_disagrees_with_the_generic_parameter_is_refused() -> 
 
         class Confused(BaseConnector[ScriptedConfig]):
             config_class = MemoryConfig
+
+
+async def test_a_policy_that_waits_for_an_open_circuit_retries_when_it_lets_a_probe_through(
+    make_connector: Make, clock: FakeClock
+) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=5.0, clock=clock)
+    connector = await connected(
+        make_connector(retry_policy=policy(max_attempts=1), circuit_breaker=breaker)
+    )
+    with pytest.raises(ServiceUnavailableError):
+        await connector.run("get", Script(unavailable()), idempotent=True)
+    assert circuit_state(breaker) is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):  # by default an open circuit fails fast
+        await connector.run("get", Script(), idempotent=True)
+    patient = policy(max_attempts=10, initial_delay=0.1, jitter=False, wait_for_open_circuit=True)
+    op = Script(result="back")
+    assert await connector.run("get", op, idempotent=True, retry_policy=patient) == "back"
+    assert op.calls == 1  # not called while open: it waited out the cooldown
+    assert clock.sleeps == [pytest.approx(5.0)]
+    assert circuit_state(breaker) is CircuitState.CLOSED
+
+
+async def test_waiting_for_an_open_circuit_stays_within_the_deadline(
+    make_connector: Make, clock: FakeClock
+) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=30.0, clock=clock)
+    connector = await connected(
+        make_connector(retry_policy=policy(max_attempts=1), circuit_breaker=breaker)
+    )
+    with pytest.raises(ServiceUnavailableError):
+        await connector.run("get", Script(unavailable()), idempotent=True)
+    patient = policy(max_attempts=10, deadline=10.0, wait_for_open_circuit=True)
+    with pytest.raises(CircuitOpenError):
+        await connector.run("get", Script(), idempotent=True, retry_policy=patient)
+    assert clock.sleeps == []  # 30 s of cooldown do not fit in a 10 s deadline

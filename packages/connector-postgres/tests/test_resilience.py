@@ -16,7 +16,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from connector_core import ConnectionFailedError, ConnectorTimeoutError, LifecycleEvent
+from connector_core import (
+    CircuitOpenError,
+    ConnectionFailedError,
+    ConnectorTimeoutError,
+    LifecycleEvent,
+)
 from connector_postgres import Notification, PostgresConnector
 from connector_testing import ToxiproxyClient, skip_or_fail
 
@@ -258,6 +263,45 @@ async def test_a_listener_reconnects_on_the_road_with_retry_events_and_stats(
         assert reopened, "the listener's reconnect attempts were not retries on the road"
         assert all(isinstance(r.error, ConnectionFailedError) for r in reopened)
         assert pg.stats.operations["listen"].retries == len(reopened)
+
+
+async def test_a_listener_outlasts_an_outage_that_opens_the_circuit(
+    postgres_proxy_url: str, postgres_url: str, toxiproxy: ToxiproxyClient, config_for: Any
+) -> None:
+    channel = f"outage_{uuid.uuid4().hex[:8]}"
+    config = config_for(
+        postgres_proxy_url,
+        connect_timeout=2.0,
+        retry={"max_attempts": 1},
+        circuit_breaker={"failure_threshold": 2, "cooldown": 1.0},
+    )
+    async with (
+        PostgresConnector(config) as pg,
+        PostgresConnector(config_for(postgres_url)) as sender,  # not through the proxy
+    ):
+        opened: list[Any] = []
+        pg.on(
+            LifecycleEvent.RETRY,
+            lambda info: opened.append(info) if isinstance(info.error, CircuitOpenError) else None,
+        )
+        async with pg.listen(channel, keepalive=0.5, reconnect_timeout=30) as listener:
+            waiting = asyncio.create_task(anext(listener))
+            await asyncio.to_thread(toxiproxy.set_enabled, "postgres", False)
+            try:
+                for _ in range(300):  # until failed reconnects have opened the circuit
+                    if opened:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await asyncio.to_thread(toxiproxy.set_enabled, "postgres", True)
+            assert opened, "the outage never opened the circuit: the test proves nothing"
+            for _ in range(60):  # the listener waits out the cooldown, then LISTENs again
+                await sender.notify(channel, "after the outage")
+                done, _ = await asyncio.wait({waiting}, timeout=0.5)
+                if done:
+                    break
+            assert (await asyncio.wait_for(waiting, 10)).payload == "after the outage"
+        assert listener.reconnects == 1
 
 
 async def test_disconnect_closes_open_listeners(

@@ -539,7 +539,18 @@ class BaseConnector(ABC, Generic[ConfigT]):
                     breaker.before_call()
                 except ConnectorError as open_error:
                     self._record_failure(rec, operation, attempt, open_error, 0.0)
-                    raise
+                    delay = policy.next_delay(
+                        open_error,
+                        attempt=attempt,
+                        idempotent=idempotent,
+                        elapsed=self._clock() - started,
+                        retry_on=retry_on,
+                    )
+                    if delay is None:  # the usual case: an open circuit fails fast
+                        raise
+                    rec.retries += 1
+                    await self._wait_to_retry(operation, attempt, delay, open_error)
+                    continue
             t0 = perf()
             try:
                 if timeout is None:

@@ -32,6 +32,11 @@ class RetryPolicy:
     A ``retry_after`` above ``max_retry_after`` ends the retries (retrying sooner than
     asked is pointless). Retries stop after ``max_attempts`` attempts in all, or when
     the next wait would reach ``deadline`` seconds since the first attempt.
+
+    ``wait_for_open_circuit=True`` makes an open circuit (CircuitOpenError) something to
+    wait out rather than fail on: the next attempt comes when the circuit lets a probe
+    through (its ``retry_after``, at least the backoff), within the same deadline. For
+    calls that must outlast an outage, such as a listener reconnecting.
     """
 
     max_attempts: int = 3
@@ -41,6 +46,7 @@ class RetryPolicy:
     jitter: bool = True
     deadline: float | None = 60.0
     max_retry_after: float = 60.0
+    wait_for_open_circuit: bool = False
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +87,8 @@ class RetryPolicy:
         429, may be sent again). Authentication, permission, config, not-connected and
         circuit-open errors are never retried, whatever either rule says.
         """
+        if error.code is ErrorCode.CIRCUIT_OPEN and self.wait_for_open_circuit:
+            return True
         if error.code in NEVER_RETRIED:
             return False
         if retry_on is not None:
@@ -110,6 +118,9 @@ class RetryPolicy:
             if error.retry_after > self.max_retry_after:
                 return None
             delay = max(0.0, error.retry_after)
+            if error.code is ErrorCode.CIRCUIT_OPEN:
+                # A half-open circuit busy with its probe says 0: back off, do not spin.
+                delay = max(delay, self.backoff(attempt))
         else:
             delay = self.backoff(attempt)
         if self.deadline is not None and elapsed + delay >= self.deadline:

@@ -87,6 +87,9 @@ class Listener(AsyncIterator[Notification]):
             initial_delay=_REOPEN_INITIAL_DELAY,
             max_delay=_REOPEN_MAX_DELAY,
             deadline=reconnect_timeout,
+            # An outage long enough to open the circuit is what reconnecting is for:
+            # wait for the circuit's probe instead of giving up at once.
+            wait_for_open_circuit=True,
         )
         self.channels = channels
         self.keepalive = keepalive

@@ -3,7 +3,8 @@
 The road (``BaseConnector.run``): rate limiter (a token bucket of very high rate) ->
 circuit breaker -> call with timeout -> error translation -> retry policy -> stats.
 It is measured against awaiting the same no-op coroutine directly, in the same
-run, in interleaved rounds; medians are printed. The goal is < 10 us per call.
+run, in interleaved rounds; medians are printed. The goals: at most 5 us per call with
+tracing off (the contract-v2 issue), under 10 us with the OpenTelemetry API installed.
 
 Three road variants are measured:
 
@@ -133,9 +134,13 @@ async def main(rounds: int, calls: int) -> None:
     with_otel = statistics.median(samples["road (otel api, no sdk)"])
     without = statistics.median(samples["road (tracing off)"])
     print(f"  span cost (otel api, no sdk, vs tracing off): {(with_otel - without) * 1e6:.3f} us")
-    for label, value in (("tracing off", without), ("otel api, no sdk", with_otel)):
+    for label, value, goal in (
+        ("tracing off", without, 5.0),
+        ("otel api, no sdk", with_otel, 10.0),
+    ):
         overhead = (value - direct) * 1e6
-        print(f"goal < 10 us overhead ({label}): {'met' if overhead < 10 else 'NOT met'}")
+        verdict = "met" if overhead <= goal else "NOT met"
+        print(f"goal <= {goal:g} us overhead ({label}): {verdict} ({overhead:.2f} us)")
     for connector in roads.values():
         await connector.disconnect()
 

@@ -329,11 +329,11 @@ class FakeChatwoot:
         with self._lock:
             self.changes.append(Change(action, method, path_suffix, dict(query or {}), times))
 
-    def respond_next(self, body: bytes, *, path_contains: str = "") -> None:
-        """Answer the next matching request with ``body`` as ``application/json`` (a
-        malformed or hostile response: it is exempt from the response contract)."""
+    def respond_next(self, body: bytes, *, path_contains: str = "", status: int = 200) -> None:
+        """Answer the next matching request with ``body`` as ``application/json`` and
+        ``status`` (a malformed or hostile response: it is exempt from the contract)."""
         with self._lock:
-            self.faults.append(Fault(200, path_contains=path_contains, body=body))
+            self.faults.append(Fault(status, path_contains=path_contains, body=body))
 
     def fail_next(
         self,

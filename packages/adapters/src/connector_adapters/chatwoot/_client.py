@@ -65,6 +65,13 @@ class ChatwootClient(Protocol):
         """Connect, make one real call, report; never raises."""
         ...
 
+    async def ping(self) -> float:
+        """One real round trip (the managed client's profile GET); seconds."""
+        ...
+
+    @property
+    def is_connected(self) -> bool: ...
+
     # contacts
     async def list_contacts(
         self, *, page: int = 1, sort: str | None = None, correlation_id: str | None = None

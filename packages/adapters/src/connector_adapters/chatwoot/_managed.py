@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from connector_adapters.chatwoot._client import (
     PagedIterators,
@@ -107,6 +107,9 @@ class ManagedChatwoot(PagedIterators):
     ``api_access_token`` setting when Chatwoot rejects the token.
     """
 
+    name: ClassVar[str] = "chatwoot"
+    version: ClassVar[str] = _VERSION
+
     def __init__(self, config: ChatwootConfig) -> None:
         if config.account_id is None or config.api_access_token is None:
             missing = [n for n in ("account_id", "api_access_token") if getattr(config, n) is None]
@@ -152,9 +155,21 @@ class ManagedChatwoot(PagedIterators):
     async def disconnect(self) -> None:
         await self.http.disconnect()
 
+    @property
+    def is_connected(self) -> bool:
+        return self.http.is_connected
+
+    async def ping(self) -> float:
+        """GET ``/api/v1/profile`` (which proves the token); its round trip in seconds.
+        Raises NotConnectedError before ``connect()``, AuthenticationError for a
+        rejected token, and the connection errors of HttpConnector."""
+        seconds: float = await self._guard(self.http.ping())
+        return seconds
+
     async def check(self) -> CheckResult:
         """Connect, fetch the profile (proves the token), report; never raises."""
-        return await self.http.check()
+        result = await self.http.check()
+        return result.model_copy(update={"connector": self.name})
 
     async def __aenter__(self) -> Self:
         await self.connect()

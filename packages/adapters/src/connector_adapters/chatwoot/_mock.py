@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar, Self
 
 from connector_adapters.chatwoot._client import (
     CONTACTS_PER_PAGE,
@@ -47,6 +49,12 @@ def _sort_key(field: str) -> Any:
     return key
 
 
+try:
+    _VERSION = version("connector-adapters")
+except PackageNotFoundError:  # pragma: no cover
+    _VERSION = "0.0.0"
+
+
 class MockChatwoot(PagedIterators):
     """An in-memory Chatwoot account that behaves like the managed client.
 
@@ -57,6 +65,9 @@ class MockChatwoot(PagedIterators):
     the agent ``assignee_type="me"`` refers to.
     """
 
+    name: ClassVar[str] = "chatwoot-mock"
+    version: ClassVar[str] = _VERSION
+
     def __init__(self, *, account_id: int = 1, user_id: int = 1) -> None:
         self.account_id = account_id
         self.user_id = user_id
@@ -64,6 +75,7 @@ class MockChatwoot(PagedIterators):
         self.conversations: dict[int, ChatwootConversation] = {}
         self.messages: dict[int, list[ChatwootMessage]] = {}
         self.calls: list[tuple[str, str]] = []
+        self._connected = False
         self._contact_ids = itertools.count(1)
         self._conversation_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -74,19 +86,30 @@ class MockChatwoot(PagedIterators):
     # -- lifecycle (nothing to open) ----------------------------------------------------
 
     async def connect(self) -> None:
-        return None
+        self._connected = True
 
     async def disconnect(self) -> None:
-        return None
+        self._connected = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    async def ping(self) -> float:
+        """Nothing to reach: the time of one step of the event loop, in seconds."""
+        started = time.perf_counter()
+        await asyncio.sleep(0)
+        return max(time.perf_counter() - started, 1e-9)
 
     async def check(self) -> CheckResult:
-        return CheckResult(ok=True, connector="chatwoot-mock", latency=0.0)
+        return CheckResult(ok=True, connector=self.name, latency=0.0)
 
     async def __aenter__(self) -> Self:
+        await self.connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        await self.disconnect()
 
     def _call(self, operation: str, correlation_id: str | None) -> str:
         cid = new_correlation_id(correlation_id)

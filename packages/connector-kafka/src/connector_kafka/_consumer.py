@@ -1,0 +1,456 @@
+"""KafkaConsumer: one member of a consumer group, as an async iterator of messages."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
+from aiokafka.structs import TopicPartition as DriverPartition  # type: ignore[import-untyped]
+
+from connector_core import InvalidRequestError, NotConnectedError
+from connector_kafka._codec import MessageCodec
+from connector_kafka._config import KafkaConfig
+from connector_kafka._messages import (
+    KafkaMessage,
+    PartitionLag,
+    Timestamp,
+    TopicPartition,
+    timestamp_ms,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+Road = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+"""Runs one driver call on the connector's road: ``road(operation, fn)``."""
+NewConsumer = Callable[[str | None], Any]
+"""Builds an (unstarted) aiokafka consumer for a group id."""
+
+logger = logging.getLogger("connector.kafka")
+
+PartitionLike = TopicPartition | tuple[str, int]
+
+
+def driver_partition(tp: PartitionLike) -> Any:
+    topic, partition = tp
+    return DriverPartition(topic, partition)
+
+
+def _ours(tp: Any) -> TopicPartition:
+    return TopicPartition(tp.topic, tp.partition)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: KafkaConsumer[Any, Any]) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._owner.partitions_assigned(set(assigned))
+
+
+class KafkaConsumer(Generic[K, V]):
+    """A member of a consumer group reading ``topics``: ``async for message in
+    consumer`` yields :class:`KafkaMessage` in offset order within each partition.
+
+    Use it as ``async with kafka.consume(...) as consumer:`` so that it leaves the group
+    when the block ends (or call :meth:`close`).
+
+    Offsets (at least once):
+
+    * ``auto_commit=True`` (the default): a message is done when the iteration moves on
+      past it (the next message is asked for, or the block ends without an error). Done
+      offsets are committed every ``commit_interval`` seconds, before this member gives
+      partitions up in a rebalance (it waits up to ``drain_timeout`` for the message in
+      hand), and on close. A message whose handling raised or was cancelled is not done,
+      so another member (or the next run) gets it again.
+    * ``auto_commit=False``: nothing is committed but by :meth:`commit`.
+
+    A message that cannot be decoded raises SerializationError from the iteration (its
+    ``details`` say where it is); iterating again goes on with the next one, and the bad
+    message counts as done.
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        *,
+        group_id: str | None,
+        codec: MessageCodec[K, V],
+        config: KafkaConfig,
+        road: Road,
+        new_consumer: NewConsumer,
+        auto_commit: bool = True,
+        on_close: Callable[[KafkaConsumer[Any, Any]], None] | None = None,
+    ) -> None:
+        self.topics = tuple(topics)
+        self.group_id = group_id
+        self.auto_commit = auto_commit
+        self._codec = codec
+        self._config = config
+        self._road = road
+        self._new_consumer = new_consumer
+        self._on_close = on_close
+        self._consumer: Any = None
+        self._closed = False
+        self._start_lock = asyncio.Lock()
+        self._buffers: dict[Any, deque[Any]] = {}
+        self._order: deque[Any] = deque()  # partitions with buffered records, in fetch order
+        self._owned: set[Any] = set()
+        self._revoking: set[Any] = set()
+        self._paused: set[Any] = set()
+        self._current: tuple[Any, int] | None = None  # the message in the caller's hands
+        self._finished = asyncio.Event()
+        self._done: dict[Any, int] = {}  # next offset to commit, after finished messages
+        self._committed: dict[Any, int] = {}
+        self._last_commit = time.monotonic()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the group (or, without a group id, read from the committed-less start).
+        Idempotent; the first iteration calls it."""
+        async with self._start_lock:
+            if self._consumer is not None:
+                return
+            if self._closed:
+                raise NotConnectedError("this consumer is closed", connector="kafka")
+            consumer = self._new_consumer(self.group_id)
+            if self.group_id is not None:
+                consumer.subscribe(list(self.topics), listener=_Listener(self))
+            else:
+                consumer.subscribe(list(self.topics))
+            try:
+                await self._road("consume.start", consumer.start)
+            except BaseException:
+                await asyncio.shield(_stop_quietly(consumer, self._config.connect_timeout))
+                raise
+            self._consumer = consumer
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Leaving the block normally finishes the message in hand; an error or a
+        # cancellation leaves it undone, to be delivered again.
+        await asyncio.shield(self.close(finished=exc_type is None))
+
+    async def close(self, *, finished: bool = True) -> None:
+        """Commit what is done (with ``auto_commit``), leave the group and stop.
+        ``finished=False``: the message in hand is not done. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        try:
+            if consumer is not None:
+                if finished:
+                    self._finish_current()
+                if self.auto_commit and self.group_id is not None:
+                    try:
+                        await self._commit_done(consumer, self._owned)
+                    except Exception as exc:  # logged: closing must not fail
+                        logger.warning("final commit of group %s failed: %s", self.group_id, exc)
+                await _stop_quietly(consumer, self._config.connect_timeout)
+        finally:
+            if self._on_close is not None:
+                self._on_close(self)
+
+    # -- iteration --------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> KafkaMessage[K, V]:
+        if self._consumer is None:
+            await self.start()
+        consumer = self._consumer
+        if consumer is None:  # closed meanwhile
+            raise StopAsyncIteration
+        self._finish_current()
+        if self.auto_commit and self._commit_due():
+            await self._commit_done(consumer, self._owned)
+        while True:
+            found = self._next_buffered()
+            if found is not None:
+                break
+            batch = await self._road(
+                "consume.fetch",
+                lambda: consumer.getmany(timeout_ms=500, max_records=self._config.max_poll_records),
+            )
+            if self._consumer is None:
+                raise StopAsyncIteration
+            self._buffer(batch)
+            if self.auto_commit and self._commit_due():
+                await self._commit_done(consumer, self._owned)
+        tp, record = found
+        self._current = (tp, record.offset)
+        self._finished.clear()
+        return self._codec.decode(record)
+
+    def _buffer(self, batch: dict[Any, list[Any]]) -> None:
+        for tp, records in batch.items():
+            if not records or tp in self._revoking:
+                continue
+            if self.group_id is not None and tp not in self._owned:
+                continue
+            queue = self._buffers.get(tp)
+            if queue is None:
+                queue = self._buffers[tp] = deque()
+            if not queue:
+                self._order.append(tp)
+            queue.extend(records)
+
+    def _next_buffered(self) -> tuple[Any, Any] | None:
+        for _ in range(len(self._order)):
+            tp = self._order[0]
+            queue = self._buffers.get(tp)
+            if not queue:
+                self._order.popleft()
+                continue
+            if tp in self._paused or tp in self._revoking:
+                self._order.rotate(-1)
+                continue
+            record = queue.popleft()
+            if not queue:
+                self._order.popleft()
+            return tp, record
+        return None
+
+    def _finish_current(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            tp, offset = current
+            if self.group_id is None or tp in self._owned:
+                self._done[tp] = offset + 1
+        self._finished.set()
+
+    # -- offsets ----------------------------------------------------------------------------
+
+    def _commit_due(self) -> bool:
+        return time.monotonic() - self._last_commit >= self._config.commit_interval
+
+    def _pending(self, partitions: Iterable[Any]) -> dict[Any, int]:
+        return {
+            tp: self._done[tp]
+            for tp in partitions
+            if tp in self._done and self._done[tp] != self._committed.get(tp)
+        }
+
+    async def _commit_done(self, consumer: Any, partitions: Iterable[Any]) -> None:
+        self._last_commit = time.monotonic()
+        offsets = self._pending(partitions)
+        if offsets:
+            await self._road("commit", lambda: consumer.commit(offsets))
+            self._committed.update(offsets)
+
+    async def commit(self, message: KafkaMessage[Any, Any] | None = None) -> None:
+        """Commit, for every partition, the offset after the last message yielded (the
+        one in hand included); or, given ``message``, the offset after it in its
+        partition. Raises NotConnectedError before the first message, InvalidRequestError
+        without a group id, ConflictError when the group moved the partition away."""
+        consumer = self._require_started()
+        if self.group_id is None:
+            raise InvalidRequestError("commit() needs a group id", connector="kafka")
+        if message is None:
+            self._finish_current()
+            await self._commit_done(consumer, self._owned)
+            return
+        tp = DriverPartition(message.topic, message.partition)
+        offsets = {tp: message.offset + 1}
+        await self._road("commit", lambda: consumer.commit(offsets))
+        self._committed.update(offsets)
+        self._done[tp] = max(self._done.get(tp, 0), message.offset + 1)
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """For each partition read so far, the offset after the last message yielded
+        (the one in hand included): what :meth:`commit` would commit, or what a
+        transaction's ``commit_offsets`` sends."""
+        offsets = {_ours(tp): offset for tp, offset in self._done.items()}
+        if self._current is not None:
+            tp, offset = self._current
+            offsets[_ours(tp)] = offset + 1
+        return offsets
+
+    def offsets_committed(self, offsets: dict[TopicPartition, int]) -> None:
+        """Record that ``offsets`` were committed elsewhere (by a transaction)."""
+        for tp, offset in offsets.items():
+            key = driver_partition(tp)
+            self._committed[key] = offset
+            self._done[key] = max(self._done.get(key, 0), offset)
+
+    # -- rebalances (called by the driver's coordinator task) -------------------------------
+
+    async def partitions_revoked(self, revoked: set[Any]) -> None:
+        self._revoking |= revoked
+        try:
+            current = self._current
+            if self.auto_commit and current is not None and current[0] in revoked:
+                try:
+                    async with asyncio.timeout(self._config.drain_timeout):
+                        await self._finished.wait()
+                except TimeoutError:
+                    logger.warning(
+                        "a message of %s/%d was still being handled when the group took the "
+                        "partition away; another member will get it again",
+                        current[0].topic,
+                        current[0].partition,
+                    )
+            for tp in revoked:
+                self._buffers.pop(tp, None)
+            consumer = self._consumer
+            if self.auto_commit and consumer is not None:
+                try:
+                    await self._commit_done(consumer, revoked)
+                except Exception as exc:  # the listener must not fail the rebalance
+                    logger.warning("commit before a rebalance failed: %s", exc)
+        finally:
+            self._owned -= revoked
+            for tp in revoked:
+                self._done.pop(tp, None)
+                self._committed.pop(tp, None)
+                self._paused.discard(tp)
+            self._revoking -= revoked
+
+    def partitions_assigned(self, assigned: set[Any]) -> None:
+        self._owned = set(assigned)
+        self._paused &= self._owned
+
+    # -- positions, flow and lag ------------------------------------------------------------
+
+    def _require_started(self) -> Any:
+        if self._consumer is None:
+            raise NotConnectedError(
+                "the consumer has not started: iterate it or use 'async with' first",
+                connector="kafka",
+            )
+        return self._consumer
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member reads now."""
+        consumer = self._require_started()
+        return {_ours(tp) for tp in consumer.assignment()}
+
+    def _assigned(self, partitions: Sequence[PartitionLike]) -> list[Any]:
+        consumer = self._require_started()
+        mine = consumer.assignment()
+        if not partitions:
+            return list(mine)
+        chosen = [driver_partition(tp) for tp in partitions]
+        missing = [tp for tp in chosen if tp not in mine]
+        if missing:
+            names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in missing)
+            raise InvalidRequestError(f"not assigned to this consumer: {names}", connector="kafka")
+        return chosen
+
+    def _forget_buffered(self, partitions: Iterable[Any]) -> None:
+        for tp in partitions:
+            self._buffers.pop(tp, None)
+            self._done.pop(tp, None)
+            if self._current is not None and self._current[0] == tp:
+                self._current = None
+
+    def seek(self, partition: PartitionLike, offset: int) -> None:
+        """Read ``partition`` from ``offset`` on (messages already fetched are dropped)."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError("offset must be an integer >= 0", connector="kafka")
+        (tp,) = self._assigned([partition])
+        self._forget_buffered([tp])
+        self._require_started().seek(tp, offset)
+
+    async def seek_to_beginning(self, *partitions: PartitionLike) -> None:
+        """Read the given partitions (default: all assigned) from their first message."""
+        chosen = self._assigned(partitions)
+        self._forget_buffered(chosen)
+        consumer = self._require_started()
+        await self._road("consume.seek", lambda: consumer.seek_to_beginning(*chosen))
+
+    async def seek_to_end(self, *partitions: PartitionLike) -> None:
+        """Skip to the end of the given partitions (default: all assigned)."""
+        chosen = self._assigned(partitions)
+        self._forget_buffered(chosen)
+        consumer = self._require_started()
+        await self._road("consume.seek", lambda: consumer.seek_to_end(*chosen))
+
+    async def seek_to_timestamp(self, when: Timestamp, *partitions: PartitionLike) -> None:
+        """Read the given partitions (default: all assigned) from their first message
+        whose timestamp is at or after ``when`` (an aware datetime or epoch
+        milliseconds); a partition with none is read from its end."""
+        millis = timestamp_ms(when)
+        chosen = self._assigned(partitions)
+        consumer = self._require_started()
+        found = await self._road(
+            "consume.seek", lambda: consumer.offsets_for_times(dict.fromkeys(chosen, millis))
+        )
+        self._forget_buffered(chosen)
+        past_end = []
+        for tp in chosen:
+            hit = found.get(tp)
+            if hit is None:
+                past_end.append(tp)
+            else:
+                consumer.seek(tp, hit.offset)
+        if past_end:
+            await self._road("consume.seek", lambda: consumer.seek_to_end(*past_end))
+
+    def pause(self, *partitions: PartitionLike) -> None:
+        """Stop fetching (and yielding) the given partitions (default: all assigned)
+        until :meth:`resume`: backpressure without leaving the group."""
+        chosen = self._assigned(partitions)
+        self._require_started().pause(*chosen)
+        self._paused.update(chosen)
+
+    def resume(self, *partitions: PartitionLike) -> None:
+        """Fetch and yield the given paused partitions (default: all) again."""
+        consumer = self._require_started()
+        chosen = self._assigned(partitions) if partitions else list(self._paused)
+        consumer.resume(*chosen)
+        self._paused.difference_update(chosen)
+
+    def paused(self) -> set[TopicPartition]:
+        """The partitions paused now."""
+        return {_ours(tp) for tp in self._paused}
+
+    async def lag(self) -> list[PartitionLag]:
+        """For each assigned partition: the offset of the next message this consumer
+        yields, the end of the partition, and how many messages lie between."""
+        consumer = self._require_started()
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return []
+        ends = await self._road("consume.lag", lambda: consumer.end_offsets(assigned))
+        lags = []
+        for tp in assigned:
+            queue = self._buffers.get(tp)
+            if self._current is not None and self._current[0] == tp:
+                position = self._current[1]
+            elif queue:
+                position = queue[0].offset
+            else:
+                position = await self._road("consume.lag", functools.partial(consumer.position, tp))
+            end = int(ends[tp])
+            lags.append(PartitionLag(tp.topic, tp.partition, position, end, max(0, end - position)))
+        return lags
+
+
+async def _stop_quietly(consumer: Any, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer.stop()
+    except (Exception, TimeoutError) as exc:
+        logger.debug("stopping a consumer raised %s", type(exc).__name__)

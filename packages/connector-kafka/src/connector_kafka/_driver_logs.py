@@ -1,0 +1,80 @@
+"""Secrets out of aiokafka's own log records.
+
+aiokafka logs every request it sends at DEBUG, SASL ones included: with PLAIN over
+SaslAuthenticate the record shows ``sasl_auth_bytes=b'\\x00user\\x00password'``. Its
+loggers get a filter that masks the secrets of every live connector in each record
+(message, arguments and exception) before any handler sees it. A record is only built
+when its level is enabled, so this costs nothing unless aiokafka's DEBUG logging is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Iterable
+
+from connector_core import scrub_exception, scrub_secrets
+
+_DRIVER_PREFIX = "aiokafka"
+
+
+class DriverLogScrubber(logging.Filter):
+    """Masks registered secrets in records of the ``aiokafka`` loggers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: dict[int, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+        self._installed: set[str] = set()
+
+    def register(self, owner: object, secrets: Iterable[str]) -> None:
+        """Mask ``secrets`` for as long as ``owner`` lives."""
+        known = tuple(s for s in secrets if s)
+        if not known:
+            return
+        key = id(owner)
+        with self._lock:
+            self._secrets[key] = known
+        weakref.finalize(owner, self._forget, key)
+        self._install()
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._secrets.pop(key, None)
+
+    def _install(self) -> None:
+        # aiokafka creates its loggers at import (one per module): add the filter to
+        # each, since a logger's filters do not see its children's records.
+        names = [_DRIVER_PREFIX] + [
+            name
+            for name, logger in list(logging.root.manager.loggerDict.items())
+            if name.startswith(_DRIVER_PREFIX + ".") and isinstance(logger, logging.Logger)
+        ]
+        for name in names:
+            if name not in self._installed:
+                logging.getLogger(name).addFilter(self)
+                self._installed.add(name)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = tuple(s for known in self._secrets.values() for s in known)
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: leave it to logging's own error handling
+            return True
+        scrubbed = scrub_secrets(message, secrets)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and record.exc_info[1] is not None:
+            _kind, value, tb = record.exc_info
+            clean = scrub_exception(value, secrets)
+            if clean is not value:
+                record.exc_info = (type(clean), clean, tb)
+                record.exc_text = None
+        return True
+
+
+SCRUBBER = DriverLogScrubber()

@@ -877,12 +877,20 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 found.append(codec.decode(_Raw(raw)))
         return found
 
-    def _reader(self, topic: str, since: Any, limit: int | None, *, messages: bool) -> TopicReader:
+    def _reader(
+        self,
+        topic: str,
+        since: Any,
+        limit: int | None,
+        *,
+        messages: bool,
+        codec: MessageCodec[Any, Any] | None = None,
+    ) -> TopicReader:
         return TopicReader(
             topic,
             since=since,
             limit=limit,
-            codec=self._codec,
+            codec=codec or self._codec,
             road=self._road,
             new_consumer=self._new_consumer,
             partitions_of=self._partitions_of,
@@ -901,6 +909,21 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         step), InvalidRequestError for a bad ``since`` or ``limit``."""
         self._require(self._producer)
         return self._reader(stream, since, limit, messages=False)
+
+    def read_messages(
+        self,
+        topic: str,
+        *,
+        since: Any = None,
+        limit: int | None = None,
+        key_serializer: Serializer[Any] | None = None,
+        value_serializer: Serializer[Any] | None = None,
+    ) -> TopicReader:
+        """As :meth:`read`, but yields whole :class:`KafkaMessage` objects (key, value,
+        headers, offsets): to look at a dead-letter topic, say, without joining a group."""
+        self._require(self._producer)
+        codec = self._codec_for(key_serializer, value_serializer)
+        return self._reader(topic, since, limit, messages=True, codec=codec)
 
     async def sample(self, stream: str, n: int = 10) -> list[Record]:
         """Up to ``n`` records of topic ``stream`` (the first it retains)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from connector_kafka import JsonSerializer, KafkaConfig, KafkaConnector
+from connector_testing import ToxiproxyClient, ToxiproxyError
 
 # Short enough for fast rebalances, long enough for a loaded two-core machine; the broker
 # refuses sessions under group.min.session.timeout.ms (6 s by default).
@@ -36,3 +39,15 @@ def json_connector(config: KafkaConfig) -> KafkaConnector:
     return KafkaConnector(
         config, key_serializer=JsonSerializer(), value_serializer=JsonSerializer()
     )
+
+
+@contextlib.contextmanager
+def toxic(client: ToxiproxyClient, proxy: str, kind: str, **attributes: Any) -> Iterator[None]:
+    """A Toxiproxy toxic for the duration of a block. Its removal tolerates "not found":
+    on a shared machine another test session may reset every proxy meanwhile."""
+    name = client.add_toxic(proxy, kind, **attributes)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ToxiproxyError):
+            client.remove_toxic(proxy, name)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
-from kafka_support import json_connector, make_config
+from kafka_support import json_connector, make_config, toxic
 
 from connector_kafka import BytesSerializer, JsonSerializer, KafkaConfig, KafkaConnector
 from connector_testing import (
@@ -148,7 +148,7 @@ class TestKafkaRoad(KafkaFixtures, RoadContractTests):
     def slow_operation(self, topic: str, toxiproxy: ToxiproxyClient) -> Any:
         async def slow(connector: KafkaConnector, timeout: float) -> None:
             await connector.produce(topic, {"warm": True})  # metadata known before the toxic
-            with toxiproxy.toxic(PROXY, "latency", latency=int(timeout * 4000)):
+            with toxic(toxiproxy, PROXY, "latency", latency=int(timeout * 4000)):
                 await connector.produce(topic, {"slow": True}, timeout=timeout)
 
         return slow

@@ -194,7 +194,9 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             )
 
     async def _ping(self) -> None:
-        await self._require(self._admin).describe_cluster()
+        # A metadata request for no topic, on the producer's client: the connection the
+        # data goes through (and an open one, so slowness shows as a timeout).
+        await _admin.topic_metadata(self._require(self._producer).client, [])
 
     def _translate_error(self, exc: BaseException) -> ConnectorError | None:
         if isinstance(exc, HandlerFailedError):

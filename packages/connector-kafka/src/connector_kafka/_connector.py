@@ -21,6 +21,7 @@ from connector_core import (
     USE_DEFAULT,
     BaseConnector,
     Catalog,
+    ConnectionFailedError,
     ConnectorError,
     ErrorCode,
     InvalidRequestError,
@@ -144,13 +145,16 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         await producer.start()
 
     async def _bootstrap_problem(self, settings: dict[str, Any]) -> BaseException | None:
+        """Why no broker could be bootstrapped from, when a retry cannot cure it: the
+        driver's refusal of the login, a TLS failure, or a ConnectionFailedError saying
+        the listener does not speak TLS. None when the brokers are just unreachable."""
         found: BaseException | None = None
         for server in self.config.bootstrap_servers:
             host, _, port = server.rpartition(":")
+            address = (host.strip("[]"), int(port))
             try:
                 conn = await create_conn(
-                    host.strip("[]"),
-                    int(port),
+                    *address,
                     client_id=settings["client_id"],
                     request_timeout_ms=settings["request_timeout_ms"],
                     ssl_context=settings["ssl_context"],
@@ -161,10 +165,24 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 )
             except Exception as exc:
                 error = translate_error(exc)
-                if error is not None and error.code in (ErrorCode.AUTHENTICATION,):
+                if error is not None and error.code is ErrorCode.AUTHENTICATION:
                     return exc
                 if error is not None and not error.transient and found is None:
                     found = exc  # TLS refused: no retry will change it
+                elif (
+                    found is None
+                    and settings["ssl_context"] is not None
+                    and isinstance(exc, ConnectionError | EOFError)
+                    and await _speaks_plaintext(address, settings)
+                ):
+                    found = ConnectionFailedError(
+                        f"the broker at {server} closed the TLS handshake and answers "
+                        "PLAINTEXT there: use security_protocol=PLAINTEXT (or SASL_PLAINTEXT), "
+                        "or the broker's TLS listener",
+                        connector=self.name,
+                        transient=False,
+                    )
+                    found.__cause__ = exc
             else:
                 conn.close()
                 return None
@@ -1005,6 +1023,15 @@ def _as_text(value: Any) -> Any:
     if isinstance(value, bool | Mapping | list | tuple | set | bytes):
         raise TypeError(f"a {type(value).__name__} is not a key for string keys")
     return str(value)
+
+
+async def _speaks_plaintext(address: tuple[str, int], settings: dict[str, Any]) -> bool:
+    try:
+        conn = await create_conn(*address, client_id=settings["client_id"], request_timeout_ms=5000)
+    except Exception:
+        return False
+    conn.close()
+    return True
 
 
 def _always(error: ConnectorError) -> bool:

@@ -41,13 +41,32 @@ def json_connector(config: KafkaConfig) -> KafkaConnector:
     )
 
 
+class Toxic:
+    """A toxic added by :func:`toxic`; ``active()`` says whether it is still there."""
+
+    def __init__(self, client: ToxiproxyClient, proxy: str, name: str) -> None:
+        self.client, self.proxy, self.name = client, proxy, name
+
+    def active(self) -> bool:
+        return any(t.get("name") == self.name for t in self.client.toxics(self.proxy))
+
+    def require(self) -> None:
+        """Fail saying so when the toxic vanished: on a shared machine another test
+        session may reset every proxy, and the test would then prove nothing."""
+        if not self.active():
+            raise AssertionError(
+                f"the {self.name} toxic was removed meanwhile (another test session reset "
+                "Toxiproxy?): the fault was not injected all along"
+            )
+
+
 @contextlib.contextmanager
-def toxic(client: ToxiproxyClient, proxy: str, kind: str, **attributes: Any) -> Iterator[None]:
-    """A Toxiproxy toxic for the duration of a block. Its removal tolerates "not found":
-    on a shared machine another test session may reset every proxy meanwhile."""
+def toxic(client: ToxiproxyClient, proxy: str, kind: str, **attributes: Any) -> Iterator[Toxic]:
+    """A Toxiproxy toxic for the duration of a block. Its removal tolerates "not found"
+    (another test session may have reset every proxy meanwhile)."""
     name = client.add_toxic(proxy, kind, **attributes)
     try:
-        yield
+        yield Toxic(client, proxy, name)
     finally:
         with contextlib.suppress(ToxiproxyError):
             client.remove_toxic(proxy, name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -20,6 +20,16 @@ pytestmark = pytest.mark.integration
 
 PROXY = "kafka"
 REQUEST_TIMEOUT = 2.0
+
+
+async def _outcome(call: Awaitable[Any]) -> tuple[BaseException | None, float]:
+    """What ``call`` raised (None if nothing), and how long it took."""
+    started = time.monotonic()
+    try:
+        await call
+    except ConnectorError as exc:
+        return exc, time.monotonic() - started
+    return None, time.monotonic() - started
 
 
 @pytest.fixture
@@ -69,17 +79,19 @@ async def test_acked_messages_survive_a_broker_outage_exactly_once(
         await until(lambda: acked_in["before"] >= 100)
         # The broker is gone for three seconds: every connection through the proxy is
         # reset, new ones too. In-flight batches fail; the producer sends them again.
-        with toxic(toxiproxy, PROXY, "reset_peer", timeout=300):
+        with toxic(toxiproxy, PROXY, "reset_peer", timeout=300) as outage:
             phase["name"] = "outage"
             await asyncio.sleep(3)
+            outage.require()
         phase["name"] = "after"
         await until(lambda: acked_in["after"] >= 100)
         # Then acknowledgements are lost: the broker writes, but its answers arrive after
         # the request timeout, so the producer sends the same batches again. Only the
         # idempotent producer's sequence numbers keep the broker from writing them twice.
-        with toxic(toxiproxy, PROXY, "latency", latency=int(REQUEST_TIMEOUT * 1250)):
+        with toxic(toxiproxy, PROXY, "latency", latency=int(REQUEST_TIMEOUT * 1250)) as late:
             phase["name"] = "late acks"
             await asyncio.sleep(3)
+            late.require()
         phase["name"] = "recovered"
         await until(lambda: acked_in["recovered"] >= 100)
     finally:
@@ -102,15 +114,12 @@ async def test_latency_beyond_the_request_timeout_is_a_timeout(
     # On connections already open (the admin client's for ping, the producer's): after a
     # timed-out request aiokafka closes its connection, and opening one under this latency
     # fails as an unreachable broker (ConnectionFailedError), not as a timeout.
-    with toxic(toxiproxy, PROXY, "latency", latency=int(REQUEST_TIMEOUT * 3000)):
-        started = time.monotonic()
-        with pytest.raises(ConnectorTimeoutError):
-            await proxied.ping()
-        ping_took = time.monotonic() - started
-        started = time.monotonic()
-        with pytest.raises(ConnectorTimeoutError):
-            await proxied.produce(topic, {"late": True})
-        produce_took = time.monotonic() - started
+    with toxic(toxiproxy, PROXY, "latency", latency=int(REQUEST_TIMEOUT * 3000)) as slow:
+        ping_error, ping_took = await _outcome(proxied.ping())
+        produce_error, produce_took = await _outcome(proxied.produce(topic, {"late": True}))
+        slow.require()
+    assert isinstance(ping_error, ConnectorTimeoutError), repr(ping_error)
+    assert isinstance(produce_error, ConnectorTimeoutError), repr(produce_error)
     # The issue's bound: within the request timeout plus a second.
     assert produce_took <= REQUEST_TIMEOUT + 1
     assert ping_took <= REQUEST_TIMEOUT + 1

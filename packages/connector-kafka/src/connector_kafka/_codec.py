@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from connector_core import SerializationError
-from connector_kafka._messages import KafkaMessage, from_ms
-from connector_kafka._serializers import Serializer
+from connector_kafka._messages import KafkaMessage
+from connector_kafka._serializers import BytesSerializer, Serializer
+
+_new_message = tuple.__new__
+
+
+def is_plain_bytes(serializer: object) -> bool:
+    """Whether ``serializer`` is the bytes serializer itself (not a subclass): its bytes
+    are the driver's bytes, so calling it can be skipped."""
+    return type(serializer) is BytesSerializer
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -25,11 +34,14 @@ class MessageCodec(Generic[K, V]):
     :class:`KafkaMessage`; every failure is a SerializationError naming the part (key
     or value) and, when decoding, where the message is."""
 
-    __slots__ = ("key_serializer", "value_serializer")
+    __slots__ = ("_decode_key", "_decode_value", "key_serializer", "value_serializer")
 
     def __init__(self, key_serializer: Serializer[K], value_serializer: Serializer[V]) -> None:
         self.key_serializer = key_serializer
         self.value_serializer = value_serializer
+        # Bytes stay bytes: skip the call (the consume path runs it per message).
+        self._decode_key = not is_plain_bytes(key_serializer)
+        self._decode_value = not is_plain_bytes(value_serializer)
 
     def encode_key(self, key: K | None) -> bytes | None:
         if key is None:
@@ -53,11 +65,13 @@ class MessageCodec(Generic[K, V]):
         """The message of an aiokafka ``ConsumerRecord`` (raw key and value bytes)."""
         part = "key"
         try:
-            key = None if record.key is None else self.key_serializer.deserialize(record.key)
+            key = record.key
+            if key is not None and self._decode_key:
+                key = self.key_serializer.deserialize(key)
             part = "value"
-            value = (
-                None if record.value is None else self.value_serializer.deserialize(record.value)
-            )
+            value = record.value
+            if value is not None and self._decode_value:
+                value = self.value_serializer.deserialize(value)
         except Exception as exc:
             serializer = self.key_serializer if part == "key" else self.value_serializer
             error = _failed(
@@ -70,13 +84,19 @@ class MessageCodec(Generic[K, V]):
                 topic=record.topic, partition=record.partition, offset=record.offset, part=part
             )
         else:
-            return KafkaMessage(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=key,
-                value=value,
-                headers=tuple(record.headers or ()),
-                timestamp=from_ms(record.timestamp),
+            headers = record.headers
+            # tuple.__new__ directly: a named tuple's own __new__ is a Python frame, and
+            # this runs once per consumed message.
+            return _new_message(
+                KafkaMessage,
+                (
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    key,
+                    value,
+                    headers if type(headers) is tuple else tuple(headers or ()),
+                    record.timestamp,
+                ),
             )
         raise error

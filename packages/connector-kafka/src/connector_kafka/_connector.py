@@ -37,7 +37,7 @@ from connector_core import (
 )
 from connector_kafka import _admin
 from connector_kafka._admin import TopicDescription
-from connector_kafka._codec import MessageCodec
+from connector_kafka._codec import MessageCodec, is_plain_bytes
 from connector_kafka._config import KafkaConfig
 from connector_kafka._consumer import KafkaConsumer, driver_partition
 from connector_kafka._discover import TopicStream, infer_fields, infer_key, objects
@@ -75,6 +75,10 @@ T = TypeVar("T")
 logger = logging.getLogger("connector.kafka")
 
 _DEFAULT_DEAD_LETTER = DeadLetter()
+_Encoded = tuple[
+    int, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None, int | None
+]
+"""One message ready for the driver: (index, key, value, headers, partition, timestamp)."""
 # Errors of one message's send() that say nothing about the next message's.
 _PER_MESSAGE = (kafka_errors.MessageSizeTooLargeError,)
 # How each kind of driver call of the helpers takes the road: (idempotent, retry, timeout).
@@ -429,22 +433,37 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         _check_topic(topic)
         producer = self._require(self._producer)
         errors: list[RecordError] = []
-        encoded: list[tuple[int, Any, Any, list[tuple[str, bytes]], int | None, int | None]] = []
+        encoded: list[_Encoded] = []
+        encode_value = codec.encode_value
+        # Bytes through the bytes serializer are what the driver takes: no call at all.
+        as_is = is_plain_bytes(codec.value_serializer)
         for index, item in enumerate(messages):
-            message = item if isinstance(item, OutgoingMessage) else OutgoingMessage(item)
+            if as_is and type(item) is bytes:
+                encoded.append((index, None, item, None, None, None))
+                continue
             try:
-                key_bytes = codec.encode_key(message.key)
-                value_bytes = codec.encode_value(message.value)
+                if isinstance(item, OutgoingMessage):
+                    key_bytes = codec.encode_key(item.key)
+                    value_bytes = encode_value(item.value)
+                    headers = encode_headers(item.headers) if item.headers else None
+                    millis = timestamp_ms(item.timestamp)
+                    partition = item.partition
+                else:  # a bare value
+                    key_bytes, value_bytes, headers, millis, partition = (
+                        None,
+                        encode_value(item),
+                        None,
+                        None,
+                        None,
+                    )
                 if key_bytes is None and value_bytes is None:
                     raise InvalidRequestError(
                         "a message needs a key or a value", connector=self.name
                     )
-                headers = encode_headers(message.headers)
-                millis = timestamp_ms(message.timestamp)
             except ConnectorError as exc:
                 errors.append(self._record_error(index, exc))
                 continue
-            encoded.append((index, key_bytes, value_bytes, headers, message.partition, millis))
+            encoded.append((index, key_bytes, value_bytes, headers, partition, millis))
         if encoded:
             deadline = self.config.bulk_deadline(len(encoded))
             sent = await self.run(
@@ -472,21 +491,16 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         return self._record_error(index, error)
 
     async def _send_all(
-        self,
-        producer: Any,
-        topic: str,
-        encoded: list[tuple[int, Any, Any, list[tuple[str, bytes]], int | None, int | None]],
-        deadline: float,
+        self, producer: Any, topic: str, encoded: list[_Encoded], deadline: float
     ) -> tuple[int, list[RecordError]]:
         pending: list[tuple[int, asyncio.Future[Any]]] = []
         errors: list[RecordError] = []
-        unsent = 0
         refused: ConnectorError | None = None
         partitions: set[int] | None = None
+        send = producer.send
         try:
             async with asyncio.timeout(deadline):
-                for position, (index, key, value, headers, partition, millis) in enumerate(encoded):
-                    unsent = position
+                for index, key, value, headers, partition, millis in encoded:
                     if refused is not None:
                         errors.append(self._record_error(index, refused))
                         continue
@@ -501,7 +515,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                                     )
                                 )
                                 continue
-                        future = await producer.send(topic, value, key, partition, millis, headers)
+                        future = await send(topic, value, key, partition, millis, headers)
                     except _PER_MESSAGE as exc:
                         errors.append(self._driver_record_error(index, exc))
                         continue
@@ -512,7 +526,6 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                         errors.append(self._record_error(index, refused))
                         continue
                     pending.append((index, future))
-                unsent = len(encoded)
                 if pending:
                     await asyncio.wait([future for _, future in pending])
         except TimeoutError:
@@ -521,13 +534,16 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 f"not sent: produce_many ran out of its {deadline:.1f}s deadline",
                 connector=self.name,
             )
-            for index, *_ in encoded[unsent:]:
+            handed = {i for i, _ in pending} | {e.index for e in errors}
+            for index, *_ in (item for item in encoded if item[0] not in handed):
                 errors.append(
                     RecordError(index=index, message=timed_out.message, code=ErrorCode.TIMEOUT)
                 )
         written = 0
         for index, future in pending:
-            if not future.done():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                written += 1  # the common case first
+            elif not future.done():
                 future.add_done_callback(_retrieve)
                 errors.append(
                     RecordError(
@@ -543,8 +559,6 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 errors.append(RecordError(index=index, message="cancelled", code=ErrorCode.UNKNOWN))
             elif (failure := future.exception()) is not None:
                 errors.append(self._driver_record_error(index, failure))
-            else:
-                written += 1
         return written, errors
 
     # -- transactions ---------------------------------------------------------------------
@@ -573,10 +587,11 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             token = CURRENT.set(tx)
             try:
                 yield tx
-            except BaseException:
+            except BaseException as exc:
                 tx.active = False
                 CURRENT.reset(token)
-                await asyncio.shield(self._abort(producer))
+                if not _fenced(exc):  # a fenced producer's transaction is gone already
+                    await asyncio.shield(self._abort(producer))
                 raise
             tx.active = False
             CURRENT.reset(token)
@@ -996,9 +1011,7 @@ class _Raw:
     def __init__(self, message: KafkaMessage[Any, Any]) -> None:
         self.topic, self.partition, self.offset = message.topic, message.partition, message.offset
         self.key, self.value, self.headers = message.key, message.value, message.headers
-        self.timestamp = (
-            -1 if message.timestamp is None else round(message.timestamp.timestamp() * 1000)
-        )
+        self.timestamp = message.timestamp_ms
 
 
 class _Refused:
@@ -1032,6 +1045,12 @@ async def _speaks_plaintext(address: tuple[str, int], settings: dict[str, Any]) 
         return False
     conn.close()
     return True
+
+
+def _fenced(exc: BaseException) -> bool:
+    """Whether ``exc`` says a newer producer took the transactional id over."""
+    cause = exc.__cause__ if isinstance(exc, ConnectorError) else exc
+    return isinstance(cause, kafka_errors.ProducerFenced | kafka_errors.InvalidProducerEpoch)
 
 
 def _always(error: ConnectorError) -> bool:

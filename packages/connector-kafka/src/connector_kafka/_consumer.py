@@ -35,6 +35,10 @@ NewConsumer = Callable[[str | None], Any]
 
 logger = logging.getLogger("connector.kafka")
 
+_CHECK_EVERY = 64
+"""Messages between two looks at the clock for a timed commit (time.monotonic() per
+message would cost more than the rest of the iteration step)."""
+
 PartitionLike = TopicPartition | tuple[str, int]
 
 
@@ -103,16 +107,25 @@ class KafkaConsumer(Generic[K, V]):
         self._consumer: Any = None
         self._closed = False
         self._start_lock = asyncio.Lock()
-        self._buffers: dict[Any, deque[Any]] = {}
-        self._order: deque[Any] = deque()  # partitions with buffered records, in fetch order
+        # Fetched records: the chunk being yielded (one partition's records of a fetch,
+        # from index _at on), the chunks after it, and paused partitions' held records.
+        self._chunk: list[Any] = []
+        self._chunk_tp: Any = None
+        self._at = 0
+        self._chunks: deque[tuple[Any, list[Any]]] = deque()
+        self._held: dict[Any, list[Any]] = {}
         self._owned: set[Any] = set()
         self._revoking: set[Any] = set()
         self._paused: set[Any] = set()
-        self._current: tuple[Any, int] | None = None  # the message in the caller's hands
-        self._finished = asyncio.Event()
+        # The message in the caller's hands (yielded, not done yet).
+        self._in_hand = False
+        self._hand_tp: Any = None
+        self._hand_offset = 0
+        self._finish_waiter: asyncio.Future[None] | None = None
         self._done: dict[Any, int] = {}  # next offset to commit, after finished messages
         self._committed: dict[Any, int] = {}
         self._last_commit = time.monotonic()
+        self._countdown = _CHECK_EVERY
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -177,18 +190,41 @@ class KafkaConsumer(Generic[K, V]):
         return self
 
     async def __anext__(self) -> KafkaMessage[K, V]:
-        if self._consumer is None:
-            await self.start()
+        # The hot path of consuming: once per message, so kept to a few attribute
+        # operations (docs/decisions/0069).
         consumer = self._consumer
-        if consumer is None:  # closed meanwhile
-            raise StopAsyncIteration
-        self._finish_current()
-        if self.auto_commit and self._commit_due():
-            await self._commit_done(consumer, self._owned)
+        if consumer is None:
+            await self.start()
+            consumer = self._consumer
+            if consumer is None:  # closed meanwhile
+                raise StopAsyncIteration
+        if self._in_hand:  # the previous message is done (inlined _finish_current)
+            self._in_hand = False
+            self._done[self._hand_tp] = self._hand_offset + 1
+            if self._finish_waiter is not None:
+                self._finish_current()
+        if self._countdown <= 0:
+            self._countdown = _CHECK_EVERY
+            if self.auto_commit and self._commit_due():
+                await self._commit_done(consumer, self._owned)
+        at = self._at
+        chunk = self._chunk
+        if at < len(chunk):
+            self._at = at + 1
+            record = chunk[at]
+        else:
+            record = await self._refill(consumer)
+        self._in_hand = True
+        self._hand_tp = self._chunk_tp
+        self._hand_offset = record.offset
+        return self._codec.decode(record)
+
+    async def _refill(self, consumer: Any) -> Any:
+        """The next buffered record, fetching (and committing when due) as needed."""
         while True:
-            found = self._next_buffered()
-            if found is not None:
-                break
+            record = self._next_chunk()
+            if record is not None:
+                return record
             batch = await self._road(
                 "consume.fetch",
                 lambda: consumer.getmany(timeout_ms=500, max_records=self._config.max_poll_records),
@@ -198,10 +234,6 @@ class KafkaConsumer(Generic[K, V]):
             self._buffer(batch)
             if self.auto_commit and self._commit_due():
                 await self._commit_done(consumer, self._owned)
-        tp, record = found
-        self._current = (tp, record.offset)
-        self._finished.clear()
-        return self._codec.decode(record)
 
     def _buffer(self, batch: dict[Any, list[Any]]) -> None:
         for tp, records in batch.items():
@@ -209,36 +241,45 @@ class KafkaConsumer(Generic[K, V]):
                 continue
             if self.group_id is not None and tp not in self._owned:
                 continue
-            queue = self._buffers.get(tp)
-            if queue is None:
-                queue = self._buffers[tp] = deque()
-            if not queue:
-                self._order.append(tp)
-            queue.extend(records)
+            if tp in self._paused:
+                self._held.setdefault(tp, []).extend(records)
+            else:
+                self._chunks.append((tp, records))
 
-    def _next_buffered(self) -> tuple[Any, Any] | None:
-        for _ in range(len(self._order)):
-            tp = self._order[0]
-            queue = self._buffers.get(tp)
-            if not queue:
-                self._order.popleft()
+    def _next_chunk(self) -> Any:
+        """Start yielding the next chunk; its first record (None when none is left)."""
+        while self._chunks:
+            tp, records = self._chunks.popleft()
+            if tp in self._revoking:
                 continue
-            if tp in self._paused or tp in self._revoking:
-                self._order.rotate(-1)
+            if tp in self._paused:
+                self._held.setdefault(tp, []).extend(records)
                 continue
-            record = queue.popleft()
-            if not queue:
-                self._order.popleft()
-            return tp, record
+            self._chunk_tp, self._chunk, self._at = tp, records, 1
+            return records[0]
+        self._chunk, self._at = [], 0
         return None
 
     def _finish_current(self) -> None:
-        current, self._current = self._current, None
-        if current is not None:
-            tp, offset = current
-            if self.group_id is None or tp in self._owned:
-                self._done[tp] = offset + 1
-        self._finished.set()
+        if self._in_hand:
+            self._in_hand = False
+            self._done[self._hand_tp] = self._hand_offset + 1
+        waiter = self._finish_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _first_buffered(self, tp: Any) -> int | None:
+        if self._chunk_tp == tp and self._at < len(self._chunk):
+            return int(self._chunk[self._at].offset)
+        for chunk_tp, records in self._chunks:
+            if chunk_tp == tp:
+                return int(records[0].offset)
+        held = self._held.get(tp)
+        return int(held[0].offset) if held else None
+
+    def _forget_done(self, partitions: Iterable[Any]) -> None:
+        for tp in partitions:
+            self._done.pop(tp, None)
 
     # -- offsets ----------------------------------------------------------------------------
 
@@ -282,9 +323,8 @@ class KafkaConsumer(Generic[K, V]):
         (the one in hand included): what :meth:`commit` would commit, or what a
         transaction's ``commit_offsets`` sends."""
         offsets = {_ours(tp): offset for tp, offset in self._done.items()}
-        if self._current is not None:
-            tp, offset = self._current
-            offsets[_ours(tp)] = offset + 1
+        if self._in_hand:
+            offsets[_ours(self._hand_tp)] = self._hand_offset + 1
         return offsets
 
     def offsets_committed(self, offsets: dict[TopicPartition, int]) -> None:
@@ -299,20 +339,25 @@ class KafkaConsumer(Generic[K, V]):
     async def partitions_revoked(self, revoked: set[Any]) -> None:
         self._revoking |= revoked
         try:
-            current = self._current
-            if self.auto_commit and current is not None and current[0] in revoked:
+            if self.auto_commit and self._in_hand and self._hand_tp in revoked:
+                tp = self._hand_tp
+                waiter = self._finish_waiter = asyncio.get_running_loop().create_future()
                 try:
                     async with asyncio.timeout(self._config.drain_timeout):
-                        await self._finished.wait()
+                        await waiter
                 except TimeoutError:
+                    self._in_hand = False  # abandoned: not done, not to be committed
                     logger.warning(
                         "a message of %s/%d was still being handled when the group took the "
                         "partition away; another member will get it again",
-                        current[0].topic,
-                        current[0].partition,
+                        tp.topic,
+                        tp.partition,
                     )
-            for tp in revoked:
-                self._buffers.pop(tp, None)
+                finally:
+                    self._finish_waiter = None
+            elif self._in_hand and self._hand_tp in revoked:
+                self._in_hand = False
+            self._forget_buffered(revoked)
             consumer = self._consumer
             if self.auto_commit and consumer is not None:
                 try:
@@ -359,11 +404,29 @@ class KafkaConsumer(Generic[K, V]):
         return chosen
 
     def _forget_buffered(self, partitions: Iterable[Any]) -> None:
-        for tp in partitions:
-            self._buffers.pop(tp, None)
-            self._done.pop(tp, None)
-            if self._current is not None and self._current[0] == tp:
-                self._current = None
+        """Drop what was fetched of ``partitions`` (and the message in hand, if of one)."""
+        dropped = set(partitions)
+        if self._chunk_tp in dropped:
+            self._chunk, self._at = [], 0
+        self._chunks = deque(c for c in self._chunks if c[0] not in dropped)
+        for tp in dropped:
+            self._held.pop(tp, None)
+        if self._in_hand and self._hand_tp in dropped:
+            self._in_hand = False
+
+    def _held_back(self, partitions: Iterable[Any]) -> None:
+        """Move what was fetched of ``partitions`` aside until they are resumed."""
+        chosen = set(partitions)
+        if self._chunk_tp in chosen and self._at < len(self._chunk):
+            self._held.setdefault(self._chunk_tp, []).extend(self._chunk[self._at :])
+            self._chunk, self._at = [], 0
+        kept: deque[tuple[Any, list[Any]]] = deque()
+        for tp, records in self._chunks:
+            if tp in chosen:
+                self._held.setdefault(tp, []).extend(records)
+            else:
+                kept.append((tp, records))
+        self._chunks = kept
 
     def seek(self, partition: PartitionLike, offset: int) -> None:
         """Read ``partition`` from ``offset`` on (messages already fetched are dropped)."""
@@ -371,12 +434,14 @@ class KafkaConsumer(Generic[K, V]):
             raise InvalidRequestError("offset must be an integer >= 0", connector="kafka")
         (tp,) = self._assigned([partition])
         self._forget_buffered([tp])
+        self._done.pop(tp, None)
         self._require_started().seek(tp, offset)
 
     async def seek_to_beginning(self, *partitions: PartitionLike) -> None:
         """Read the given partitions (default: all assigned) from their first message."""
         chosen = self._assigned(partitions)
         self._forget_buffered(chosen)
+        self._forget_done(chosen)
         consumer = self._require_started()
         await self._road("consume.seek", lambda: consumer.seek_to_beginning(*chosen))
 
@@ -384,6 +449,7 @@ class KafkaConsumer(Generic[K, V]):
         """Skip to the end of the given partitions (default: all assigned)."""
         chosen = self._assigned(partitions)
         self._forget_buffered(chosen)
+        self._forget_done(chosen)
         consumer = self._require_started()
         await self._road("consume.seek", lambda: consumer.seek_to_end(*chosen))
 
@@ -398,6 +464,7 @@ class KafkaConsumer(Generic[K, V]):
             "consume.seek", lambda: consumer.offsets_for_times(dict.fromkeys(chosen, millis))
         )
         self._forget_buffered(chosen)
+        self._forget_done(chosen)
         past_end = []
         for tp in chosen:
             hit = found.get(tp)
@@ -414,6 +481,7 @@ class KafkaConsumer(Generic[K, V]):
         chosen = self._assigned(partitions)
         self._require_started().pause(*chosen)
         self._paused.update(chosen)
+        self._held_back(chosen)
 
     def resume(self, *partitions: PartitionLike) -> None:
         """Fetch and yield the given paused partitions (default: all) again."""
@@ -421,6 +489,10 @@ class KafkaConsumer(Generic[K, V]):
         chosen = self._assigned(partitions) if partitions else list(self._paused)
         consumer.resume(*chosen)
         self._paused.difference_update(chosen)
+        for tp in chosen:
+            held = self._held.pop(tp, None)
+            if held:  # before anything fetched later for it
+                self._chunks.appendleft((tp, held))
 
     def paused(self) -> set[TopicPartition]:
         """The partitions paused now."""
@@ -436,11 +508,11 @@ class KafkaConsumer(Generic[K, V]):
         ends = await self._road("consume.lag", lambda: consumer.end_offsets(assigned))
         lags = []
         for tp in assigned:
-            queue = self._buffers.get(tp)
-            if self._current is not None and self._current[0] == tp:
-                position = self._current[1]
-            elif queue:
-                position = queue[0].offset
+            buffered = self._first_buffered(tp)
+            if self._in_hand and self._hand_tp == tp:
+                position = self._hand_offset
+            elif buffered is not None:
+                position = buffered
             else:
                 position = await self._road("consume.lag", functools.partial(consumer.position, tp))
             end = int(ends[tp])

@@ -80,6 +80,7 @@ def test_public_api_is_deliberate() -> None:
         "unregister_integration", "Adapters", "Contact", "CountedSource", "DomainEvent",
         "EventPublisher", "FileStateStore",
         "InMemoryEventPublisher", "InMemoryStateStore", "IncrementalSync", "JsonObject",
+        "KafkaEventPublisher",
         "ProgressCallback", "SourceBatch", "SourceReference", "StateStore", "SyncItem",
         "SyncProgress", "SyncReport", "SyncSource", "__version__", "fingerprint",
         "load_adapters",

@@ -71,3 +71,13 @@ def test_load_adapters_without_the_extra_names_it(bare_python: Path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "connector-adapters[chatwoot]" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_kafka_publisher_without_its_extra_names_it(bare_python: Path) -> None:
+    # connector_adapters imports without connector-kafka; making a publisher needs it.
+    result = _run(
+        bare_python, "-c",
+        "import connector_adapters as a; a.KafkaEventPublisher(None, 'events')",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "connector-adapters[kafka]" in result.stderr.strip().splitlines()[-1]

@@ -17,6 +17,7 @@ from connector_adapters._integrations import (
     register_integration,
     unregister_integration,
 )
+from connector_adapters._kafka_publisher import KafkaEventPublisher
 from connector_adapters._ports import (
     EventPublisher,
     FileStateStore,
@@ -55,6 +56,7 @@ __all__ = [
     "IncrementalSync",
     "Integration",
     "JsonObject",
+    "KafkaEventPublisher",
     "ProgressCallback",
     "SourceBatch",
     "SourceReference",

@@ -127,7 +127,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         self._admin: Any = None
         self._transaction_lock = asyncio.Lock()
         self._consumers: weakref.WeakSet[KafkaConsumer[Any, Any]] = weakref.WeakSet()
-        SCRUBBER.register(self, config.secret_values())
+        SCRUBBER.register(self._known_secrets)
 
     # -- driver hooks ---------------------------------------------------------------------
 

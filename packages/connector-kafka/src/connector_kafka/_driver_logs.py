@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable
 
 from connector_core import scrub_exception, scrub_secrets
 
@@ -24,24 +24,34 @@ class DriverLogScrubber(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: dict[int, tuple[str, ...]] = {}
+        self._sources: dict[int, weakref.WeakMethod[Callable[[], tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
         self._installed: set[str] = set()
 
-    def register(self, owner: object, secrets: Iterable[str]) -> None:
-        """Mask ``secrets`` for as long as ``owner`` lives."""
-        known = tuple(s for s in secrets if s)
-        if not known:
-            return
+    def register(self, secrets_of: Callable[[], tuple[str, ...]]) -> None:
+        """Mask what the bound method ``secrets_of`` returns (a connector's known
+        secrets, asked for each record, so that secrets learnt later count too) for as
+        long as its object lives."""
+        owner = secrets_of.__self__  # type: ignore[attr-defined]
         key = id(owner)
         with self._lock:
-            self._secrets[key] = known
+            self._sources[key] = weakref.WeakMethod(secrets_of)
         weakref.finalize(owner, self._forget, key)
         self._install()
 
     def _forget(self, key: int) -> None:
         with self._lock:
-            self._secrets.pop(key, None)
+            self._sources.pop(key, None)
+
+    def _secrets(self) -> tuple[str, ...]:
+        with self._lock:
+            sources = list(self._sources.values())
+        found: list[str] = []
+        for source in sources:
+            method = source()
+            if method is not None:
+                found.extend(s for s in method() if s)
+        return tuple(found)
 
     def _install(self) -> None:
         # aiokafka creates its loggers at import (one per module): add the filter to
@@ -57,8 +67,7 @@ class DriverLogScrubber(logging.Filter):
                 self._installed.add(name)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = tuple(s for known in self._secrets.values() for s in known)
+        secrets = self._secrets()
         if not secrets:
             return True
         try:

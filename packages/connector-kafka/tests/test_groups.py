@@ -128,3 +128,48 @@ async def test_a_member_cancelled_before_committing_loses_nothing(
     # What the crasher read was never committed, so the group delivered it again.
     assert seen_by_crasher <= set(handled)
     assert len(seen_by_crasher) >= 300
+
+
+async def test_a_rebalance_waits_for_the_message_in_hand(
+    kafka_bootstrap: str, make_topic: Any
+) -> None:
+    """consume() with auto_commit: when the group takes a partition away while a message
+    of it is in the caller's hands, the member commits it once the caller moves on, so the
+    next owner does not get it again."""
+    topic = await make_topic(partitions=2)
+    group = unique_name("g")
+    member = KafkaConnector(make_config(kafka_bootstrap, value_format="json", commit_interval=600))
+    async with member:
+        assert (await member.produce_many(topic, [{"i": i} for i in range(20)])).ok
+        seen: list[tuple[str, int]] = []
+        second_started = asyncio.Event()
+        all_seen = asyncio.Event()
+
+        async def consume(name: str, *, hold_first: bool) -> None:
+            async with member.consume(topic, group_id=group) as messages:
+                async for message in messages:
+                    await asyncio.sleep(0)  # a real handler awaits something
+                    seen.append((name, message.value["i"]))
+                    if len({i for _, i in seen}) == 40:
+                        all_seen.set()
+                    if hold_first and len(seen) == 1:
+                        second_started.set()
+                        # Hold the first message while the second member joins and the
+                        # group rebalances (the heartbeat brings the news within ~0.5 s).
+                        await asyncio.sleep(3)
+
+        first = asyncio.create_task(consume("first", hold_first=True))
+        async with asyncio.timeout(WAIT):
+            await second_started.wait()
+        second = asyncio.create_task(consume("second", hold_first=False))
+        # More work after the rebalance: the first member cannot have it all buffered.
+        assert (await member.produce_many(topic, [{"i": i} for i in range(20, 40)])).ok
+        async with asyncio.timeout(WAIT):
+            await all_seen.wait()
+        for task in (second, first):
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    counts = Counter(i for _, i in seen)
+    assert [i for i, n in counts.items() if n > 1] == [], seen
+    assert {name for name, _ in seen} == {"first", "second"}, "the group never rebalanced"

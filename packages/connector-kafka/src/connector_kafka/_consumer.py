@@ -338,6 +338,9 @@ class KafkaConsumer(Generic[K, V]):
 
     async def partitions_revoked(self, revoked: set[Any]) -> None:
         self._revoking |= revoked
+        # Nothing more of these partitions is handed out, not even what is left of the
+        # chunk being served: the caller moving on must not pick up their next record.
+        self._drop_fetched(revoked)
         try:
             if self.auto_commit and self._in_hand and self._hand_tp in revoked:
                 tp = self._hand_tp
@@ -406,13 +409,16 @@ class KafkaConsumer(Generic[K, V]):
     def _forget_buffered(self, partitions: Iterable[Any]) -> None:
         """Drop what was fetched of ``partitions`` (and the message in hand, if of one)."""
         dropped = set(partitions)
-        if self._chunk_tp in dropped:
-            self._chunk, self._at = [], 0
-        self._chunks = deque(c for c in self._chunks if c[0] not in dropped)
-        for tp in dropped:
-            self._held.pop(tp, None)
+        self._drop_fetched(dropped)
         if self._in_hand and self._hand_tp in dropped:
             self._in_hand = False
+
+    def _drop_fetched(self, partitions: set[Any]) -> None:
+        if self._chunk_tp in partitions:
+            self._chunk, self._at = [], 0
+        self._chunks = deque(c for c in self._chunks if c[0] not in partitions)
+        for tp in partitions:
+            self._held.pop(tp, None)
 
     def _held_back(self, partitions: Iterable[Any]) -> None:
         """Move what was fetched of ``partitions`` aside until they are resumed."""

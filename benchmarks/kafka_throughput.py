@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import statistics
@@ -30,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,15 +146,25 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
                     break
         return n
 
-    async def raw_consume(topic: str) -> int:
+    @contextlib.asynccontextmanager
+    async def raw_member(topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+        """A raw consumer in a new group, with the connector's consumer settings; its
+        offsets are committed when it stops."""
         consumer = AIOKafkaConsumer(
             **config.client_settings(), **config.consumer_settings(f"bench-{uuid.uuid4().hex}")
         )
         consumer.subscribe([topic])
         await consumer.start()
+        try:
+            yield consumer
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    async def raw_consume(topic: str) -> int:
         n = 0
         last_commit = time.monotonic()
-        try:
+        async with raw_member(topic) as consumer:
             while n < messages:
                 batch = await consumer.getmany(timeout_ms=500, max_records=config.max_poll_records)
                 for records in batch.values():
@@ -162,20 +173,12 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
                 if time.monotonic() - last_commit >= COMMIT_EVERY:
                     await consumer.commit()
                     last_commit = time.monotonic()
-            await consumer.commit()
-        finally:
-            await consumer.stop()
         return n
 
     async def raw_iterate(topic: str) -> int:
-        consumer = AIOKafkaConsumer(
-            **config.client_settings(), **config.consumer_settings(f"bench-{uuid.uuid4().hex}")
-        )
-        consumer.subscribe([topic])
-        await consumer.start()
         n = 0
         last_commit = time.monotonic()
-        try:
+        async with raw_member(topic) as consumer:
             async for record in consumer:
                 n += record.value is not None
                 if time.monotonic() - last_commit >= COMMIT_EVERY:
@@ -183,9 +186,6 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
                     last_commit = time.monotonic()
                 if n == messages:
                     break
-            await consumer.commit()
-        finally:
-            await consumer.stop()
         return n
 
     results: dict[str, list[tuple[float, float, float]]] = {}

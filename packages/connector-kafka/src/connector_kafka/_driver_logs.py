@@ -24,31 +24,27 @@ class DriverLogScrubber(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._sources: dict[int, weakref.WeakMethod[Callable[[], tuple[str, ...]]]] = {}
+        # Replaced, never changed in place: filter() reads it without a lock (a record
+        # may be logged anywhere, even while the garbage collector runs).
+        self._sources: tuple[weakref.WeakMethod[Callable[[], tuple[str, ...]]], ...] = ()
         self._lock = threading.Lock()
         self._installed: set[str] = set()
 
     def register(self, secrets_of: Callable[[], tuple[str, ...]]) -> None:
         """Mask what the bound method ``secrets_of`` returns (a connector's known
         secrets, asked for each record, so that secrets learnt later count too) for as
-        long as its object lives."""
-        owner = secrets_of.__self__  # type: ignore[attr-defined]
-        key = id(owner)
+        long as its object lives. Held weakly: registering keeps nothing alive."""
         with self._lock:
-            self._sources[key] = weakref.WeakMethod(secrets_of)
-        weakref.finalize(owner, self._forget, key)
-        self._install()
-
-    def _forget(self, key: int) -> None:
-        with self._lock:
-            self._sources.pop(key, None)
+            # No finalizer forgets a dead connector (one could run inside filter(), in
+            # the middle of anything): dead ones are dropped here, and skipped meanwhile.
+            live = [ref for ref in self._sources if ref() is not None]
+            self._sources = (*live, weakref.WeakMethod(secrets_of))
+            self._install()
 
     def _secrets(self) -> tuple[str, ...]:
-        with self._lock:
-            sources = list(self._sources.values())
         found: list[str] = []
-        for source in sources:
-            method = source()
+        for ref in self._sources:
+            method = ref()
             if method is not None:
                 found.extend(s for s in method() if s)
         return tuple(found)

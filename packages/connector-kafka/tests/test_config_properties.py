@@ -6,6 +6,7 @@ typed error. Runs are reproducible (``derandomize``) and bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -15,8 +16,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from kafka_support import make_config
 
-from connector_core import ConfigError, ConnectorError, ErrorCode, secret_forms
+from connector_core import ConfigError, ConnectorError, ErrorCode, NotFoundError, secret_forms
 from connector_kafka import KafkaConfig, KafkaConnector
+from connector_testing import unique_name
 from connector_testing.strategies import hostile_number, hostile_text, hostile_value
 
 pytestmark = pytest.mark.integration
@@ -233,10 +235,25 @@ CONNECTABLE: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def probe_topic(kafka_bootstrap: str) -> Iterator[str]:
+    """The topic the connect property produces to (made by the broker on first use),
+    deleted after the module's tests."""
+    name = unique_name("property-probe").replace("_", "-")
+    yield name
+
+    async def delete() -> None:
+        async with KafkaConnector(make_config(kafka_bootstrap)) as admin:
+            with contextlib.suppress(NotFoundError):
+                await admin.delete_topic(name)
+
+    asyncio.run(delete())
+
+
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(fields=st.fixed_dictionaries({}, optional=CONNECTABLE))
 def test_configs_that_validate_connect_or_fail_typed(
-    kafka_bootstrap: str, fields: dict[str, Any]
+    kafka_bootstrap: str, probe_topic: str, fields: dict[str, Any]
 ) -> None:
     try:
         config = make_config(kafka_bootstrap, **fields, retry={"max_attempts": 1})
@@ -249,7 +266,7 @@ def test_configs_that_validate_connect_or_fail_typed(
         value: Any = {"bytes": b"v", "string": "v", "json": {"v": 1}}[config.value_format.value]
         try:
             async with connector:
-                await connector.produce("property-probe", value)
+                await connector.produce(probe_topic, value)
         except ConnectorError as exc:
             return exc
         return None

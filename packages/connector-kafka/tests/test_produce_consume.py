@@ -259,3 +259,23 @@ async def test_an_undecodable_message_raises_and_is_skipped(
         assert caught.value.details["part"] == "value"
         (message,) = await take(consumer, 1)
         assert message.value == {"fine": True}
+
+
+async def test_with_acks_0_nothing_is_acknowledged_but_it_is_sent(
+    config_for: Any, topic: str
+) -> None:
+    fire_and_forget = KafkaConnector(
+        config_for(acks=0, enable_idempotence=False, value_format="json")
+    )
+    async with fire_and_forget:
+        report = await fire_and_forget.produce(topic, {"n": 1})
+        assert (report.topic, report.partition, report.offset, report.timestamp) == (
+            topic,
+            -1,
+            -1,
+            None,
+        )
+        result = await fire_and_forget.produce_many(topic, [{"n": 2}, {"n": 3}])
+        assert (result.written, result.failed) == (2, 0)  # sent: nothing more is known
+        async with fire_and_forget.consume(topic, group_id=unique_name("g")) as messages:
+            assert [m.value["n"] for m in await take(messages, 3)] == [1, 2, 3]

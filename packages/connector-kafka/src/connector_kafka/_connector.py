@@ -393,6 +393,8 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             return await asyncio.shield(future)
 
         metadata = await self.run("produce", send, retry=False, timeout=limit)
+        if metadata is None:  # acks=0: the broker says nothing, not even where
+            return DeliveryReport(topic=topic, partition=-1, offset=-1, timestamp=None)
         return DeliveryReport(
             topic=metadata.topic,
             partition=metadata.partition,

@@ -59,8 +59,8 @@ class KafkaMessage(NamedTuple, Generic[K, V]):
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What the broker acknowledged: where the message was written, and its timestamp
-    (the broker's with LogAppendTime topics; None when the broker gave none, e.g.
-    ``acks=0``, whose offset is -1)."""
+    (the broker's with LogAppendTime topics). With ``acks=0`` the broker answers nothing:
+    partition and offset are -1 and the timestamp None."""
 
     topic: str
     partition: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from connector_core import (
     Catalog,
     ConnectionFailedError,
     ConnectorError,
+    ConnectorTimeoutError,
     ErrorCode,
     InvalidRequestError,
     NotConnectedError,
@@ -58,7 +60,6 @@ from connector_kafka._messages import (
 from connector_kafka._process import DeadLetter, Handler, HandlerFailedError, Processor
 from connector_kafka._read import TopicReader
 from connector_kafka._serializers import (
-    BytesSerializer,
     Serializer,
     StringSerializer,
     is_json,
@@ -291,9 +292,12 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         return await self.run("describe", describe, idempotent=True)
 
     @contextlib.asynccontextmanager
-    async def _offsets_consumer(self) -> AsyncIterator[Any]:
-        """A consumer outside any group, for end, beginning and time offsets."""
+    async def _offsets_consumer(self, partitions: list[Any]) -> AsyncIterator[Any]:
+        """A consumer outside any group, assigned ``partitions``, for their end,
+        beginning and time offsets. Assigned first: that gives its client the topics'
+        metadata, without which aiokafka's offset look-ups wait seconds for it."""
         consumer = self._new_consumer(None)
+        consumer.assign(partitions)
         await self.run("offsets.start", consumer.start, retry=False)
         try:
             yield consumer
@@ -822,7 +826,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         if not committed:
             return []
         tps = [driver_partition(tp) for tp in sorted(committed)]
-        async with self._offsets_consumer() as consumer:
+        async with self._offsets_consumer(tps) as consumer:
             ends = await self._road("offsets.end", lambda: consumer.end_offsets(tps))
         return [
             PartitionLag(
@@ -840,7 +844,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         ``read_committed``, the last stable offset). Raises NotFoundError."""
         partitions = await self._partitions_of(topic)
         tps = [driver_partition((topic, p)) for p in partitions]
-        async with self._offsets_consumer() as consumer:
+        async with self._offsets_consumer(tps) as consumer:
             ends = await self._road("offsets.end", lambda: consumer.end_offsets(tps))
         return {tp.partition: int(ends[tp]) for tp in tps}
 
@@ -867,19 +871,25 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         tps = [driver_partition((d.name, p.partition)) for d in descriptions for p in d.partitions]
         if not tps:
             return Catalog(streams=())
-        async with self._offsets_consumer() as consumer:
+        sample = self.config.discover_sample if is_json(self.value_serializer) else 0
+        async with self._offsets_consumer(tps) as consumer:
             ends = await self._road("offsets.end", lambda: consumer.end_offsets(tps))
             begins = await self._road("offsets.begin", lambda: consumer.beginning_offsets(tps))
+            ranges: dict[Any, tuple[int, int]] = {}
+            if sample:
+                for description in descriptions:
+                    # The latest messages, spread over the topic's partitions.
+                    share = -(-sample // max(1, description.partition_count))
+                    for p in description.partitions:
+                        tp = driver_partition((description.name, p.partition))
+                        end = int(ends[tp])
+                        ranges[tp] = (max(int(begins[tp]), end - share), end)
+            samples = await self._samples(consumer, ranges)
         streams = []
-        sample = self.config.discover_sample if is_json(self.value_serializer) else 0
         for description in descriptions:
             mine = [tp for tp in tps if tp.topic == description.name]
             count = sum(int(ends[tp]) - int(begins[tp]) for tp in mine)
-            messages: list[KafkaMessage[Any, Any]] = []
-            if sample and count:
-                share = -(-sample // len(mine))
-                since = {tp.partition: max(int(begins[tp]), int(ends[tp]) - share) for tp in mine}
-                messages = await self._sample_messages(description.name, since, sample)
+            messages = samples.get(description.name, [])[:sample]
             streams.append(
                 TopicStream(
                     name=description.name,
@@ -892,26 +902,43 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             )
         return Catalog(streams=tuple(streams))
 
-    async def _sample_messages(
-        self, topic: str, since: dict[int, int], limit: int
-    ) -> list[KafkaMessage[Any, Any]]:
-        # Messages the value serializer cannot decode tell nothing about fields: skipped.
-        found: list[KafkaMessage[Any, Any]] = []
-        codec = self._codec
-        reader = TopicReader(
-            topic,
-            since=since,
-            limit=limit,
-            codec=MessageCodec(BytesSerializer(), BytesSerializer()),
-            road=self._road,
-            new_consumer=self._new_consumer,
-            partitions_of=self._partitions_of,
-            stall_timeout=self.config.timeout or self.config.request_timeout,
-            messages=True,
-        )
-        async for raw in reader:
-            with contextlib.suppress(SerializationError):
-                found.append(codec.decode(_Raw(raw)))
+    async def _samples(
+        self, consumer: Any, ranges: dict[Any, tuple[int, int]]
+    ) -> dict[str, list[KafkaMessage[Any, Any]]]:
+        """The messages in ``ranges`` ({partition: (start, end)}), read with one consumer
+        (not one per topic), by topic. Messages the serializers cannot decode tell
+        nothing about fields: skipped."""
+        wanted = {tp: bounds for tp, bounds in ranges.items() if bounds[0] < bounds[1]}
+        found: dict[str, list[KafkaMessage[Any, Any]]] = {}
+        if not wanted:
+            return found
+        consumer.assign(list(wanted))
+        for tp, (start, _) in wanted.items():
+            consumer.seek(tp, start)
+        pending = set(wanted)
+        stall = self.config.timeout or self.config.request_timeout
+        progress = self._clock()
+        while pending:
+            batch = await self._road(
+                "discover.fetch", functools.partial(consumer.getmany, *pending, timeout_ms=200)
+            )
+            for tp, records in batch.items():
+                end = wanted[tp][1]
+                for record in records:
+                    if record.offset < end:
+                        progress = self._clock()
+                        with contextlib.suppress(SerializationError):
+                            found.setdefault(tp.topic, []).append(self._codec.decode(record))
+            for tp in list(pending):
+                position = await self._road(
+                    "discover.position", functools.partial(consumer.position, tp)
+                )
+                if position >= wanted[tp][1]:
+                    pending.discard(tp)
+            if pending and self._clock() - progress > stall:
+                raise ConnectorTimeoutError(
+                    f"discover(): sampling made no progress for {stall}s", connector=self.name
+                )
         return found
 
     def _reader(
@@ -1003,17 +1030,6 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             )
         errors.sort(key=lambda e: e.index)
         return WriteResult(written=result.written, failed=len(errors), errors=tuple(errors))
-
-
-class _Raw:
-    """A decoded-as-bytes message seen again as a driver record, to decode it for real."""
-
-    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
-
-    def __init__(self, message: KafkaMessage[Any, Any]) -> None:
-        self.topic, self.partition, self.offset = message.topic, message.partition, message.offset
-        self.key, self.value, self.headers = message.key, message.value, message.headers
-        self.timestamp = message.timestamp_ms
 
 
 class _Refused:

@@ -52,3 +52,9 @@ def test_record_and_shown_texts() -> None:
     assert secret_leaks(record_texts([record]), [SECRET])
     assert secret_leaks(shown_texts({"k": SECRET}), [SECRET])
     assert not secret_leaks(shown_texts({"k": "***"}), [SECRET])
+
+
+def test_a_secret_with_a_lone_surrogate_is_scanned_too() -> None:
+    secret = "ab\udc80cd-secret"
+    assert secret_leaks([f"x {secret}"], [secret])
+    assert secret_leaks(["x ***"], [secret]) == []

@@ -46,7 +46,7 @@ def secret_leaks(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
                 context = text[max(0, at - 40) : at].replace(found, "<secret>")
                 leaks.append(f"{label} ({kind}), after: {context!r}")
                 continue
-            raw = secret.encode()
+            raw = secret.encode(errors="surrogatepass")
             if any(raw in decoded for decoded in _decoded_runs(text)):
                 leaks.append(f"{label} (inside base64)")
     return leaks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import pytest
@@ -50,6 +51,26 @@ async def test_kafka_produce_and_consume_with_a_group(
         assert committed == message.offset + 1
     finally:
         await consumer.stop()
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_kafka_sasl_listener_authenticates(
+    kafka_sasl_url: str, unique_topic: str, mechanism: str
+) -> None:
+    parts = urlsplit(kafka_sasl_url)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=parts.netloc.rpartition("@")[2],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=mechanism,
+        sasl_plain_username=unquote(parts.username or ""),
+        sasl_plain_password=unquote(parts.password or ""),
+    )
+    await producer.start()
+    try:
+        metadata = await producer.send_and_wait(unique_topic, b"over sasl")
+        assert metadata.offset == 0
+    finally:
+        await producer.stop()
 
 
 async def test_mongo_insert_and_find(mongo_url: str, unique_collection: str) -> None:

@@ -1,6 +1,7 @@
 """pytest plugin (entry point ``pytest11``): fixtures for real services.
 
-Session fixtures ``postgres_url``, ``kafka_bootstrap``, ``mongo_url``, ``toxiproxy``
+Session fixtures ``postgres_url``, ``kafka_bootstrap``, ``kafka_sasl_url``, ``mongo_url``,
+``toxiproxy``
 (and ``*_proxy_*`` variants routed through Toxiproxy) resolve, in order: an
 environment variable (``CONNECTOR_TEST_POSTGRES_URL``, ...); the ``.services.env``
 file written by ``scripts/services up``; Testcontainers when a Docker engine answers
@@ -118,6 +119,25 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
 def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
     """``host:port`` of a real Kafka broker."""
     return _resolve(request, services.KAFKA_BOOTSTRAP, "Kafka", services.start_kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl_url(request: pytest.FixtureRequest) -> str:
+    """``kafka://user:password@host:port/?security_protocol=SASL_PLAINTEXT&...`` of a
+    Kafka listener that authenticates with SASL (PLAIN, SCRAM-SHA-256 and -512 for that
+    user): ``CONNECTOR_TEST_KAFKA_SASL_URL`` or the env file (``scripts/services`` runs
+    one). A container would need the same listener set up, so there is no Testcontainers
+    fallback: without it the test skips saying so (and fails when ``CI=true``)."""
+    resolver = request.config.stash[_RESOLVER_KEY]
+    value = resolver.lookup(services.KAFKA_SASL_URL)
+    if value is None:
+        _unavailable(
+            "Kafka with SASL",
+            services.KAFKA_SASL_URL,
+            f"set {services.KAFKA_SASL_URL} to a kafka:// URL with the user and password of "
+            "a SASL listener, or start the services with `make services` (it runs one)",
+        )
+    return value
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,205 @@
+"""The one Salesforce client interface; managed (HTTP) and mock clients implement it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from connector_adapters.salesforce._models import (
+    ApiUsage,
+    DeletedResult,
+    DescribeGlobal,
+    Limit,
+    SalesforceRecord,
+    SaveResult,
+    SObjectDescribe,
+    UpdatedResult,
+    UpsertResult,
+)
+from connector_adapters.salesforce._soql import soql_identifier
+from connector_core import Catalog, CheckResult, InvalidRequestError
+
+QUERY_BATCH_SIZE = 2000
+"""Salesforce's largest query batch: more records come through ``nextRecordsUrl``."""
+
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")
+
+
+@runtime_checkable
+class SalesforceClient(Protocol):
+    """Salesforce's REST API for one org.
+
+    Every operation takes a keyword-only ``correlation_id`` (one is generated when
+    omitted); the managed client sends it as a header. Reads of a missing record return
+    None, and update/delete of one False, in both implementations.
+
+    Raises (managed): AuthenticationError (login refused, or a token the REST API does
+    not accept), PermissionDeniedError, RateLimitedError (REQUEST_LIMIT_EXCEEDED: not
+    retried), QueryError (MALFORMED_QUERY, INVALID_FIELD, ...), InvalidRequestError
+    (bad input, before any request when the client can tell), ConflictError
+    (duplicates; an upsert matching several records), NotFoundError (an unknown
+    sObject type), ServiceUnavailableError, ConnectorTimeoutError, SerializationError.
+    Each keeps Salesforce's ``errorCode`` and ``fields`` in ``details``.
+    """
+
+    async def connect(self) -> None:
+        """Log in (the managed client mints a token); nothing for the mock."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Close what connect opened (idempotent; never raises connector errors)."""
+        ...
+
+    async def check(self) -> CheckResult:
+        """Connect, make one real call, report; never raises."""
+        ...
+
+    async def ping(self) -> float:
+        """One real round trip (``/limits``); seconds."""
+        ...
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's daily API usage from the last ``Sforce-Limit-Info`` seen."""
+        ...
+
+    # queries
+    def query(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        """Every record of ``soql``, batch after batch (``nextRecordsUrl``) until done."""
+        ...
+
+    def query_all(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        """As :meth:`query`, deleted and archived records included (``IsDeleted``)."""
+        ...
+
+    async def count(self, soql: str, *, correlation_id: str | None = None) -> int:
+        """The query's ``totalSize`` (``SELECT COUNT() FROM ...`` for a plain count)."""
+        ...
+
+    # sObjects
+    async def get(
+        self,
+        sobject: str,
+        record_id: str,
+        *,
+        fields: Sequence[str] | None = None,
+        correlation_id: str | None = None,
+    ) -> SalesforceRecord | None: ...
+
+    async def create(
+        self, sobject: str, fields: Mapping[str, Any], *, correlation_id: str | None = None
+    ) -> SaveResult: ...
+
+    async def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> bool: ...
+
+    async def delete(
+        self, sobject: str, record_id: str, *, correlation_id: str | None = None
+    ) -> bool: ...
+
+    async def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        external_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> UpsertResult:
+        """Create or update the record whose ``external_id_field`` is ``external_id``;
+        ConflictError listing the matches when several records have it."""
+        ...
+
+    async def get_updated(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> UpdatedResult:
+        """Ids of records changed in [start, end] (Salesforce ignores the seconds)."""
+        ...
+
+    async def get_deleted(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> DeletedResult:
+        """Records deleted in [start, end] (Salesforce ignores the seconds)."""
+        ...
+
+    # metadata
+    async def describe_global(self, *, correlation_id: str | None = None) -> DescribeGlobal: ...
+
+    async def describe(self, sobject: str, *, correlation_id: str | None = None) -> SObjectDescribe:
+        """The object's fields; NotFoundError for an unknown object type."""
+        ...
+
+    async def discover(
+        self, sobjects: Sequence[str] | None = None, *, correlation_id: str | None = None
+    ) -> Catalog:
+        """A Stream per sObject (the queryable ones of describe global when None)."""
+        ...
+
+    async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]: ...
+
+
+def new_correlation_id(given: str | None) -> str:
+    """``given``, or a fresh UUID4 string when None."""
+    return given if given else str(uuid.uuid4())
+
+
+def check_sobject(name: str) -> str:
+    """An sObject name (``Account``, ``Invoice__c``): nothing else goes into a URL path."""
+    if isinstance(name, str) and "." in name:
+        raise InvalidRequestError(f"{name!r} is not an sObject name", connector="salesforce")
+    return soql_identifier(name)
+
+
+def check_record_id(record_id: str) -> str:
+    """A 15- or 18-character Salesforce id (nothing else goes into a URL path)."""
+    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
+        raise InvalidRequestError(
+            f"{record_id!r} is not a Salesforce record id (15 or 18 letters and digits)",
+            connector="salesforce",
+        )
+    return record_id
+
+
+def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    for name, value in (("start", start), ("end", end)):
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise InvalidRequestError(
+                f"{name} must be an aware datetime (datetime.now(UTC))", connector="salesforce"
+            )
+    if not start < end:
+        raise InvalidRequestError("start must be before end", connector="salesforce")
+    return start, end
+
+
+def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(fields, Mapping):
+        raise InvalidRequestError("fields must be a mapping", connector="salesforce")
+    for name in fields:
+        soql_identifier(name)
+    return dict(fields)

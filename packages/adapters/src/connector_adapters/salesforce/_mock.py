@@ -1,0 +1,566 @@
+"""MockSalesforce: the Salesforce client in memory, for offline and self-hosted use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self
+
+from connector_adapters.salesforce._catalog import catalog_of
+from connector_adapters.salesforce._client import (
+    check_fields,
+    check_record_id,
+    check_sobject,
+    check_window,
+    new_correlation_id,
+)
+from connector_adapters.salesforce._config import DEFAULT_API_VERSION
+from connector_adapters.salesforce._errors import salesforce_error
+from connector_adapters.salesforce._mock_soql import parse_soql, run_query
+from connector_adapters.salesforce._models import (
+    ApiUsage,
+    DeletedResult,
+    DescribeGlobal,
+    FieldDescribe,
+    Limit,
+    SalesforceRecord,
+    SaveResult,
+    SObjectDescribe,
+    SObjectSummary,
+    UpdatedResult,
+    UpsertResult,
+)
+from connector_core import Catalog, CheckResult, ConflictError, NotFoundError
+
+DAILY_API_REQUESTS = 100_000
+SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+_KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q"}
+
+
+def _field(name: str, sf_type: str, **extra: Any) -> FieldDescribe:
+    return FieldDescribe.model_validate({"name": name, "type": sf_type, **extra})
+
+
+def _system_fields() -> list[FieldDescribe]:
+    return [
+        _field("Id", "id", nillable=False, idLookup=True),
+        _field("IsDeleted", "boolean", nillable=False),
+        _field("CreatedDate", "datetime", nillable=False),
+        _field("LastModifiedDate", "datetime", nillable=False),
+        _field("SystemModstamp", "datetime", nillable=False),
+    ]
+
+
+def standard_describes() -> list[SObjectDescribe]:
+    """The objects a fresh MockSalesforce knows: Account and Contact, a few fields each."""
+    account = SObjectDescribe(
+        name="Account",
+        label="Account",
+        fields=[
+            *_system_fields(),
+            _field("Name", "string", nillable=False, length=255),
+            _field("Industry", "picklist"),
+            _field("AnnualRevenue", "currency"),
+            _field("NumberOfEmployees", "int"),
+            _field("External_Id__c", "string", externalId=True, idLookup=True, length=64),
+        ],
+    )
+    contact = SObjectDescribe(
+        name="Contact",
+        label="Contact",
+        fields=[
+            *_system_fields(),
+            _field("FirstName", "string"),
+            _field("LastName", "string", nillable=False),
+            _field("Email", "email", idLookup=True),
+            _field("Birthdate", "date"),
+            _field("AccountId", "reference", referenceTo=["Account"], relationshipName="Account"),
+        ],
+    )
+    return [account, contact]
+
+
+def format_datetime(value: datetime) -> str:
+    """Salesforce's datetime format: ``2024-05-01T12:34:56.000+0000``."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def _floor_minute(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def upsert_conflict(sobject: str, field: str, matches: Sequence[str]) -> ConflictError:
+    """The ConflictError of an upsert whose external id matches several records."""
+    listing = ", ".join(matches)
+    return ConflictError(
+        f"Salesforce refused upsert: {len(matches)} {sobject} records have {field} set to "
+        f"the given value (300 Multiple Choices): {listing}; make the external id unique "
+        "or update by record id",
+        connector="salesforce",
+        details={"status": 300, "errorCode": "MULTIPLE_CHOICES", "matches": list(matches)},
+    )
+
+
+class MockSalesforce:
+    """Salesforce in memory: records per sObject, the SOQL subset of
+    :mod:`_mock_soql`, describes, updated/deleted windows and limits.
+
+    Never raises for a missing record (get gives None, update/delete False); refuses
+    what Salesforce refuses (unknown objects and fields, missing required fields, an
+    external id matching several records) with the same errors. ``calls`` records
+    ``(operation, correlation_id)`` of every call. ``clock`` gives the time written to
+    CreatedDate/SystemModstamp (strictly increasing, a millisecond apart at least).
+    """
+
+    name: ClassVar[str] = "salesforce"
+
+    def __init__(
+        self,
+        *,
+        describes: Iterable[SObjectDescribe] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+    ) -> None:
+        self.describes: dict[str, SObjectDescribe] = {}
+        for describe in describes if describes is not None else standard_describes():
+            self.define(describe)
+        self.records: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.describes}
+        self.deleted: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.describes}
+        self.calls: list[tuple[str, str]] = []
+        self.api_version = api_version
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._last = datetime.min.replace(tzinfo=UTC)
+        self._next_id = 0
+        self._lock = threading.RLock()
+        self._connected = False
+
+    def __repr__(self) -> str:
+        return f"MockSalesforce(objects={sorted(self.describes)})"
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def define(self, describe: SObjectDescribe) -> None:
+        """Make an sObject known (its system fields are added when missing)."""
+        names = describe.field_names()
+        extra = [f for f in _system_fields() if f.name not in names]
+        full = describe.model_copy(update={"fields": [*extra, *describe.fields]})
+        self.describes[describe.name] = full
+        if hasattr(self, "records"):
+            self.records.setdefault(describe.name, {})
+            self.deleted.setdefault(describe.name, {})
+
+    def seed(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Insert ``rows`` directly (no call recorded); their new ids in order."""
+        return [self.create_now(sobject, row).id or "" for row in rows]
+
+    def now(self) -> datetime:
+        with self._lock:
+            now = self._clock().astimezone(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            if now <= self._last:
+                now = self._last + timedelta(milliseconds=1)
+            self._last = now
+            return now
+
+    # -- the core (the fake Salesforce server calls these too) ----------------------------
+
+    def _describe(self, sobject: str) -> SObjectDescribe:
+        for name, describe in self.describes.items():
+            if name.lower() == sobject.lower():
+                return describe
+        raise salesforce_error(
+            404,
+            [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+            operation=f"describe {sobject}",
+        )
+
+    def _types(self, describe: SObjectDescribe) -> dict[str, tuple[str, str]]:
+        return {f.name.lower(): (f.name, f.type) for f in describe.fields}
+
+    def _canonical(
+        self, describe: SObjectDescribe, fields: Mapping[str, Any], op: str
+    ) -> dict[str, Any]:
+        types = self._types(describe)
+        out: dict[str, Any] = {}
+        for given, value in fields.items():
+            known = types.get(given.lower())
+            if known is None or known[0] in SYSTEM_FIELDS:
+                raise salesforce_error(
+                    400,
+                    [
+                        {
+                            "errorCode": "INVALID_FIELD",
+                            "message": f"No such column '{given}' on sobject of type "
+                            f"{describe.name}"
+                            if known is None
+                            else f"Unable to create/update fields: {given}",
+                            "fields": [given],
+                        }
+                    ],
+                    operation=f"{op} {describe.name}",
+                )
+            out[known[0]] = value.isoformat() if hasattr(value, "isoformat") else value
+        return out
+
+    def _new_id(self, sobject: str) -> str:
+        self._next_id += 1
+        prefix = _KEY_PREFIXES.get(sobject, "a0" + chr(ord("A") + len(sobject) % 26))
+        return f"{prefix}5g00000{self._next_id:05d}AAA"[:18].ljust(18, "A")
+
+    def _attributes(self, sobject: str, record_id: str) -> dict[str, str]:
+        return {
+            "type": sobject,
+            "url": f"/services/data/v{self.api_version}/sobjects/{sobject}/{record_id}",
+        }
+
+    def record_out(
+        self, sobject: str, record: Mapping[str, Any], fields: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """A record as the REST API shows it: ``attributes`` then the fields."""
+        out: dict[str, Any] = {"attributes": self._attributes(sobject, record["Id"])}
+        if fields is None:
+            out.update(record)
+        else:
+            out.update({f: record.get(f) for f in fields})
+        return out
+
+    def create_now(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
+        with self._lock:
+            describe = self._describe(sobject)
+            values = self._canonical(describe, fields, "create")
+            missing = [
+                f.name
+                for f in describe.fields
+                if not f.nillable and f.name not in SYSTEM_FIELDS and values.get(f.name) is None
+            ]
+            if missing:
+                raise salesforce_error(
+                    400,
+                    [
+                        {
+                            "errorCode": "REQUIRED_FIELD_MISSING",
+                            "message": f"Required fields are missing: [{', '.join(missing)}]",
+                            "fields": missing,
+                        }
+                    ],
+                    operation=f"create {describe.name}",
+                )
+            record_id = self._new_id(describe.name)
+            stamp = format_datetime(self.now())
+            record: dict[str, Any] = {f.name: None for f in describe.fields}
+            record.update(values)
+            record.update(
+                Id=record_id,
+                IsDeleted=False,
+                CreatedDate=stamp,
+                LastModifiedDate=stamp,
+                SystemModstamp=stamp,
+            )
+            self.records[describe.name][record_id] = record
+            return SaveResult(id=record_id, success=True, errors=[])
+
+    def update_now(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> bool:
+        with self._lock:
+            describe = self._describe(sobject)
+            values = self._canonical(describe, fields, "update")
+            record = self.records[describe.name].get(record_id)
+            if record is None:
+                return False
+            record.update(values)
+            stamp = format_datetime(self.now())
+            record.update(LastModifiedDate=stamp, SystemModstamp=stamp)
+            return True
+
+    def delete_now(self, sobject: str, record_id: str) -> bool:
+        with self._lock:
+            describe = self._describe(sobject)
+            record = self.records[describe.name].pop(record_id, None)
+            if record is None:
+                return False
+            stamp = format_datetime(self.now())
+            record.update(IsDeleted=True, SystemModstamp=stamp)
+            self.deleted[describe.name][record_id] = record
+            return True
+
+    def get_now(
+        self, sobject: str, record_id: str, fields: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            describe = self._describe(sobject)
+            canonical = None
+            if fields is not None:
+                types = self._types(describe)
+                unknown = [f for f in fields if f.lower() not in types]
+                if unknown:
+                    raise salesforce_error(
+                        400,
+                        [
+                            {
+                                "errorCode": "INVALID_FIELD",
+                                "message": f"No such column '{unknown[0]}' on sobject of "
+                                f"type {describe.name}",
+                                "fields": unknown,
+                            }
+                        ],
+                        operation=f"get {describe.name}",
+                    )
+                canonical = [types[f.lower()][0] for f in fields]
+            record = self.records[describe.name].get(record_id)
+            return None if record is None else self.record_out(describe.name, record, canonical)
+
+    def upsert_now(
+        self, sobject: str, field: str, value: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        with self._lock:
+            describe = self._describe(sobject)
+            spec = next((f for f in describe.fields if f.name.lower() == field.lower()), None)
+            if spec is None or not (spec.external_id or spec.name == "Id"):
+                raise salesforce_error(
+                    404,
+                    [
+                        {
+                            "errorCode": "NOT_FOUND",
+                            "message": "Provided external ID field does not exist or is "
+                            f"not accessible: {field}",
+                        }
+                    ],
+                    operation=f"upsert {describe.name}",
+                )
+            matches = [
+                r["Id"] for r in self.records[describe.name].values() if r.get(spec.name) == value
+            ]
+            if len(matches) > 1:
+                urls = [self._attributes(describe.name, m)["url"] for m in matches]
+                raise upsert_conflict(describe.name, spec.name, urls)
+            body = {k: v for k, v in fields.items() if k.lower() != spec.name.lower()}
+            if matches:
+                self.update_now(describe.name, matches[0], body)
+                return UpsertResult(id=matches[0], created=False)
+            created = self.create_now(describe.name, {**body, spec.name: value})
+            return UpsertResult(id=created.id, created=True)
+
+    def query_now(self, soql: str, *, include_deleted: bool) -> tuple[int, list[dict[str, Any]]]:
+        """(totalSize, the records as the REST API shows them)."""
+        with self._lock:
+            parsed = parse_soql(soql)
+            describe = self._describe(parsed.sobject)
+            rows = list(self.records[describe.name].values())
+            if include_deleted:
+                rows += list(self.deleted[describe.name].values())
+            selected = run_query(parsed, rows, self._types(describe))
+            if parsed.count:
+                return len(selected), []
+            return len(selected), [
+                {"attributes": self._attributes(describe.name, str(r.get("Id", "")))} | r
+                if "Id" in r
+                else {"attributes": {"type": describe.name}} | r
+                for r in selected
+            ]
+
+    def updated_now(self, sobject: str, start: datetime, end: datetime) -> UpdatedResult:
+        with self._lock:
+            describe = self._describe(sobject)
+            low, high = _floor_minute(start), _floor_minute(end)
+            ids = [
+                r["Id"]
+                for r in self.records[describe.name].values()
+                if low <= datetime.fromisoformat(r["SystemModstamp"]) <= high
+            ]
+            return UpdatedResult(ids=ids, latestDateCovered=high)
+
+    def deleted_now(self, sobject: str, start: datetime, end: datetime) -> DeletedResult:
+        with self._lock:
+            describe = self._describe(sobject)
+            low, high = _floor_minute(start), _floor_minute(end)
+            found = [
+                {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
+                for r in self.deleted[describe.name].values()
+                if low <= datetime.fromisoformat(r["SystemModstamp"]) <= high
+            ]
+            earliest = min((d["deletedDate"] for d in found), default=None)
+            return DeletedResult.model_validate(
+                {
+                    "deletedRecords": found,
+                    "earliestDateAvailable": earliest or low.isoformat(),
+                    "latestDateCovered": high.isoformat(),
+                }
+            )
+
+    def describe_global_now(self) -> DescribeGlobal:
+        return DescribeGlobal(
+            encoding="UTF-8",
+            maxBatchSize=200,
+            sobjects=[
+                SObjectSummary(name=d.name, label=d.label, custom=d.name.endswith("__c"))
+                for d in self.describes.values()
+            ],
+        )
+
+    def limits_now(self) -> dict[str, Limit]:
+        used = len(self.calls)
+        return {
+            "DailyApiRequests": Limit(Max=DAILY_API_REQUESTS, Remaining=DAILY_API_REQUESTS - used)
+        }
+
+    # -- the client -----------------------------------------------------------------------
+
+    def _call(self, operation: str, correlation_id: str | None) -> str:
+        cid = new_correlation_id(correlation_id)
+        self.calls.append((operation, cid))
+        return cid
+
+    async def connect(self) -> None:
+        self._connected = True
+
+    async def disconnect(self) -> None:
+        self._connected = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    async def ping(self) -> float:
+        return 0.0
+
+    async def check(self) -> CheckResult:
+        return CheckResult(ok=True, connector=self.name, latency=0.0)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        return ApiUsage(used=len(self.calls), limit=DAILY_API_REQUESTS)
+
+    async def _records(
+        self, soql: str, include_deleted: bool, operation: str, correlation_id: str | None
+    ) -> AsyncIterator[SalesforceRecord]:
+        self._call(operation, correlation_id)
+        _, records = self.query_now(soql, include_deleted=include_deleted)
+        for record in records:
+            yield SalesforceRecord.model_validate(record)
+
+    def query(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        return self._records(soql, False, "query", correlation_id)
+
+    def query_all(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        return self._records(soql, True, "query_all", correlation_id)
+
+    async def count(self, soql: str, *, correlation_id: str | None = None) -> int:
+        self._call("count", correlation_id)
+        return self.query_now(soql, include_deleted=False)[0]
+
+    async def get(
+        self,
+        sobject: str,
+        record_id: str,
+        *,
+        fields: Sequence[str] | None = None,
+        correlation_id: str | None = None,
+    ) -> SalesforceRecord | None:
+        self._call("get", correlation_id)
+        check_sobject(sobject)
+        check_record_id(record_id)
+        if fields is not None:
+            check_fields(dict.fromkeys(fields))
+        found = self.get_now(sobject, record_id, list(fields) if fields is not None else None)
+        return None if found is None else SalesforceRecord.model_validate(found)
+
+    async def create(
+        self, sobject: str, fields: Mapping[str, Any], *, correlation_id: str | None = None
+    ) -> SaveResult:
+        self._call("create", correlation_id)
+        return self.create_now(check_sobject(sobject), check_fields(fields))
+
+    async def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> bool:
+        self._call("update", correlation_id)
+        return self.update_now(
+            check_sobject(sobject), check_record_id(record_id), check_fields(fields)
+        )
+
+    async def delete(
+        self, sobject: str, record_id: str, *, correlation_id: str | None = None
+    ) -> bool:
+        self._call("delete", correlation_id)
+        return self.delete_now(check_sobject(sobject), check_record_id(record_id))
+
+    async def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        external_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> UpsertResult:
+        self._call("upsert", correlation_id)
+        check_fields({external_id_field: None})
+        return self.upsert_now(
+            check_sobject(sobject), external_id_field, str(external_id), check_fields(fields)
+        )
+
+    async def get_updated(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> UpdatedResult:
+        self._call("get_updated", correlation_id)
+        return self.updated_now(check_sobject(sobject), *check_window(start, end))
+
+    async def get_deleted(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> DeletedResult:
+        self._call("get_deleted", correlation_id)
+        return self.deleted_now(check_sobject(sobject), *check_window(start, end))
+
+    async def describe_global(self, *, correlation_id: str | None = None) -> DescribeGlobal:
+        self._call("describe_global", correlation_id)
+        return self.describe_global_now()
+
+    async def describe(self, sobject: str, *, correlation_id: str | None = None) -> SObjectDescribe:
+        self._call("describe", correlation_id)
+        try:
+            return self._describe(check_sobject(sobject))
+        except NotFoundError as exc:
+            known = ", ".join(sorted(self.describes))
+            raise NotFoundError(
+                f"{exc.message}; the mock knows: {known} (MockSalesforce.define adds more)",
+                connector="salesforce",
+                details=exc.details,
+            ) from None
+
+    async def discover(
+        self, sobjects: Sequence[str] | None = None, *, correlation_id: str | None = None
+    ) -> Catalog:
+        cid = self._call("discover", correlation_id)
+        names = sobjects or [s.name for s in self.describe_global_now().sobjects if s.queryable]
+        return catalog_of([await self.describe(n, correlation_id=cid) for n in names])
+
+    async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]:
+        self._call("limits", correlation_id)
+        return self.limits_now()

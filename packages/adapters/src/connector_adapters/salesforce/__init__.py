@@ -1,5 +1,115 @@
-"""Salesforce (in progress)."""
+"""Salesforce: typed REST client (managed over HTTP, or mock in memory), SOQL with bound
+values, describe and discover.
 
-from connector_adapters.salesforce._config import SalesforceConfig
+Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``.
+"""
 
-__all__ = ["SalesforceConfig"]
+try:
+    import connector_http as _connector_http  # noqa: F401
+    import jwt as _jwt  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by the tests
+    raise ImportError(
+        "connector_adapters.salesforce needs the HTTP connector with JWT support: "
+        "pip install 'connector-adapters[salesforce]'"
+    ) from _exc
+
+from connector_adapters._integrations import Integration
+from connector_adapters.salesforce._catalog import SOAP_TYPES, describe_to_stream, portable_type
+from connector_adapters.salesforce._client import QUERY_BATCH_SIZE, SalesforceClient
+from connector_adapters.salesforce._config import (
+    DEFAULT_API_VERSION,
+    PRODUCTION_LOGIN_URL,
+    SANDBOX_LOGIN_URL,
+    ClientCredentialsAuth,
+    JwtBearerAuth,
+    RefreshTokenAuth,
+    SalesforceAuth,
+    SalesforceConfig,
+)
+from connector_adapters.salesforce._errors import salesforce_error
+from connector_adapters.salesforce._login import SalesforceToken
+from connector_adapters.salesforce._managed import (
+    ManagedSalesforce,
+    SalesforceStats,
+    parse_limit_info,
+)
+from connector_adapters.salesforce._mock import MockSalesforce, standard_describes
+from connector_adapters.salesforce._models import (
+    ApiUsage,
+    DeletedRecord,
+    DeletedResult,
+    DescribeGlobal,
+    FieldDescribe,
+    Limit,
+    QueryPage,
+    RecordAttributes,
+    SalesforceErrorItem,
+    SalesforceModel,
+    SalesforceRecord,
+    SaveResult,
+    SObjectDescribe,
+    SObjectSummary,
+    UpdatedResult,
+    UpsertResult,
+)
+from connector_adapters.salesforce._soql import (
+    Like,
+    Soql,
+    format_soql,
+    soql_identifier,
+    soql_literal,
+)
+
+INTEGRATION = Integration(
+    name="salesforce",
+    config_class=SalesforceConfig,
+    managed=ManagedSalesforce,
+    mock=lambda config: MockSalesforce(api_version=config.api_version),
+    env_prefix="SALESFORCE_",
+)
+"""How ``load_adapters`` builds Salesforce's clients (entry point ``salesforce``)."""
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "INTEGRATION",
+    "PRODUCTION_LOGIN_URL",
+    "QUERY_BATCH_SIZE",
+    "SANDBOX_LOGIN_URL",
+    "SOAP_TYPES",
+    "ApiUsage",
+    "ClientCredentialsAuth",
+    "DeletedRecord",
+    "DeletedResult",
+    "DescribeGlobal",
+    "FieldDescribe",
+    "JwtBearerAuth",
+    "Like",
+    "Limit",
+    "ManagedSalesforce",
+    "MockSalesforce",
+    "QueryPage",
+    "RecordAttributes",
+    "RefreshTokenAuth",
+    "SObjectDescribe",
+    "SObjectSummary",
+    "SalesforceAuth",
+    "SalesforceClient",
+    "SalesforceConfig",
+    "SalesforceErrorItem",
+    "SalesforceModel",
+    "SalesforceRecord",
+    "SalesforceStats",
+    "SalesforceToken",
+    "SaveResult",
+    "Soql",
+    "UpdatedResult",
+    "UpsertResult",
+    "describe_to_stream",
+    "format_soql",
+    "parse_limit_info",
+    "portable_type",
+    "salesforce_error",
+    "soql_identifier",
+    "soql_literal",
+    "standard_describes",
+]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from connector_adapters.salesforce._models import (
@@ -203,3 +204,15 @@ def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     for name in fields:
         soql_identifier(name)
     return dict(fields)
+
+
+def jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values as JSON holds them: dates and datetimes in ISO 8601, Decimal as float."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = float(value)
+        out[key] = value
+    return out

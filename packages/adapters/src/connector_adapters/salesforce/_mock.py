@@ -13,6 +13,7 @@ from connector_adapters.salesforce._client import (
     check_record_id,
     check_sobject,
     check_window,
+    jsonable,
     new_correlation_id,
 )
 from connector_adapters.salesforce._config import DEFAULT_API_VERSION
@@ -201,8 +202,8 @@ class MockSalesforce:
                     ],
                     operation=f"{op} {describe.name}",
                 )
-            out[known[0]] = value.isoformat() if hasattr(value, "isoformat") else value
-        return out
+            out[known[0]] = value
+        return jsonable(out)
 
     def _new_id(self, sobject: str) -> str:
         self._next_id += 1
@@ -401,7 +402,9 @@ class MockSalesforce:
     def limits_now(self) -> dict[str, Limit]:
         used = len(self.calls)
         return {
-            "DailyApiRequests": Limit(Max=DAILY_API_REQUESTS, Remaining=DAILY_API_REQUESTS - used)
+            "DailyApiRequests": Limit.model_validate(
+                {"Max": DAILY_API_REQUESTS, "Remaining": DAILY_API_REQUESTS - used}
+            )
         }
 
     # -- the client -----------------------------------------------------------------------

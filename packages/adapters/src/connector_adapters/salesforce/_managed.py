@@ -1,0 +1,512 @@
+"""ManagedSalesforce: the Salesforce client over connector-http's HttpConnector."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
+
+from connector_adapters.salesforce._catalog import catalog_of
+from connector_adapters.salesforce._client import (
+    check_fields,
+    check_record_id,
+    check_sobject,
+    check_window,
+    jsonable,
+    new_correlation_id,
+)
+from connector_adapters.salesforce._config import SalesforceConfig
+from connector_adapters.salesforce._errors import error_items, is_session_expired, salesforce_error
+from connector_adapters.salesforce._login import SalesforceLogin, SalesforceToken
+from connector_adapters.salesforce._mock import upsert_conflict
+from connector_adapters.salesforce._models import (
+    ApiUsage,
+    DeletedResult,
+    DescribeGlobal,
+    Limit,
+    QueryPage,
+    SalesforceRecord,
+    SaveResult,
+    SObjectDescribe,
+    UpdatedResult,
+    UpsertResult,
+    parse,
+)
+from connector_adapters.salesforce._soql import soql_identifier
+from connector_core import (
+    Catalog,
+    CheckResult,
+    ConfigError,
+    ConnectorError,
+    FieldError,
+    NotConnectedError,
+    NotFoundError,
+    SerializationError,
+    StatsSnapshot,
+)
+from connector_http import HttpConfig, HttpConnector, HttpResponse
+
+try:
+    _VERSION = version("connector-adapters")
+except PackageNotFoundError:  # pragma: no cover
+    _VERSION = "0.0.0"
+
+logger = logging.getLogger("connector_adapters.salesforce")
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class SalesforceStats(BaseModel):
+    """What the client has seen: the REST and login connectors' stats, the org's API
+    usage from the last ``Sforce-Limit-Info``, tokens minted and sessions renewed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rest: StatsSnapshot | None
+    login: StatsSnapshot
+    api_usage: ApiUsage | None
+    token_requests: int
+    session_renewals: int
+
+
+def parse_limit_info(value: str | None) -> ApiUsage | None:
+    """``api-usage=10018/100000`` -> ApiUsage(used=10018, limit=100000)."""
+    match = _LIMIT_INFO.search(value or "")
+    return ApiUsage(used=int(match[1]), limit=int(match[2])) if match else None
+
+
+def _salesforce_answer(response: HttpResponse) -> bool:
+    # Salesforce's own refusals carry an error array: they are read and mapped here. A
+    # 429 or a 5xx stays the connector's (typed, retried when the call is idempotent).
+    return 400 <= response.status < 500 and response.status != 429
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class ManagedSalesforce:
+    """Salesforce's REST API over :class:`connector_http.HttpConnector`.
+
+    ``connect()`` logs in at ``login_url`` (JWT bearer, client credentials or refresh
+    token) and opens a second connector on the ``instance_url`` the token response
+    names; every request carries the token and the correlation id
+    (``config.correlation_id_header``). A 401 INVALID_SESSION_ID "Session expired or
+    invalid" mints one new token and re-sends the request once (a query goes on from
+    the batch it was fetching: nothing lost, nothing repeated); the same code with "not
+    valid for use with the REST API" is an AuthenticationError at once.
+    REQUEST_LIMIT_EXCEEDED is a RateLimitedError that is not retried. GET, PATCH and
+    DELETE are retried on transient errors, a create (POST) is not.
+
+    Each response's ``Sforce-Limit-Info`` updates :attr:`api_usage`; past
+    ``config.api_usage_warn_threshold`` a WARNING is logged (once per crossing).
+    Use ``async with ManagedSalesforce(config) as sf:``. Raises ConfigError without
+    ``auth``; operations raise the errors listed on :class:`SalesforceClient`.
+    """
+
+    name: ClassVar[str] = "salesforce"
+    version: ClassVar[str] = _VERSION
+
+    def __init__(self, config: SalesforceConfig) -> None:
+        if config.auth is None:
+            raise ConfigError(
+                "ManagedSalesforce needs auth in SalesforceConfig (jwt_bearer, "
+                "client_credentials or refresh_token)",
+                errors=[FieldError("auth", "required for the managed client")],
+                connector="salesforce",
+            )
+        self.config = config
+        self._user_agent = f"connector-adapters/{_VERSION} (salesforce)"
+        self.login_http = HttpConnector(self._http_config(config.login_url))
+        self.login = SalesforceLogin(config, self.login_http)
+        self.rest: HttpConnector | None = None
+        self._api_usage: ApiUsage | None = None
+        self._over_threshold = False
+        self.session_renewals = 0
+        self._data = config.data_path
+
+    def _http_config(self, base_url: str) -> HttpConfig:
+        config = self.config
+        return HttpConfig(
+            base_url=base_url,
+            timeout=config.timeout,
+            connect_timeout=config.connect_timeout,
+            retry=config.retry,
+            rate_limit=config.rate_limit,
+            circuit_breaker=config.circuit_breaker,
+            correlation_id_header=config.correlation_id_header,
+            health_path=f"{config.data_path}/limits",
+            connect_probe=False,
+            follow_redirects=False,
+            user_agent=self._user_agent,
+            headers={"Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"ManagedSalesforce({self.config.connection_string()!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Log in and open the REST connector on the instance URL."""
+        await self.login_http.connect()
+        token = await self.login.token(correlation_id=new_correlation_id(None))
+        await self._rest_for(token)
+
+    async def _rest_for(self, token: SalesforceToken) -> HttpConnector:
+        rest = self.rest
+        if rest is not None and rest.config.base_url == token.instance_url:
+            return rest
+        fresh = HttpConnector(self._http_config(token.instance_url))
+        await fresh.connect()
+        self.rest = fresh
+        if rest is not None:  # the org moved instance: the old connector is done
+            await rest.disconnect()
+        return fresh
+
+    async def disconnect(self) -> None:
+        rest, self.rest = self.rest, None
+        if rest is not None:
+            await rest.disconnect()
+        await self.login_http.disconnect()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.rest is not None and self.rest.is_connected
+
+    async def ping(self) -> float:
+        """GET ``/limits`` (which proves the token); its round trip in seconds."""
+        started = time.perf_counter()
+        await self._send("GET", f"{self._data}/limits", "ping", new_correlation_id(None))
+        return time.perf_counter() - started
+
+    async def check(self) -> CheckResult:
+        """Log in, GET ``/limits``, report; never raises."""
+        try:
+            if not self.is_connected:
+                await self.connect()
+            latency = await self.ping()
+        except ConnectorError as exc:
+            return CheckResult(ok=False, connector=self.name, error=str(exc), error_code=exc.code)
+        usage = self._api_usage.model_dump() if self._api_usage else {}
+        return CheckResult(ok=True, connector=self.name, latency=latency, details=usage)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(self.disconnect())
+
+    # -- usage and stats ----------------------------------------------------------------
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        return self._api_usage
+
+    def stats(self) -> SalesforceStats:
+        return SalesforceStats(
+            rest=self.rest.stats if self.rest is not None else None,
+            login=self.login_http.stats,
+            api_usage=self._api_usage,
+            token_requests=self.login.token_requests,
+            session_renewals=self.session_renewals,
+        )
+
+    def _note_usage(self, response: HttpResponse) -> None:
+        usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if usage is None:
+            return
+        self._api_usage = usage
+        over = usage.share >= self.config.api_usage_warn_threshold
+        if over and not self._over_threshold:
+            logger.warning(
+                "Salesforce API usage is at %d of %d daily requests (%.0f%%, threshold "
+                "%.0f%%): at the limit every call fails with REQUEST_LIMIT_EXCEEDED",
+                usage.used,
+                usage.limit,
+                usage.share * 100,
+                self.config.api_usage_warn_threshold * 100,
+            )
+        self._over_threshold = over
+
+    # -- the road -----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        correlation_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> HttpResponse:
+        """One request with the current token; a 401 'Session expired' re-mints the
+        token once and re-sends. Salesforce's error array becomes a ConnectorError."""
+        if self.rest is None:
+            raise NotConnectedError(
+                "ManagedSalesforce is not connected: call connect() or use 'async with'",
+                connector="salesforce",
+            )
+        token = await self.login.token(correlation_id=correlation_id)
+        renewed = False
+        while True:
+            rest = await self._rest_for(token)
+            response = await rest.request(
+                method,
+                path,
+                params=params,
+                json=json,
+                correlation_id=correlation_id,
+                user_token=token.access_token,
+                operation=f"salesforce.{operation}",
+                idempotent=idempotent,
+                accept_error=_salesforce_answer,
+            )
+            self._note_usage(response)
+            if response.status < 400:
+                return response
+            body = _json_or_none(response)
+            if response.status == 401 and not renewed and is_session_expired(error_items(body)):
+                renewed = True
+                self.session_renewals += 1
+                logger.info("Salesforce session expired during %s: logging in again", operation)
+                token = await self.login.renew(token, correlation_id=correlation_id)
+                continue
+            raise salesforce_error(response.status, body, operation=operation)
+
+    async def _optional(self, call: Any) -> Any:
+        try:
+            return await call
+        except NotFoundError:
+            return None
+
+    # -- queries ------------------------------------------------------------------------
+
+    async def _records(
+        self, soql: str, resource: str, operation: str, correlation_id: str | None
+    ) -> AsyncIterator[SalesforceRecord]:
+        if not isinstance(soql, str) or not soql.strip():
+            raise salesforce_error(
+                400, [{"errorCode": "MALFORMED_QUERY", "message": "empty query"}],
+                operation=operation,
+            )  # fmt: skip
+        cid = new_correlation_id(correlation_id)
+        path: str = f"{self._data}/{resource}/"
+        params: dict[str, str] | None = {"q": soql}
+        seen: set[str] = set()
+        while True:
+            response = await self._send("GET", path, operation, cid, params=params)
+            page = parse(QueryPage, response.json(), f"a {operation} batch")
+            for record in page.records:
+                yield record
+            following = page.next_records_url
+            if page.done or not following:
+                return
+            if not following.startswith(f"{self._data}/") or following in seen:
+                raise SerializationError(
+                    f"unexpected Salesforce response: nextRecordsUrl {following!r} is not a "
+                    "new path of this API version",
+                    connector="salesforce",
+                )
+            seen.add(following)
+            path, params = following, None
+
+    def query(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        return self._records(soql, "query", "query", correlation_id)
+
+    def query_all(
+        self, soql: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[SalesforceRecord]:
+        return self._records(soql, "queryAll", "query_all", correlation_id)
+
+    async def count(self, soql: str, *, correlation_id: str | None = None) -> int:
+        cid = new_correlation_id(correlation_id)
+        response = await self._send("GET", f"{self._data}/query/", "count", cid, params={"q": soql})
+        return parse(QueryPage, response.json(), "a count").total_size
+
+    # -- sObjects -----------------------------------------------------------------------
+
+    def _sobject_path(self, sobject: str, *rest: str) -> str:
+        return "/".join([f"{self._data}/sobjects", check_sobject(sobject), *rest])
+
+    async def get(
+        self,
+        sobject: str,
+        record_id: str,
+        *,
+        fields: Sequence[str] | None = None,
+        correlation_id: str | None = None,
+    ) -> SalesforceRecord | None:
+        params = None
+        if fields is not None:
+            params = {"fields": ",".join(soql_identifier(f) for f in fields)}
+        response = await self._optional(
+            self._send(
+                "GET", self._sobject_path(sobject, check_record_id(record_id)), "get",
+                new_correlation_id(correlation_id), params=params,
+            )
+        )  # fmt: skip
+        if response is None:
+            return None
+        return parse(SalesforceRecord, response.json(), "a record")
+
+    async def create(
+        self, sobject: str, fields: Mapping[str, Any], *, correlation_id: str | None = None
+    ) -> SaveResult:
+        response = await self._send(
+            "POST", self._sobject_path(sobject), "create", new_correlation_id(correlation_id),
+            json=jsonable(check_fields(fields)),
+        )  # fmt: skip
+        return parse(SaveResult, response.json(), "a create result")
+
+    async def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> bool:
+        response = await self._optional(
+            self._send(
+                "PATCH", self._sobject_path(sobject, check_record_id(record_id)), "update",
+                new_correlation_id(correlation_id), json=jsonable(check_fields(fields)),
+                idempotent=True,  # the same values written twice leave the same record
+            )
+        )  # fmt: skip
+        return response is not None
+
+    async def delete(
+        self, sobject: str, record_id: str, *, correlation_id: str | None = None
+    ) -> bool:
+        response = await self._optional(
+            self._send(
+                "DELETE", self._sobject_path(sobject, check_record_id(record_id)), "delete",
+                new_correlation_id(correlation_id),
+            )
+        )  # fmt: skip
+        return response is not None
+
+    async def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        external_id: str,
+        fields: Mapping[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> UpsertResult:
+        key = soql_identifier(external_id_field)
+        if not isinstance(external_id, str) or not external_id:
+            raise salesforce_error(
+                400, [{"errorCode": "INVALID_FIELD", "message": "empty external id"}],
+                operation=f"upsert {sobject}",
+            )  # fmt: skip
+        path = self._sobject_path(sobject, key, quote(external_id, safe=""))
+        response = await self._send(
+            "PATCH", path, "upsert", new_correlation_id(correlation_id),
+            json=jsonable(check_fields(fields)), idempotent=True,
+        )  # fmt: skip
+        if response.status == 300:
+            body = _json_or_none(response)
+            matches = [str(m) for m in body] if isinstance(body, list) else []
+            raise upsert_conflict(sobject, key, matches)
+        if response.status == 204 or not response.content.strip():
+            return UpsertResult(created=False)
+        result = parse(UpsertResult, {"created": response.status == 201, **response.json()}, "")
+        return result
+
+    async def get_updated(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> UpdatedResult:
+        start, end = check_window(start, end)
+        response = await self._send(
+            "GET", self._sobject_path(sobject, "updated/"), "get_updated",
+            new_correlation_id(correlation_id), params={"start": _iso(start), "end": _iso(end)},
+        )  # fmt: skip
+        return parse(UpdatedResult, response.json(), "an updated listing")
+
+    async def get_deleted(
+        self,
+        sobject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        correlation_id: str | None = None,
+    ) -> DeletedResult:
+        start, end = check_window(start, end)
+        response = await self._send(
+            "GET", self._sobject_path(sobject, "deleted/"), "get_deleted",
+            new_correlation_id(correlation_id), params={"start": _iso(start), "end": _iso(end)},
+        )  # fmt: skip
+        return parse(DeletedResult, response.json(), "a deleted listing")
+
+    # -- metadata -----------------------------------------------------------------------
+
+    async def describe_global(self, *, correlation_id: str | None = None) -> DescribeGlobal:
+        response = await self._send(
+            "GET", f"{self._data}/sobjects/", "describe_global", new_correlation_id(correlation_id)
+        )
+        return parse(DescribeGlobal, response.json(), "describe global")
+
+    async def describe(self, sobject: str, *, correlation_id: str | None = None) -> SObjectDescribe:
+        response = await self._send(
+            "GET", self._sobject_path(sobject, "describe"), "describe",
+            new_correlation_id(correlation_id),
+        )  # fmt: skip
+        return parse(SObjectDescribe, response.json(), f"the describe of {sobject}")
+
+    async def discover(
+        self, sobjects: Sequence[str] | None = None, *, correlation_id: str | None = None
+    ) -> Catalog:
+        cid = new_correlation_id(correlation_id)
+        names = list(sobjects) if sobjects else None
+        if names is None:
+            found = await self.describe_global(correlation_id=cid)
+            names = [s.name for s in found.sobjects if s.queryable]
+        return catalog_of([await self.describe(n, correlation_id=cid) for n in names])
+
+    async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]:
+        response = await self._send(
+            "GET", f"{self._data}/limits", "limits", new_correlation_id(correlation_id)
+        )
+        body = response.json()
+        if not isinstance(body, dict):
+            raise SerializationError(
+                "unexpected Salesforce response: limits is not an object", connector="salesforce"
+            )
+        return {
+            name: parse(Limit, value, f"limit {name}")
+            for name, value in body.items()
+            if isinstance(value, dict) and "Max" in value
+        }
+
+
+def _json_or_none(response: HttpResponse) -> Any:
+    try:
+        return response.json() if response.content.strip() else None
+    except ConnectorError:
+        return None

@@ -15,6 +15,13 @@ from adapters_chatwoot_fake import (
     FakeChatwootServer,
     contract_path,
 )
+from adapters_salesforce_fake import (
+    FakeSalesforce,
+    FakeSalesforceServer,
+    SalesforceContract,
+    contract_dir,
+    make_key_pair,
+)
 
 from connector_adapters.chatwoot import contacts_table_ddl
 from connector_postgres import PostgresConnector
@@ -66,3 +73,39 @@ async def table(pg: PostgresConnector) -> str:
     name = unique_name("contacts")
     await pg.execute(contacts_table_ddl(name))
     return name
+
+
+# -- Salesforce ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def salesforce_contract() -> SalesforceContract:
+    """Salesforce's Postman collection from ../shared/contracts (missing: a failure)."""
+    path = contract_dir(REPO_ROOT)
+    if not path.is_dir():
+        pytest.fail(
+            f"Salesforce's Postman collection is missing: expected {path} "
+            "(shared/contracts must sit beside the repository checkout)",
+            pytrace=False,
+        )
+    return SalesforceContract(path)
+
+
+@pytest.fixture(scope="session")
+def salesforce_server(salesforce_contract: SalesforceContract) -> Iterator[FakeSalesforceServer]:
+    private, public = make_key_pair()  # the test key pair: generated here, never stored
+    server = FakeSalesforceServer(FakeSalesforce(salesforce_contract, public, private))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_salesforce(salesforce_server: FakeSalesforceServer) -> Iterator[FakeSalesforce]:
+    """A fresh fake Salesforce; the test fails if any request broke the collection."""
+    fake = salesforce_server.fake
+    fake.reset()
+    yield fake
+    violations = list(fake.violations)
+    fake.reset()
+    assert not violations, "contract violations:\n" + "\n".join(violations)

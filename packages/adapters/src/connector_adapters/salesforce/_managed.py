@@ -41,7 +41,7 @@ from connector_adapters.salesforce._models import (
     UpsertResult,
     parse,
 )
-from connector_adapters.salesforce._soql import soql_identifier
+from connector_adapters.salesforce._soql import Soql, soql_identifier
 from connector_core import (
     Catalog,
     CheckResult,
@@ -157,9 +157,13 @@ class ManagedSalesforce:
 
     async def connect(self) -> None:
         """Log in and open the REST connector on the instance URL."""
-        await self.login_http.connect()
-        token = await self.login.token(correlation_id=new_correlation_id(None))
-        await self._rest_for(token)
+        try:
+            await self.login_http.connect()
+            token = await self.login.token(correlation_id=new_correlation_id(None))
+            await self._rest_for(token)
+        except BaseException:
+            await asyncio.shield(self.disconnect())  # nothing left open by a failed login
+            raise
 
     async def _rest_for(self, token: SalesforceToken) -> HttpConnector:
         rest = self.rest
@@ -355,15 +359,15 @@ class ManagedSalesforce:
         fields: Sequence[str] | None = None,
         correlation_id: str | None = None,
     ) -> SalesforceRecord | None:
-        params = None
+        cid = new_correlation_id(correlation_id)
+        path = self._sobject_path(sobject, check_record_id(record_id))
         if fields is not None:
-            params = {"fields": ",".join(soql_identifier(f) for f in fields)}
-        response = await self._optional(
-            self._send(
-                "GET", self._sobject_path(sobject, check_record_id(record_id)), "get",
-                new_correlation_id(correlation_id), params=params,
-            )
-        )  # fmt: skip
+            # The collection's record GET takes no ?fields=: a SOQL query by Id does it.
+            query = Soql(sobject).select(*fields).where("Id", "=", record_id).limit(1)
+            async for record in self.query(str(query), correlation_id=cid):
+                return record
+            return None
+        response = await self._optional(self._send("GET", path, "get", cid))
         if response is None:
             return None
         return parse(SalesforceRecord, response.json(), "a record")

@@ -476,7 +476,10 @@ class MockSalesforce:
         check_record_id(record_id)
         if fields is not None:
             check_fields(dict.fromkeys(fields))
-        found = self.get_now(sobject, record_id, list(fields) if fields is not None else None)
+        try:
+            found = self.get_now(sobject, record_id, list(fields) if fields is not None else None)
+        except NotFoundError:  # an unknown object type: Salesforce answers the same 404
+            return None
         return None if found is None else SalesforceRecord.model_validate(found)
 
     async def create(
@@ -494,15 +497,21 @@ class MockSalesforce:
         correlation_id: str | None = None,
     ) -> bool:
         self._call("update", correlation_id)
-        return self.update_now(
-            check_sobject(sobject), check_record_id(record_id), check_fields(fields)
-        )
+        try:
+            return self.update_now(
+                check_sobject(sobject), check_record_id(record_id), check_fields(fields)
+            )
+        except NotFoundError:
+            return False
 
     async def delete(
         self, sobject: str, record_id: str, *, correlation_id: str | None = None
     ) -> bool:
         self._call("delete", correlation_id)
-        return self.delete_now(check_sobject(sobject), check_record_id(record_id))
+        try:
+            return self.delete_now(check_sobject(sobject), check_record_id(record_id))
+        except NotFoundError:
+            return False
 
     async def upsert(
         self,

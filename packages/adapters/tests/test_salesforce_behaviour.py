@@ -83,7 +83,8 @@ async def test_query_yields_every_record_with_the_selected_fields(env: Env) -> N
     records = [r async for r in env.client.query("SELECT Id, Name FROM Account")]
     assert [r.id for r in records] == ids
     assert records[3].fields() == {"Id": ids[3], "Name": "Acme 0003"}
-    assert records[3].attributes is not None and records[3].attributes.type == "Account"
+    assert records[3].attributes is not None
+    assert records[3].attributes.type == "Account"
 
 
 async def test_a_built_query_filters_orders_and_limits(env: Env) -> None:
@@ -144,12 +145,16 @@ async def test_soql_outside_what_both_answer_is_malformed(env: Env) -> None:
 
 async def test_create_get_update_delete(env: Env) -> None:
     created = await env.client.create("Account", {"Name": "Initech", "NumberOfEmployees": 40})
-    assert created.success and created.id
+    assert created.success
+    assert created.id
     got = await env.client.get("Account", created.id)
-    assert got is not None and got["Name"] == "Initech" and got["NumberOfEmployees"] == 40
+    assert got is not None
+    assert got["Name"] == "Initech"
+    assert got["NumberOfEmployees"] == 40
     assert await env.client.update("Account", created.id, {"Industry": "Software"})
     again = await env.client.get("Account", created.id, fields=["Name", "Industry"])
-    assert again is not None and again.fields() == {"Name": "Initech", "Industry": "Software"}
+    assert again is not None
+    assert again.fields() == {"Name": "Initech", "Industry": "Software"}
     assert await env.client.delete("Account", created.id)
     assert await env.client.get("Account", created.id) is None
 
@@ -183,11 +188,14 @@ async def test_bad_ids_and_names_are_refused_before_any_request(env: Env) -> Non
 
 async def test_upsert_creates_then_updates_by_external_id(env: Env) -> None:
     first = await env.client.upsert("Account", "External_Id__c", "ERP/42", {"Name": "Globex"})
-    assert first.created and first.id
+    assert first.created
+    assert first.id
     second = await env.client.upsert("Account", "External_Id__c", "ERP/42", {"Name": "Globex 2"})
     assert not second.created
     got = await env.client.get("Account", first.id)
-    assert got is not None and got["Name"] == "Globex 2" and got["External_Id__c"] == "ERP/42"
+    assert got is not None
+    assert got["Name"] == "Globex 2"
+    assert got["External_Id__c"] == "ERP/42"
 
 
 async def test_upsert_matching_several_records_lists_them(env: Env) -> None:
@@ -239,7 +247,7 @@ async def test_describe_and_discover_give_portable_streams(env: Env) -> None:
 async def test_a_query_checked_against_describe_names_unknown_fields(env: Env) -> None:
     describe = await env.client.describe("Account")
     Soql("Account").select("Id", "Name").check(describe)
-    with pytest.raises(InvalidRequestError, match="Nmae.*known: .*Name"):
+    with pytest.raises(InvalidRequestError, match=r"Nmae.*known: .*Name"):
         Soql("Account").select("Id", "Nmae").check(describe)
 
 
@@ -252,7 +260,8 @@ async def test_limits_and_api_usage(env: Env) -> None:
     limits = await env.client.limits()
     assert limits["DailyApiRequests"].max > limits["DailyApiRequests"].remaining >= 0
     usage = env.client.api_usage
-    assert usage is not None and 0 < usage.used < usage.limit
+    assert usage is not None
+    assert 0 < usage.used < usage.limit
 
 
 async def test_the_correlation_id_goes_with_every_call(env: Env) -> None:
@@ -264,4 +273,5 @@ async def test_the_correlation_id_goes_with_every_call(env: Env) -> None:
     assert env.correlation_ids()[-4:] == ["corr-1", "corr-2", "corr-3", "corr-4"]
     await env.client.limits()
     generated = env.correlation_ids()[-1]
-    assert generated and generated not in {"corr-1", "corr-2", "corr-3", "corr-4"}
+    assert generated
+    assert generated not in {"corr-1", "corr-2", "corr-3", "corr-4"}

@@ -5,8 +5,9 @@ Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``
 """
 
 try:
-    import connector_http as _connector_http  # noqa: F401
     import jwt as _jwt  # noqa: F401
+
+    import connector_http as _connector_http  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by the tests
     raise ImportError(
         "connector_adapters.salesforce needs the HTTP connector with JWT support: "

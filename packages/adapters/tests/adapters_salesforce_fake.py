@@ -597,8 +597,9 @@ class FakeSalesforceServer:
         self._instance.stop()
 
 
-def managed_config(fake: FakeSalesforce, auth: str = "jwt_bearer", **overrides: Any) -> Any:
-    """A SalesforceConfig logging in to the fake with ``auth``, quick retries."""
+def managed_config(fake: FakeSalesforce, auth: Any = "jwt_bearer", **overrides: Any) -> Any:
+    """A SalesforceConfig logging in to the fake with ``auth`` (a login the fake knows
+    by its type, or auth fields as given), quick retries."""
     from connector_adapters.salesforce import SalesforceConfig
 
     logins: dict[str, dict[str, Any]] = {
@@ -615,7 +616,7 @@ def managed_config(fake: FakeSalesforce, auth: str = "jwt_bearer", **overrides: 
     }  # fmt: skip
     fields: dict[str, Any] = {
         "login_url": fake.login_url,
-        "auth": logins[auth],
+        "auth": logins[auth] if isinstance(auth, str) else auth,
         "retry": {"initial_delay": 0.01, "max_delay": 0.05, "max_attempts": 3},
     }
     fields.update(overrides)

@@ -12,6 +12,7 @@ from adapters_chatwoot_fake import TOKEN, FakeChatwoot
 import connector_adapters
 import connector_adapters.chatwoot
 import connector_adapters.postgres
+import connector_adapters.salesforce
 from connector_adapters import (
     Adapters,
     Integration,
@@ -49,8 +50,8 @@ def test_environment_is_read_without_config() -> None:
 
 
 def test_bad_config_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="salesforce"):
-        load_adapters({"salesforce": {}})
+    with pytest.raises(ConfigError, match="hubspot"):  # no such integration (yet)
+        load_adapters({"hubspot": {}})
     with pytest.raises(ConfigError) as info:
         load_adapters({"chatwoot": {"account_id": -1, "api_access_token": TOKEN}})
     assert info.value.fields == ("account_id",)
@@ -98,7 +99,24 @@ def test_public_api_is_deliberate() -> None:
         "verify_signature",
     }  # fmt: skip
     assert set(connector_adapters.postgres.__all__) == {"PostgresStateStore", "state_table_ddl"}
-    for module in (connector_adapters, connector_adapters.chatwoot, connector_adapters.postgres):
+    assert set(connector_adapters.salesforce.__all__) == {
+        "DEFAULT_API_VERSION", "INTEGRATION", "PRODUCTION_LOGIN_URL", "QUERY_BATCH_SIZE",
+        "SANDBOX_LOGIN_URL", "SOAP_TYPES", "ApiUsage", "ClientCredentialsAuth", "DeletedRecord",
+        "DeletedResult", "DescribeGlobal", "FieldDescribe", "JwtBearerAuth", "Like", "Limit",
+        "ManagedSalesforce", "MockSalesforce", "QueryPage", "RecordAttributes",
+        "RefreshTokenAuth", "SObjectDescribe", "SObjectSummary", "SalesforceAuth",
+        "SalesforceClient", "SalesforceConfig", "SalesforceErrorItem", "SalesforceModel",
+        "SalesforceRecord", "SalesforceStats", "SalesforceToken", "SaveResult", "Soql",
+        "UpdatedResult", "UpsertResult", "describe_to_stream", "format_soql",
+        "parse_limit_info", "portable_type", "salesforce_error", "soql_identifier",
+        "soql_literal", "standard_describes",
+    }  # fmt: skip
+    for module in (
+        connector_adapters,
+        connector_adapters.chatwoot,
+        connector_adapters.postgres,
+        connector_adapters.salesforce,
+    ):
         for name in module.__all__:
             assert hasattr(module, name), name
 
@@ -154,6 +172,24 @@ def log() -> Iterator[list[str]]:
         unregister_integration(name)
 
 
+def test_salesforce_is_registered_and_mock_without_auth(fake_salesforce: object) -> None:
+    from adapters_salesforce_fake import FakeSalesforce, managed_config
+
+    from connector_adapters.salesforce import ManagedSalesforce, MockSalesforce
+
+    assert "salesforce" in integration_names()
+    assert isinstance(load_adapters({"salesforce": {}}).salesforce, MockSalesforce)
+    assert isinstance(fake_salesforce, FakeSalesforce)
+    config = managed_config(fake_salesforce)
+    adapters = load_adapters({"salesforce": config})
+    assert isinstance(adapters.salesforce, ManagedSalesforce)
+    assert adapters.modes() == {"salesforce": "managed"}
+    env = {"SALESFORCE_MODE": "mock", "SALESFORCE_API_VERSION": "61.0"}
+    from_env = load_adapters(environ=env).salesforce
+    assert isinstance(from_env, MockSalesforce)
+    assert from_env.api_version == "61.0"
+
+
 def test_chatwoot_comes_from_the_registry_not_from_the_bundle() -> None:
     assert "chatwoot" in integration_names()
     assert connector_adapters.chatwoot.INTEGRATION.name == "chatwoot"
@@ -202,5 +238,5 @@ async def test_a_failed_connect_disconnects_the_ones_already_connected(log: list
 
 
 def test_an_unknown_attribute_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="no integration 'salesforce'"):
-        load_adapters({}).salesforce  # noqa: B018
+    with pytest.raises(AttributeError, match="no integration 'hubspot'"):
+        load_adapters({}).hubspot  # noqa: B018

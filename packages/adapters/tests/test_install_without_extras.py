@@ -52,6 +52,7 @@ def test_base_package_imports_without_any_connector(bare_python: Path) -> None:
     ("module", "extra"),
     [
         ("connector_adapters.chatwoot", "connector-adapters[chatwoot]"),
+        ("connector_adapters.salesforce", "connector-adapters[salesforce]"),
         ("connector_adapters.postgres", "connector-adapters[postgres]"),
     ],
 )
@@ -71,6 +72,15 @@ def test_load_adapters_without_the_extra_names_it(bare_python: Path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "connector-adapters[chatwoot]" in result.stderr.strip().splitlines()[-1]
+
+
+def test_load_adapters_without_the_salesforce_extra_names_it(bare_python: Path) -> None:
+    result = _run(
+        bare_python, "-c",
+        "import connector_adapters as a; a.load_adapters(environ={}).salesforce",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "connector-adapters[salesforce]" in result.stderr.strip().splitlines()[-1]
 
 
 def test_the_kafka_publisher_without_its_extra_names_it(bare_python: Path) -> None:

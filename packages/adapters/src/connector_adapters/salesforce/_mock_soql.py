@@ -86,10 +86,10 @@ def _unquote(raw: str, *, keep_like_escapes: bool) -> str:
         char = raw[i]
         if char == "\\":
             nxt = raw[i + 1]
-            if nxt in "%_":
+            if nxt in "%_" or (nxt == "\\" and keep_like_escapes):
                 if not keep_like_escapes:
                     raise malformed(f"invalid escape \\{nxt} outside LIKE")
-                out.append("\\" + nxt)
+                out.append("\\" + nxt)  # kept escaped: a literal character of the pattern
             elif nxt in _UNESCAPE:
                 out.append(_UNESCAPE[nxt])
             else:

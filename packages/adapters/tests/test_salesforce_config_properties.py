@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from adapters_salesforce_fake import CLIENT_ID, USERNAME, FakeSalesforceServer
+from adapters_salesforce_fake import CLIENT_SECRET as FAKE_SECRET
+from adapters_salesforce_fake import REFRESH_TOKEN as FAKE_REFRESH
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector_adapters.salesforce import SalesforceConfig
-from connector_core import ConfigError
+from connector_adapters.salesforce import ManagedSalesforce, SalesforceConfig
+from connector_core import ConfigError, ConnectorError
 from connector_testing import exception_texts, secret_leaks
 from connector_testing.strategies import hostile_text, hostile_value
 
@@ -213,3 +216,81 @@ def test_from_env_and_from_url_build_the_same_config() -> None:
     assert by_env == by_url
     assert SalesforceConfig().api_version == "62.0"
     assert not SalesforceConfig().is_managed
+
+
+def _managed_fields(server: FakeSalesforceServer) -> st.SearchStrategy[dict[str, Any]]:
+    fake = server.fake
+    good = {
+        "type": "jwt_bearer", "client_id": CLIENT_ID, "username": USERNAME,
+        "private_key": fake.private_key,
+    }  # fmt: skip
+    return st.fixed_dictionaries(
+        {
+            "auth": st.one_of(
+                st.just(good),
+                st.dictionaries(
+                    st.sampled_from(["client_id", "username", "audience", "assertion_lifetime"]),
+                    hostile_value,
+                    max_size=2,
+                ).map(lambda bad: {**good, **bad}),
+                st.fixed_dictionaries(
+                    {"type": st.just("client_credentials"), "client_id": st.just(CLIENT_ID)},
+                    optional={
+                        "client_secret": st.one_of(st.just(FAKE_SECRET), _secret(CLIENT_SECRET))
+                    },
+                ),
+                st.fixed_dictionaries(
+                    {"type": st.just("refresh_token"), "client_id": st.just(CLIENT_ID)},
+                    optional={"refresh_token": st.one_of(st.just(FAKE_REFRESH), _secret(REFRESH))},
+                ),
+            )
+        },
+        optional={
+            "api_version": st.one_of(st.just("61.0"), hostile_value),
+            "mode": st.sampled_from(["auto", "managed", "mock"]),
+            "correlation_id_header": st.one_of(st.just("X-Request-ID"), hostile_text),
+            "api_usage_warn_threshold": hostile_value,
+            "retry": st.one_of(st.just({"max_attempts": 1}), hostile_value),
+        },
+    )
+
+
+@settings(PROPERTY, max_examples=60)
+@given(data=st.data())
+async def test_a_built_managed_config_connects_or_fails_typed_and_final(
+    salesforce_server: FakeSalesforceServer, data: st.DataObject
+) -> None:
+    fake = salesforce_server.fake
+    fake.reset()
+    fields = data.draw(_managed_fields(salesforce_server))
+    try:
+        config = SalesforceConfig.model_validate({**fields, "login_url": fake.login_url})
+    except ConfigError as error:
+        _no_secret_in_error(error)
+        return
+    _no_secret_in_config(config)
+    if not config.is_managed:
+        return
+    failure: ConnectorError | None = None
+    client = ManagedSalesforce(config)
+    try:
+        await client.connect()
+        await client.limits()
+    except ConnectorError as error:
+        failure = error
+    finally:
+        await client.disconnect()
+    assert not fake.violations, fake.violations
+    if failure is not None:
+        assert not failure.transient, failure
+        leaks = secret_leaks(exception_texts(failure), SECRETS)
+        assert not leaks, leaks
+    else:
+        auth = config.auth
+        assert auth is not None
+        known = {"client_credentials": FAKE_SECRET, "refresh_token": FAKE_REFRESH}
+        if auth.type in known:  # only the fake's own secret logs in
+            secret = getattr(
+                auth, "client_secret" if auth.type == "client_credentials" else "refresh_token"
+            )
+            assert secret.get_secret_value() == known[auth.type]

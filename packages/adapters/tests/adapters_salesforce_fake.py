@@ -403,7 +403,11 @@ class FakeSalesforce:
                 [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}],
             )
         for fault in self.faults:
-            if fault.times > 0 and fault.path_contains in record.path:
+            if (
+                fault.times > 0
+                and fault.path_contains in record.path
+                and fault.path_contains != "/services/oauth2/token"
+            ):
                 fault.times -= 1
                 return self._json(record, fault.status, fault.body)
         try:
@@ -424,6 +428,12 @@ class FakeSalesforce:
         form = dict(parse_qsl(record.body.decode(), keep_blank_values=True))
         grant = form.get("grant_type", "")
         self.token_grants.append(grant)
+        for fault in self.faults:
+            if fault.times > 0 and fault.path_contains == "/services/oauth2/token":
+                fault.times -= 1
+                # An injected answer may quote what the form sent (a careless proxy).
+                body = json.loads(json.dumps(fault.body).replace("{form}", record.body.decode()))
+                return self._json(record, fault.status, body)
 
         def refuse(error: str, description: str) -> Response:
             return self._json(record, 400, {"error": error, "error_description": description})

@@ -258,3 +258,25 @@ async def test_no_token_or_secret_in_errors_reprs_or_stats(
     assert failures
     texts += [t for f in failures for t in exception_texts(f)]
     assert not secret_leaks(texts, [token, REFRESH_TOKEN])
+
+
+async def test_concurrent_calls_on_an_expired_session_share_one_new_token(
+    fake_salesforce: FakeSalesforce,
+) -> None:
+    import asyncio
+
+    async with ManagedSalesforce(managed_config(fake_salesforce)) as client:
+        fake_salesforce.expire_after = 0
+        results = await asyncio.gather(*(client.limits() for _ in range(5)))
+        assert client.stats().token_requests == 2
+    assert all("DailyApiRequests" in r for r in results)
+    assert len(fake_salesforce.token_grants) == 2
+
+
+async def test_fields_salesforce_adds_are_kept(fake_salesforce: FakeSalesforce) -> None:
+    answer = {"id": "001000000000001AAA", "success": True, "errors": [], "infos": ["new"]}
+    async with ManagedSalesforce(managed_config(fake_salesforce)) as client:
+        fake_salesforce.fail_next(201, answer, path_contains="/sobjects/Account")
+        result = await client.create("Account", {"Name": "x"})
+    assert result.id == "001000000000001AAA"
+    assert result.model_extra == {"infos": ["new"]}

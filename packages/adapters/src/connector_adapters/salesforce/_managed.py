@@ -128,6 +128,7 @@ class ManagedSalesforce:
         self.login_http = HttpConnector(self._http_config(config.login_url))
         self.login = SalesforceLogin(config, self.login_http)
         self.rest: HttpConnector | None = None
+        self._rest_lock = asyncio.Lock()
         self._api_usage: ApiUsage | None = None
         self._over_threshold = False
         self.session_renewals = 0
@@ -169,9 +170,13 @@ class ManagedSalesforce:
         rest = self.rest
         if rest is not None and rest.config.base_url == token.instance_url:
             return rest
-        fresh = HttpConnector(self._http_config(token.instance_url))
-        await fresh.connect()
-        self.rest = fresh
+        async with self._rest_lock:  # concurrent connects open one REST connector
+            rest = self.rest
+            if rest is not None and rest.config.base_url == token.instance_url:
+                return rest
+            fresh = HttpConnector(self._http_config(token.instance_url))
+            await fresh.connect()
+            self.rest = fresh
         if rest is not None:  # the org moved instance: the old connector is done
             await rest.disconnect()
         return fresh
@@ -193,13 +198,18 @@ class ManagedSalesforce:
         return time.perf_counter() - started
 
     async def check(self) -> CheckResult:
-        """Log in, GET ``/limits``, report; never raises."""
+        """Log in, GET ``/limits``, report; never raises, and leaves the client connected
+        or not as it found it."""
+        was_connected = self.is_connected
         try:
-            if not self.is_connected:
+            if not was_connected:
                 await self.connect()
             latency = await self.ping()
         except ConnectorError as exc:
             return CheckResult(ok=False, connector=self.name, error=str(exc), error_code=exc.code)
+        finally:
+            if not was_connected:
+                await asyncio.shield(self.disconnect())
         usage = self._api_usage.model_dump() if self._api_usage else {}
         return CheckResult(ok=True, connector=self.name, latency=latency, details=usage)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Self
 
 from connector_adapters.salesforce._catalog import catalog_of
@@ -33,6 +34,11 @@ from connector_adapters.salesforce._models import (
     UpsertResult,
 )
 from connector_core import Catalog, CheckResult, ConflictError, NotFoundError
+
+try:
+    _VERSION = version("connector-adapters")
+except PackageNotFoundError:  # pragma: no cover
+    _VERSION = "0.0.0"
 
 DAILY_API_REQUESTS = 100_000
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
@@ -115,7 +121,8 @@ class MockSalesforce:
     CreatedDate/SystemModstamp (strictly increasing, a millisecond apart at least).
     """
 
-    name: ClassVar[str] = "salesforce"
+    name: ClassVar[str] = "salesforce-mock"
+    version: ClassVar[str] = _VERSION
 
     def __init__(
         self,

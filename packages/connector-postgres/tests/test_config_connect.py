@@ -239,13 +239,18 @@ def _build(server: dict[str, Any], fields: dict[str, Any], via_url: bool) -> Pos
     fields = dict(fields)
     user = fields.pop("user", None)
     password = fields.pop("password", None)
-    auth = quote(str(user), safe="") if user is not None else ""
+    # A lone surrogate has no UTF-8 form: it travels as its surrogatepass bytes, which
+    # from_url must take (decoding them as replacement characters) or refuse typed.
+    auth = quote(str(user), safe="", errors="surrogatepass") if user is not None else ""
     if password is not None:
-        auth += ":" + quote(str(password), safe="")
+        auth += ":" + quote(str(password), safe="", errors="surrogatepass")
     database = fields.pop("database", None)
-    path = f"/{quote(str(database), safe='')}" if database is not None else ""
+    path = (
+        f"/{quote(str(database), safe='', errors='surrogatepass')}" if database is not None else ""
+    )
     query = urlencode(
-        {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in fields.items()}
+        {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in fields.items()},
+        errors="surrogatepass",
     )
     url = f"postgresql://{auth}{'@' if auth else ''}{server['host']}:{server['port']}{path}"
     return PostgresConfig.from_url(f"{url}?{query}" if query else url)

@@ -247,6 +247,11 @@ class MongoConfig(ConnectorConfig):
     batch_size: int = Field(
         1000, ge=1, le=1_000_000, description="Documents per round trip of find() and read()."
     )
+    id_field: str = Field(
+        "_id",
+        description="The name _id goes by in records: read(), sample(), discover() and "
+        "write() rename _id to it and back ('id' for records of SQL tables).",
+    )
     discover_sample: int = Field(
         1000, ge=1, le=1_000_000, description="Documents discover() samples per collection."
     )
@@ -325,6 +330,13 @@ class MongoConfig(ConnectorConfig):
     def _auth_source_is_a_name(cls, value: str | None) -> str | None:
         if value is not None and value != "$external":  # X.509 and LDAP users live there
             check_database_name(value)
+        return value
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_field_is_a_field(cls, value: str) -> str:
+        if not value or "$" in value or "." in value or "\x00" in value:
+            raise ValueError("must be a top-level field name (not empty, no '$', '.' or NUL)")
         return value
 
     @field_validator("user", "replica_set", "app_name")

@@ -84,15 +84,27 @@ class MongoConnector(BaseConnector[MongoConfig]):
     version: ClassVar[str] = __version__
     config_class: ClassVar[type[MongoConfig]] = MongoConfig
 
-    def __init__(self, config: MongoConfig, **kwargs: Any) -> None:
+    def __init__(
+        self, config: MongoConfig, *, event_listeners: Sequence[Any] = (), **kwargs: Any
+    ) -> None:
+        """Args:
+        config: the connector's MongoConfig.
+        event_listeners: PyMongo monitoring listeners (``pymongo.monitoring``: command,
+            pool, server events) given to the client, for APM and tests.
+        kwargs: BaseConnector's (retry_policy, rate_limiter, circuit_breaker, clock,
+            sleep).
+        """
         super().__init__(config, **kwargs)
+        self._event_listeners = list(event_listeners)
         self._client: AsyncMongoClient[Document] | None = None
         self._transactions = Transactions(self.run, self._start_session)
 
     # -- driver hooks -------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        client: AsyncMongoClient[Document] = AsyncMongoClient(**self.config.client_settings())
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            **self.config.client_settings(), event_listeners=self._event_listeners
+        )
         try:
             # One real round trip (authenticating, when there are credentials); server
             # selection bounded by connect_timeout, so a dead server says "no server
@@ -904,13 +916,18 @@ class MongoConnector(BaseConnector[MongoConfig]):
             for e in result.errors
         )
         merged = tuple(sorted((*errors, *moved), key=lambda e: e.index))
-        return result.model_copy(
-            update={
-                "written": count - len(merged),
-                "failed": len(merged),
-                "errors": merged,
-                "upserted_ids": {positions[i]: v for i, v in result.upserted_ids.items()},
-            }
+        # A new result (not a copy): the copy would inherit "inspected" from reading
+        # the original's errors above, and a dropped result would not be warned about.
+        return BulkWriteResult(
+            written=count - len(merged),
+            failed=len(merged),
+            errors=merged,
+            inserted=result.inserted,
+            matched=result.matched,
+            modified=result.modified,
+            deleted=result.deleted,
+            upserted=result.upserted,
+            upserted_ids={positions[i]: v for i, v in result.upserted_ids.items()},
         )
 
 

@@ -119,7 +119,8 @@ async def test_checkpoints_of_object_ids_and_dates_survive_json(
         seen += [d["_id"] for d in page]
         assert reader.checkpoint is not None
         saved = reader.checkpoint.model_dump_json()
-        assert "$oid" in saved and "$date" in saved
+        assert "$oid" in saved
+        assert "$date" in saved
     assert sorted(seen) == ids
     assert len(seen) == len(set(seen))
 

@@ -240,3 +240,24 @@ async def test_invalid_collection_names_never_reach_the_server(
     with pytest.raises(InvalidRequestError):
         mongo.read(name)
     assert mongo.stats.calls == before, "a call reached the road"
+
+
+async def test_without_transactions_the_server_says_so_typed(
+    mongo: MongoConnector, collection: str
+) -> None:
+    # FerretDB 1.x has no transactions: the block fails with the server's reason, is
+    # aborted, and the connector goes on outside it.
+    with pytest.raises(InvalidRequestError, match="startTransaction"):
+        async with mongo.transaction():
+            await mongo.insert_one(collection, {"_id": 1})
+    assert mongo._session() is None
+    await mongo.insert_one(collection, {"_id": 2})
+    assert await mongo.count(collection) == 1
+
+
+async def test_without_change_streams_the_server_says_so_typed(
+    mongo: MongoConnector, collection: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match="changeStream"):
+        async with mongo.watch(collection) as stream:
+            await anext(stream)

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from connector_core import MAX_TIMEOUT, ConfigError, ConnectorConfig, FieldError
 from connector_mongo._names import check_database_name
+from connector_mongo._values import TYPE_REGISTRY
 
 _MASK = "***"
 DEFAULT_PORT = 27017
@@ -457,6 +458,7 @@ class MongoConfig(ConnectorConfig):
             "host": host,
             "tz_aware": True,
             "uuidRepresentation": "standard",
+            "type_registry": TYPE_REGISTRY,
             "appname": self.app_name,
             "minPoolSize": self.pool_min,
             "maxPoolSize": self.pool_max,

@@ -50,6 +50,7 @@ from connector_mongo._names import check_collection_name, collection_problem
 from connector_mongo._read import DocumentReader
 from connector_mongo._results import BulkWriteResult, IndexInfo, UpdateResult
 from connector_mongo._transaction import MongoTransaction, Transactions
+from connector_mongo._values import TYPE_REGISTRY
 from connector_mongo._watch import ChangeStream
 
 try:
@@ -63,7 +64,9 @@ SortSpec: TypeAlias = Sequence[tuple[str, int]] | Mapping[str, int] | None
 _Cursor: TypeAlias = AsyncCursor[Document] | AsyncCommandCursor[Document]
 
 # Documents are encoded for write() with the options the client decodes with.
-_CODEC: CodecOptions[Any] = CodecOptions(tz_aware=True, uuid_representation=4)
+_CODEC: CodecOptions[Any] = CodecOptions(
+    tz_aware=True, uuid_representation=4, type_registry=TYPE_REGISTRY
+)
 # Per-document allowance of a bulk operation's deadline, on top of config.timeout.
 _BULK_SECONDS_PER_DOCUMENT = 0.001
 

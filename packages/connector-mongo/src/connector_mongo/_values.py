@@ -30,12 +30,25 @@ from decimal import Decimal
 from typing import Any
 
 from bson import Binary, Decimal128, Int64, ObjectId, json_util
+from bson.codec_options import TypeRegistry
+from bson.errors import InvalidId
 from bson.json_util import JSONMode, JSONOptions
 
 from connector_core import FieldType
 
 _INT32 = 2**31
 _RELAXED = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, uuid_representation=4)
+
+
+def encode_fallback(value: Any) -> Any:
+    """What BSON cannot encode by itself: a ``decimal.Decimal`` becomes a Decimal128
+    (records of SQL sources carry them); anything else is left for BSON to refuse."""
+    if isinstance(value, Decimal):
+        return Decimal128(value)
+    return value
+
+
+TYPE_REGISTRY = TypeRegistry(fallback_encoder=encode_fallback)
 
 
 def native_type(value: Any) -> str:
@@ -137,6 +150,6 @@ def cast_like(value: Any, example: Any) -> Any:
             return int(value)
         if isinstance(example, float) and isinstance(value, str | int):
             return float(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidId):
         return value
     return value

@@ -40,12 +40,17 @@ async def test_a_transaction_commits_when_the_block_ends(
 async def test_a_transaction_aborts_when_the_block_raises(
     real: MongoConnector, unique_collection: str
 ) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
+    seen_inside: list[int] = []
+
+    async def failing_block() -> None:
         async with real.transaction():
             await real.insert_one(unique_collection, {"_id": 1})
-            # Inside the transaction this task sees its own write...
-            assert await real.count(unique_collection) == 1
+            seen_inside.append(await real.count(unique_collection))
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing_block()
+    assert seen_inside == [1]  # inside, this task saw its own write...
     assert await real.count(unique_collection) == 0  # ...and after the abort nobody does
 
 

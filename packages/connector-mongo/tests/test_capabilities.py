@@ -97,6 +97,7 @@ async def test_a_read_is_one_cursor_not_a_query_per_page(
     assert seen == sorted(range(100), key=lambda i: (i % 3, i))
     assert commands.names.count("find") == 1, commands.names
     assert commands.names.count("getMore") >= 9, commands.names
+    assert set(commands.names) == {"find", "getMore"}, "nothing else is asked per read"
 
 
 async def test_checkpoints_of_object_ids_and_dates_survive_json(

@@ -237,6 +237,8 @@ async def test_invalid_collection_names_never_reach_the_server(
             await call()
     with pytest.raises(InvalidRequestError):
         mongo.find(name)
+    with pytest.raises(InvalidRequestError, match="filter must be a mapping"):
+        mongo.find("fine", "status = 'paid'")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError):
         mongo.read(name)
     assert mongo.stats.calls == before, "a call reached the road"

@@ -229,6 +229,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
         round trip), a bad filter, sort or projection (from the server).
         """
         coll = self.collection(collection)
+        _check_filter(filter)
         size = self._batch_size(batch_size)
         _check_count("limit", limit)
         _check_count("skip", skip)
@@ -293,7 +294,8 @@ class MongoConnector(BaseConnector[MongoConfig]):
         async def first_batch() -> list[Document]:
             nonlocal cursor
             if cursor is not None:  # a retry: the failed attempt's cursor is dropped
-                await cursor.close()
+                with contextlib.suppress(Exception):
+                    await cursor.close()
             cursor = await open_cursor()
             return await cursor.to_list(size)
 
@@ -312,7 +314,10 @@ class MongoConnector(BaseConnector[MongoConfig]):
                     return
         finally:
             if cursor is not None:
-                await cursor.close()
+                # Best effort (killCursors): after a lost connection the error that ended
+                # the stream is the one to see, not a second one from closing.
+                with contextlib.suppress(Exception):
+                    await cursor.close()
 
     def _batch_size(self, batch_size: int | None) -> int:
         if batch_size is None:
@@ -543,7 +548,9 @@ class MongoConnector(BaseConnector[MongoConfig]):
             except mongo_errors.BulkWriteError as exc:
                 details = exc.details
                 concern = details.get("writeConcernErrors") or []
-                if concern and not details.get("writeErrors"):
+                if concern:
+                    # What was written may not be durable: raise (the per-operation
+                    # results stay in the cause's details) rather than report success.
                     first = concern[0]
                     raise mongo_errors.WriteConcernError(
                         first.get("errmsg", "write concern error"), first.get("code"), first
@@ -705,8 +712,9 @@ class MongoConnector(BaseConnector[MongoConfig]):
         shown = self.config.id_field
         if shown == "_id" or "_id" not in document:
             return document
+        # _id wins over a stored field of the same name as id_field.
         record = {shown: document["_id"]}
-        record.update((k, v) for k, v in document.items() if k != "_id")
+        record.update((k, v) for k, v in document.items() if k not in ("_id", shown))
         return record
 
     def _stored_field(self, field: str | None) -> str | None:
@@ -796,8 +804,6 @@ class MongoConnector(BaseConnector[MongoConfig]):
         async def open_batches(
             query: Document, sort: list[tuple[str, int]], limit: int
         ) -> AsyncIterator[list[Document]]:
-            await self._require_collection(collection)
-
             async def open_cursor() -> _Cursor:
                 return coll.find(
                     query, fields, sort=sort, limit=limit, batch_size=size, session=session
@@ -805,13 +811,17 @@ class MongoConnector(BaseConnector[MongoConfig]):
 
             # The documents of find()'s stream, in whole batches.
             batch: list[Document] = []
+            found = False
             async for document in self._stream("read", open_cursor, size):
+                found = True
                 batch.append(document)
                 if len(batch) >= size:
                     yield batch
                     batch = []
             if batch:
                 yield batch
+            if not found:  # nothing read: say so if the collection does not exist
+                await self._require_collection(collection)
 
         async def find_example(field: str) -> Any:
             async def call() -> Any:
@@ -853,12 +863,13 @@ class MongoConnector(BaseConnector[MongoConfig]):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise InvalidRequestError("n must be an integer >= 0", connector=self.name)
         coll = self.collection(collection)
-        await self._require_collection(collection)
 
         async def call() -> list[Document]:
             return await self._sample_documents(coll, n, None)
 
         documents = await self.run("sample", call, idempotent=True)
+        if not documents:
+            await self._require_collection(collection)
         return [self._present(d) for d in documents]
 
     async def write(self, collection: str, records: Iterable[Record]) -> BulkWriteResult:
@@ -931,6 +942,14 @@ class MongoConnector(BaseConnector[MongoConfig]):
             deleted=result.deleted,
             upserted=result.upserted,
             upserted_ids={positions[i]: v for i, v in result.upserted_ids.items()},
+        )
+
+
+def _check_filter(filter: object) -> None:
+    if filter is not None and not isinstance(filter, Mapping):
+        raise InvalidRequestError(
+            f"filter must be a mapping such as {{'status': 'paid'}}, got {type(filter).__name__}",
+            connector="mongo",
         )
 
 

@@ -92,6 +92,7 @@ async def test_a_read_is_one_cursor_not_a_query_per_page(
                 d["_id"]
                 async for d in mongo.read(unique_collection, cursor_field="c", batch_size=10)
             ]
+            asked = list(commands.names)
         finally:
             await mongo.drop_collection(unique_collection)
     assert seen == sorted(range(100), key=lambda i: (i % 3, i))

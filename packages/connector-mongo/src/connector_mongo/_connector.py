@@ -402,8 +402,12 @@ class MongoConnector(BaseConnector[MongoConfig]):
         ConflictError's code) is a RecordError with its index, never an exception; with
         ``ordered=True`` the ones after it are reported not attempted. Documents without
         ``_id`` get one, set in place by the driver. Not retried."""
-        return await self.bulk_write(
-            collection, [InsertOne(d) for d in documents], ordered=ordered, operation="insert_many"
+        return await self._bulk_write(
+            collection,
+            [InsertOne(d) for d in documents],
+            ordered=ordered,
+            idempotent=False,
+            operation="insert_many",
         )
 
     async def update_one(
@@ -515,7 +519,6 @@ class MongoConnector(BaseConnector[MongoConfig]):
         *,
         ordered: bool = True,
         idempotent: bool = False,
-        operation: str = "bulk_write",
     ) -> BulkWriteResult:
         """Run ``operations`` (PyMongo's ``InsertOne``, ``UpdateOne``, ``UpdateMany``,
         ``ReplaceOne``, ``DeleteOne``, ``DeleteMany``, re-exported here) in bulk.
@@ -529,6 +532,19 @@ class MongoConnector(BaseConnector[MongoConfig]):
         the server labels it retryable). Not retried unless ``idempotent=True`` (upserts
         and deletes by key are). The deadline is ``timeout`` plus 1 ms per operation.
         """
+        return await self._bulk_write(
+            collection, operations, ordered=ordered, idempotent=idempotent, operation="bulk_write"
+        )
+
+    async def _bulk_write(
+        self,
+        collection: str,
+        operations: Iterable[WriteOperation],
+        *,
+        ordered: bool,
+        idempotent: bool,
+        operation: str,
+    ) -> BulkWriteResult:
         coll = self.collection(collection)
         ops = list(operations)
         for index, op in enumerate(ops):
@@ -917,7 +933,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
                 every_keyed = False
                 operations.append(InsertOne(raw))
             positions.append(index)
-        result = await self.bulk_write(
+        result = await self._bulk_write(
             coll_name, operations, ordered=False, idempotent=every_keyed, operation="write"
         )
         if not errors:

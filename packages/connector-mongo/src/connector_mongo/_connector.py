@@ -8,7 +8,15 @@ configuration (``_config.py``), names (``_names.py``), errors (``_errors.py``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -401,14 +409,45 @@ class MongoConnector(BaseConnector[MongoConfig]):
         size). Returns a :class:`BulkWriteResult`: a rejected document (a duplicate key:
         ConflictError's code) is a RecordError with its index, never an exception; with
         ``ordered=True`` the ones after it are reported not attempted. Documents without
-        ``_id`` get one, set in place by the driver. Not retried."""
-        return await self._bulk_write(
-            collection,
-            [InsertOne(d) for d in documents],
-            ordered=ordered,
-            idempotent=False,
-            operation="insert_many",
-        )
+        ``_id`` get one, set in place by the driver. Not retried. The deadline is
+        ``timeout`` plus 1 ms per document."""
+        coll = self.collection(collection)
+        docs: list[Any] = documents if isinstance(documents, list) else list(documents)
+        for index, document in enumerate(docs):
+            if not isinstance(document, MutableMapping | RawBSONDocument):
+                raise InvalidRequestError(
+                    f"document #{index} is a {type(document).__name__}, not a dict (the "
+                    "driver sets a missing _id in it)",
+                    connector=self.name,
+                )
+        if not docs:
+            return BulkWriteResult()
+        session = self._session()
+
+        async def call() -> BulkWriteResult:
+            # The driver's own insert_many: no operation object per document.
+            try:
+                await coll.insert_many(docs, ordered=ordered, session=session)
+            except mongo_errors.BulkWriteError as exc:
+                return self._bulk_failure(exc, docs, ordered)
+            return BulkWriteResult(written=len(docs), inserted=len(docs))
+
+        return await self.run("insert_many", call, timeout=self._bulk_timeout(len(docs)))
+
+    def _bulk_failure(
+        self, exc: mongo_errors.BulkWriteError, operations: Sequence[Any], ordered: bool
+    ) -> BulkWriteResult:
+        """The result of a batch that partly failed; raises for a write concern error."""
+        details = exc.details
+        concern = details.get("writeConcernErrors") or []
+        if concern:
+            # What was written may not be durable: raise (the per-operation results stay
+            # in the cause's details) rather than report success.
+            first = concern[0]
+            raise mongo_errors.WriteConcernError(
+                first.get("errmsg", "write concern error"), first.get("code"), first
+            ) from exc
+        return from_error_details(details, operations, ordered=ordered, scrub=self._scrub)
 
     async def update_one(
         self, collection: str, filter: Filter, update: Any, *, upsert: bool = False
@@ -562,16 +601,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
             try:
                 result = await coll.bulk_write(ops, ordered=ordered, session=session)
             except mongo_errors.BulkWriteError as exc:
-                details = exc.details
-                concern = details.get("writeConcernErrors") or []
-                if concern:
-                    # What was written may not be durable: raise (the per-operation
-                    # results stay in the cause's details) rather than report success.
-                    first = concern[0]
-                    raise mongo_errors.WriteConcernError(
-                        first.get("errmsg", "write concern error"), first.get("code"), first
-                    ) from exc
-                return from_error_details(details, ops, ordered=ordered, scrub=self._scrub)
+                return self._bulk_failure(exc, ops, ordered)
             return from_result(result, len(ops))
 
         return await self.run(

@@ -87,6 +87,35 @@ async def test_mongo_insert_and_find(mongo_url: str, unique_collection: str) -> 
         await client.close()
 
 
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+async def test_mongo_auth_server_requires_the_password(
+    mongo_auth_url: str, unique_collection: str, mechanism: str
+) -> None:
+    from pymongo.errors import OperationFailure
+
+    parts = urlsplit(mongo_auth_url)
+    database = parts.path.strip("/")
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        mongo_auth_url, authMechanism=mechanism, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        collection = client[database][unique_collection]
+        await collection.insert_one({"_id": "doc-1"})
+        assert await collection.count_documents({}) == 1
+        await collection.drop()
+    finally:
+        await client.close()
+    wrong = mongo_auth_url.replace(f":{parts.password}@", ":not-the-password@")
+    refused: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        wrong, authMechanism=mechanism, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        with pytest.raises(OperationFailure, match="Authentication failed"):
+            await refused[database][unique_collection].find_one({})
+    finally:
+        await refused.close()
+
+
 @pytest.mark.requires_mongodb
 async def test_real_mongodb_commits_a_transaction(
     real_mongodb_url: str, unique_collection: str

@@ -29,6 +29,7 @@ EXPECTED = {
     "ConnectorNotInstalledError",
     "ConnectorTimeoutError",
     "Discoverable",
+    "DriverLogScrubber",
     "ErrorCode",
     "EventInfo",
     "FieldError",

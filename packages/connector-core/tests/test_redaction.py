@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -158,3 +160,44 @@ def test_scrub_removes_escaped_forms_that_reprs_show() -> None:
 def test_scrub_copes_with_a_secret_holding_a_lone_surrogate() -> None:
     secret = "ab\udc80cd-secret"
     assert scrub_secrets(f"x {secret} y", [secret]) == "x *** y"
+
+
+class _HoldsSecret:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.secret,)
+
+
+def test_driver_log_scrubber_masks_registered_secrets_in_a_drivers_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from connector_core import DriverLogScrubber
+
+    child = logging.getLogger("fakedriver4e1.command")  # created before, as drivers do
+    scrubber = DriverLogScrubber("fakedriver4e1")
+    holder = _HoldsSecret("hunter2-secret")
+    scrubber.register(holder.secrets)
+    other = logging.getLogger("otherdriver4e1")
+    with caplog.at_level(logging.DEBUG):
+        child.debug("sent %s", {"pwd": "hunter2-secret"})
+        try:
+            raise RuntimeError(f"server said {holder.secret}")  # no literal in the traceback
+        except RuntimeError:
+            child.exception("failed")
+        other.debug("not ours: hunter2-secret")
+    shown = [r.getMessage() for r in caplog.records]
+    assert "hunter2-secret" not in shown[0]
+    assert "***" in shown[0]
+    exc_info = caplog.records[1].exc_info
+    assert exc_info is not None
+    assert "hunter2-secret" not in str(exc_info[1])
+    assert "hunter2-secret" not in caplog.text.replace("not ours: hunter2-secret", "")
+    assert "hunter2-secret" in shown[2], "only the driver's loggers are filtered"
+    # Held weakly: a dead connector's secrets are no longer masked, nor kept alive.
+    del holder
+    gc.collect()
+    with caplog.at_level(logging.DEBUG):
+        child.debug("after: hunter2-secret")
+    assert "hunter2-secret" in caplog.records[-1].getMessage()

@@ -17,6 +17,7 @@ from connector_core._config import (
     SettingsModel,
 )
 from connector_core._defaults import USE_DEFAULT, UseDefault
+from connector_core._driver_logs import DriverLogScrubber
 from connector_core._errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -99,6 +100,7 @@ __all__ = [
     "ConnectorNotInstalledError",
     "ConnectorTimeoutError",
     "Discoverable",
+    "DriverLogScrubber",
     "ErrorCode",
     "EventInfo",
     "FieldError",

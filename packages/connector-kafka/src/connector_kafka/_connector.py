@@ -25,6 +25,7 @@ from connector_core import (
     ConnectionFailedError,
     ConnectorError,
     ConnectorTimeoutError,
+    DriverLogScrubber,
     ErrorCode,
     InvalidRequestError,
     NotConnectedError,
@@ -43,7 +44,6 @@ from connector_kafka._codec import MessageCodec, is_plain_bytes
 from connector_kafka._config import KafkaConfig
 from connector_kafka._consumer import KafkaConsumer, driver_partition
 from connector_kafka._discover import TopicStream, infer_fields, infer_key, objects
-from connector_kafka._driver_logs import SCRUBBER
 from connector_kafka._errors import HandlerError, translate_error
 from connector_kafka._messages import (
     DeliveryReport,
@@ -84,6 +84,10 @@ _Encoded = tuple[
 _PER_MESSAGE = (kafka_errors.MessageSizeTooLargeError,)
 # How each kind of driver call of the helpers takes the road: (idempotent, retry, timeout).
 _FETCH = "fetch"
+
+
+# aiokafka logs every request at DEBUG, SASL ones included: its records are scrubbed.
+_DRIVER_LOGS = DriverLogScrubber("aiokafka")
 
 
 class KafkaConnector(BaseConnector[KafkaConfig]):
@@ -128,7 +132,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         self._admin: Any = None
         self._transaction_lock = asyncio.Lock()
         self._consumers: weakref.WeakSet[KafkaConsumer[Any, Any]] = weakref.WeakSet()
-        SCRUBBER.register(self._known_secrets)
+        _DRIVER_LOGS.register(self._known_secrets)
 
     # -- driver hooks ---------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from connector_core import (
     BaseConnector,
     Catalog,
     ConnectorError,
+    DriverLogScrubber,
     ErrorCode,
     InvalidRequestError,
     NotConnectedError,
@@ -79,6 +80,10 @@ _CODEC: CodecOptions[Any] = CodecOptions(
 _BULK_SECONDS_PER_DOCUMENT = 0.001
 
 
+# PyMongo logs every command (name and body) at DEBUG: its records are scrubbed.
+_DRIVER_LOGS = DriverLogScrubber("pymongo")
+
+
 class MongoConnector(BaseConnector[MongoConfig]):
     """A MongoDB connector over PyMongo's ``AsyncMongoClient`` (its own pool).
 
@@ -109,6 +114,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
         self._event_listeners = list(event_listeners)
         self._client: AsyncMongoClient[Document] | None = None
         self._transactions = Transactions(self.run, self._start_session)
+        _DRIVER_LOGS.register(self._known_secrets)
 
     # -- driver hooks -------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """pytest plugin (entry point ``pytest11``): fixtures for real services.
 
 Session fixtures ``postgres_url``, ``kafka_bootstrap``, ``kafka_sasl_url``, ``mongo_url``,
-``toxiproxy``
+``mongo_auth_url``, ``toxiproxy``
 (and ``*_proxy_*`` variants routed through Toxiproxy) resolve, in order: an
 environment variable (``CONNECTOR_TEST_POSTGRES_URL``, ...); the ``.services.env``
 file written by ``scripts/services up``; Testcontainers when a Docker engine answers
@@ -144,6 +144,26 @@ def kafka_sasl_url(request: pytest.FixtureRequest) -> str:
 def mongo_url(request: pytest.FixtureRequest) -> str:
     """URL of a MongoDB-wire server (FerretDB here, MongoDB under Testcontainers)."""
     return _resolve(request, services.MONGO_URL, "a MongoDB-wire server", services.start_mongo)
+
+
+@pytest.fixture(scope="session")
+def mongo_auth_url(request: pytest.FixtureRequest) -> str:
+    """``mongodb://user:password@host:port/db?authSource=db`` of a MongoDB-wire server that
+    requires a login (SCRAM), for tests whose config must hold a working password:
+    ``CONNECTOR_TEST_MONGO_AUTH_URL`` or the env file (``scripts/services`` runs a second
+    FerretDB with authentication on). No Testcontainers fallback: without it the test
+    skips saying so (and fails when ``CI=true``)."""
+    resolver = request.config.stash[_RESOLVER_KEY]
+    value = resolver.lookup(services.MONGO_AUTH_URL)
+    if value is None:
+        _unavailable(
+            "a MongoDB-wire server with authentication",
+            services.MONGO_AUTH_URL,
+            f"set {services.MONGO_AUTH_URL} to a mongodb:// URL with the user and password of "
+            "a server that requires a login, or start the services with `make services` "
+            "(it runs one)",
+        )
+    return value
 
 
 @pytest.fixture(scope="session")

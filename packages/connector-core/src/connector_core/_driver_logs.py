@@ -1,10 +1,11 @@
-"""Secrets out of aiokafka's own log records.
+"""Secrets out of a driver's own log records.
 
-aiokafka logs every request it sends at DEBUG, SASL ones included: with PLAIN over
-SaslAuthenticate the record shows ``sasl_auth_bytes=b'\\x00user\\x00password'``. Its
-loggers get a filter that masks the secrets of every live connector in each record
-(message, arguments and exception) before any handler sees it. A record is only built
-when its level is enabled, so this costs nothing unless aiokafka's DEBUG logging is on.
+Drivers log what they send at DEBUG: aiokafka every request, SASL ones included (with
+PLAIN, ``sasl_auth_bytes=b'\\x00user\\x00password'``); PyMongo every command's name and
+body. A driver's loggers get a filter that masks the secrets of every live connector in
+each record (message, arguments and exception) before any handler sees it. A record is
+only built when its level is enabled, so this costs nothing unless the driver's DEBUG
+logging is on.
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from connector_core import scrub_exception, scrub_secrets
-
-_DRIVER_PREFIX = "aiokafka"
+from connector_core._redaction import scrub_exception, scrub_secrets
 
 
 class DriverLogScrubber(logging.Filter):
-    """Masks registered secrets in records of the ``aiokafka`` loggers."""
+    """Masks registered secrets in records of the loggers named ``prefix`` and
+    ``prefix.*`` (a driver's, e.g. ``"aiokafka"``); one module-level instance per
+    driver, each connector registering its ``_known_secrets``::
 
-    def __init__(self) -> None:
+        _SCRUBBER = DriverLogScrubber("pymongo")
+        ...
+        _SCRUBBER.register(self._known_secrets)  # in the connector's __init__
+    """
+
+    def __init__(self, prefix: str) -> None:
         super().__init__()
+        self._prefix = prefix
         # Replaced, never changed in place: filter() reads it without a lock (a record
         # may be logged anywhere, even while the garbage collector runs).
         self._sources: tuple[weakref.WeakMethod[Callable[[], tuple[str, ...]]], ...] = ()
@@ -50,12 +57,13 @@ class DriverLogScrubber(logging.Filter):
         return tuple(found)
 
     def _install(self) -> None:
-        # aiokafka creates its loggers at import (one per module): add the filter to
-        # each, since a logger's filters do not see its children's records.
-        names = [_DRIVER_PREFIX] + [
+        # Drivers create their loggers at import (one per module): add the filter to
+        # each, since a logger's filters do not see its children's records. Loggers
+        # created later are added at the next registration.
+        names = [self._prefix] + [
             name
             for name, logger in list(logging.root.manager.loggerDict.items())
-            if name.startswith(_DRIVER_PREFIX + ".") and isinstance(logger, logging.Logger)
+            if name.startswith(self._prefix + ".") and isinstance(logger, logging.Logger)
         ]
         for name in names:
             if name not in self._installed:
@@ -80,6 +88,3 @@ class DriverLogScrubber(logging.Filter):
                 record.exc_info = (type(clean), clean, tb)
                 record.exc_text = None
         return True
-
-
-SCRUBBER = DriverLogScrubber()

@@ -7,12 +7,15 @@
     ``CHUNK`` versus ``AIOKafkaProducer.send()`` for each message of the chunk and a
     gather of the delivery futures (the fastest raw way to wait for every ack);
 (b) consume: the same N messages read by a new consumer group, offsets committed by the
-    consumer every 5 s: ``async for message in KafkaConsumer`` (typed, deserialized
-    messages) versus ``AIOKafkaConsumer.getmany()`` batches (the fastest raw way), and raw
-    ``async for record in AIOKafkaConsumer`` (aiokafka's own iterator) for transparency.
+    consumer every 5 s: ``async for batch in KafkaConsumer.batches()`` (lists of typed,
+    deserialized messages) versus ``AIOKafkaConsumer.getmany()`` batches (the fastest raw
+    way); and, for transparency, the connector's per-message ``async for message in
+    KafkaConsumer`` and raw ``async for record in AIOKafkaConsumer`` (aiokafka's own
+    iterator).
 
-Each round runs connector and raw back to back (the order alternates), each on a topic of
-its own (one partition), deleted afterwards. confluent-kafka (librdkafka) does the same
+Each round runs connector and raw back to back (the order alternates; the four consumers
+run in turn, in reverse order every other round), each producer on a topic of its own
+(one partition), deleted afterwards. confluent-kafka (librdkafka) does the same
 work once, for reference, when it is installed. Prints messages/s, peak RSS growth and
 client CPU per million messages, and connector/raw ratios (goal: >= 0.95): the ratio of
 the medians and the median of each round's own ratio (the figure to quote, see decision
@@ -137,6 +140,16 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
             await asyncio.gather(*futures)
         return messages
 
+    async def connector_batches(topic: str) -> int:
+        n = 0
+        async with kafka.consume(topic, group_id=f"bench-{uuid.uuid4().hex}") as consumer:
+            async for batch in consumer.batches():
+                for message in batch:
+                    n += message.value is not None
+                if n >= messages:
+                    break
+        return n
+
     async def connector_consume(topic: str) -> int:
         n = 0
         async with kafka.consume(topic, group_id=f"bench-{uuid.uuid4().hex}") as consumer:
@@ -209,10 +222,15 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
             record(f"produce/{side}", await timed(lambda w=work, t=topics[side]: w(t)))
         # Both consumers read the same topic (the raw producer's), each as a new group.
         source = topics["raw"]
-        for side in order:
-            work = connector_consume if side == "connector" else raw_consume
-            record(f"consume/{side}", await timed(lambda w=work, t=source: w(t)))
-        record("consume/raw_iterator", await timed(lambda t=source: raw_iterate(t)))
+        consumers = {
+            "consume/batches": connector_batches,
+            "consume/raw": raw_consume,
+            "consume/connector": connector_consume,
+            "consume/raw_iterator": raw_iterate,
+        }
+        names = list(consumers) if number % 2 == 0 else list(reversed(consumers))
+        for name in names:
+            record(name, await timed(lambda w=consumers[name], t=source: w(t)))
         for side in topics.values():
             await kafka.delete_topic(side)
         print(f"  round {number + 1}/{rounds} done", flush=True)
@@ -242,6 +260,7 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
     print()
     pairs = {
         "produce (produce_many vs send + gather)": ("produce/connector", "produce/raw"),
+        "consume (batches() vs getmany batches)": ("consume/batches", "consume/raw"),
         "consume (typed iterator vs getmany batches)": ("consume/connector", "consume/raw"),
         "consume (typed iterator vs aiokafka's iterator)": (
             "consume/connector",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from connector_core import SerializationError
@@ -9,6 +12,8 @@ from connector_kafka._messages import KafkaMessage
 from connector_kafka._serializers import BytesSerializer, Serializer
 
 _new_message = tuple.__new__
+# A ConsumerRecord's fields in KafkaMessage's order, as one tuple, read in C.
+_fields = attrgetter("topic", "partition", "offset", "key", "value", "headers", "timestamp")
 
 
 def is_plain_bytes(serializer: object) -> bool:
@@ -100,3 +105,27 @@ class MessageCodec(Generic[K, V]):
                 ),
             )
         raise error
+
+    def decode_all(self, records: Sequence[Any]) -> list[KafkaMessage[K, V]]:
+        """The messages of ``records`` (one fetch of one partition). Raises
+        SerializationError at the first record that cannot be decoded; its
+        ``details["index"]`` is that record's place in ``records``."""
+        if (
+            not self._decode_key
+            and not self._decode_value
+            and records
+            and type(records[0].headers) is tuple
+        ):
+            # Bytes both ways: nothing to call per record, so no Python frame per record
+            # either (map over C functions; docs/decisions/0076).
+            return list(map(_new_message, repeat(KafkaMessage), map(_fields, records)))
+        decode = self.decode
+        messages: list[KafkaMessage[K, V]] = []
+        append = messages.append
+        for index, record in enumerate(records):
+            try:
+                append(decode(record))
+            except SerializationError as exc:
+                exc.details["index"] = index
+                raise
+        return messages

@@ -5,7 +5,8 @@
 (a) produce: N messages of 200 bytes, acks=all, idempotent producer, same batch and
     linger settings on both sides: ``KafkaConnector.produce_many()`` in chunks of
     ``CHUNK`` versus ``AIOKafkaProducer.send()`` for each message of the chunk and a
-    gather of the delivery futures (the fastest raw way to wait for every ack);
+    gather of the delivery futures; and, for transparency, raw ``send()`` with each
+    delivery awaited in order (what produce_many does, cheaper than gather);
 (b) consume: the same N messages read by a new consumer group, offsets committed by the
     consumer every 5 s: ``async for batch in KafkaConsumer.batches()`` (lists of typed,
     deserialized messages) versus ``AIOKafkaConsumer.getmany()`` batches (the fastest raw
@@ -140,6 +141,15 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
             await asyncio.gather(*futures)
         return messages
 
+    async def raw_produce_in_order(topic: str) -> int:
+        """send() for each message, then each delivery awaited in order (no callback per
+        future, as gather adds): what produce_many does, for transparency."""
+        for start in range(0, messages, CHUNK):
+            futures = [await raw.send(topic, value) for value in values[start : start + CHUNK]]
+            for future in futures:
+                await future
+        return messages
+
     async def connector_batches(topic: str) -> int:
         n = 0
         async with kafka.consume(topic, group_id=f"bench-{uuid.uuid4().hex}") as consumer:
@@ -215,10 +225,18 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
     for number in range(rounds):
         order = ["connector", "raw"] if number % 2 == 0 else ["raw", "connector"]
         topics = {side: f"bench-{side}-{uuid.uuid4().hex[:12]}" for side in order}
-        for side in topics.values():
-            await kafka.create_topic(side, partitions=1)
-        for side in order:
-            work = connector_produce if side == "connector" else raw_produce
+        for name in topics.values():
+            await kafka.create_topic(name, partitions=1)
+        topics["raw_in_order"] = f"bench-raw-in-order-{uuid.uuid4().hex[:12]}"
+        await kafka.create_topic(topics["raw_in_order"], partitions=1)
+        producers = {
+            "connector": connector_produce,
+            "raw": raw_produce,
+            "raw_in_order": raw_produce_in_order,
+        }
+        sides = list(producers) if number % 2 == 0 else list(reversed(producers))
+        for side in sides:
+            work = producers[side]
             record(f"produce/{side}", await timed(lambda w=work, t=topics[side]: w(t)))
         # Both consumers read the same topic (the raw producer's), each as a new group.
         source = topics["raw"]
@@ -260,6 +278,10 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
     print()
     pairs = {
         "produce (produce_many vs send + gather)": ("produce/connector", "produce/raw"),
+        "produce (produce_many vs send + await in order)": (
+            "produce/connector",
+            "produce/raw_in_order",
+        ),
         "consume (batches() vs getmany batches)": ("consume/batches", "consume/raw"),
         "consume (typed iterator vs getmany batches)": ("consume/connector", "consume/raw"),
         "consume (typed iterator vs aiokafka's iterator)": (

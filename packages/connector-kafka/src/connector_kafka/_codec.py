@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
@@ -12,6 +11,8 @@ from connector_kafka._messages import KafkaMessage
 from connector_kafka._serializers import BytesSerializer, Serializer
 
 _new_message = tuple.__new__
+_SLICE = 100
+"""Records decoded per step of :meth:`MessageCodec.decode_all`."""
 # A ConsumerRecord's fields in KafkaMessage's order, as one tuple, read in C.
 _fields = attrgetter("topic", "partition", "offset", "key", "value", "headers", "timestamp")
 
@@ -106,9 +107,10 @@ class MessageCodec(Generic[K, V]):
             )
         raise error
 
-    def decode_all(self, records: Sequence[Any]) -> list[KafkaMessage[K, V]]:
-        """The messages of ``records`` (one fetch of one partition). Raises
-        SerializationError at the first record that cannot be decoded; its
+    def decode_all(self, records: list[Any]) -> list[KafkaMessage[K, V]]:
+        """The messages of ``records`` (one fetch of one partition), which this empties:
+        each record is freed as soon as its message exists. Raises SerializationError
+        at the first record that cannot be decoded (``records`` left as it was); its
         ``details["index"]`` is that record's place in ``records``."""
         if (
             not self._decode_key
@@ -117,15 +119,23 @@ class MessageCodec(Generic[K, V]):
             and type(records[0].headers) is tuple
         ):
             # Bytes both ways: nothing to call per record, so no Python frame per record
-            # either (map over C functions; docs/decisions/0076).
-            return list(map(_new_message, repeat(KafkaMessage), map(_fields, records)))
+            # either (map over C functions). A slice at a time, deleting the records
+            # decoded: a fetch's records and their messages never all live at once, so
+            # the allocations stay under the collector's threshold (docs/decisions/0076).
+            messages: list[KafkaMessage[K, V]] = []
+            extend = messages.extend
+            while records:
+                extend(map(_new_message, repeat(KafkaMessage), map(_fields, records[:_SLICE])))
+                del records[:_SLICE]
+            return messages
         decode = self.decode
-        messages: list[KafkaMessage[K, V]] = []
-        append = messages.append
+        decoded: list[KafkaMessage[K, V]] = []
+        append = decoded.append
         for index, record in enumerate(records):
             try:
                 append(decode(record))
             except SerializationError as exc:
                 exc.details["index"] = index
                 raise
-        return messages
+        records.clear()
+        return decoded

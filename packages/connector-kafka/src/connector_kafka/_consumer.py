@@ -348,24 +348,25 @@ class KafkaConsumer(Generic[K, V]):
 
     def _hand_out(self, taken: list[tuple[Any, list[Any]]]) -> list[KafkaMessage[K, V]]:
         """Decode ``taken`` into the batch now in the caller's hands."""
-        if len(taken) == 1:  # the common case: one partition's records, no copy
+        decode_all = self._codec.decode_all  # empties each list it decodes
+        if len(taken) == 1:  # the common case: one partition's records
             tp, records = taken[0]
+            span = (records[0].offset, records[-1].offset + 1)
             with contextlib.suppress(SerializationError):  # else: the general path below
-                messages = self._codec.decode_all(records)
-                self._hand_batch = {tp: (records[0].offset, records[-1].offset + 1)}
+                messages = decode_all(records)
+                self._hand_batch = {tp: span}
                 return messages
         messages = []
         hand: dict[Any, tuple[int, int]] = {}
-        decode_all = self._codec.decode_all
         for at, (tp, records) in enumerate(taken):
+            span = (records[0].offset, records[-1].offset + 1)
             try:
                 messages += decode_all(records)
             except SerializationError as exc:
                 bad = int(exc.details.pop("index"))
-                good = records[:bad]
-                if good:
-                    messages += decode_all(good)
-                    hand[tp] = (good[0].offset, good[-1].offset + 1)
+                if bad:
+                    hand[tp] = (records[0].offset, records[bad - 1].offset + 1)
+                    messages += decode_all(records[:bad])
                 if messages:  # hand out what came before it; the next step raises
                     rest = [(tp, records[bad:]), *taken[at + 1 :]]
                     self._hand_batch = hand
@@ -377,7 +378,7 @@ class KafkaConsumer(Generic[K, V]):
                 if messages:
                     return messages
                 raise
-            hand[tp] = (records[0].offset, records[-1].offset + 1)
+            hand[tp] = span
         self._hand_batch = hand
         return messages
 

@@ -251,7 +251,8 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
             record(name, await timed(lambda w=consumers[name], t=source: w(t)))
         for side in topics.values():
             await kafka.delete_topic(side)
-        print(f"  round {number + 1}/{rounds} done", flush=True)
+        shown = ", ".join(f"{name} {values[-1][0]:,.0f}" for name, values in results.items())
+        print(f"  round {number + 1}/{rounds} (msg/s): {shown}", flush=True)
 
     await raw.stop()
     reference = {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from connector_core import SerializationError
@@ -13,8 +11,6 @@ from connector_kafka._serializers import BytesSerializer, Serializer
 _new_message = tuple.__new__
 _SLICE = 100
 """Records decoded per step of :meth:`MessageCodec.decode_all`."""
-# A ConsumerRecord's fields in KafkaMessage's order, as one tuple, read in C.
-_fields = attrgetter("topic", "partition", "offset", "key", "value", "headers", "timestamp")
 
 
 def is_plain_bytes(serializer: object) -> bool:
@@ -118,14 +114,25 @@ class MessageCodec(Generic[K, V]):
             and records
             and type(records[0].headers) is tuple
         ):
-            # Bytes both ways: nothing to call per record, so no Python frame per record
-            # either (map over C functions). A slice at a time, deleting the records
+            # Bytes both ways: nothing to call per record. One comprehension, whose
+            # attribute reads the interpreter specializes, and topic and partition read
+            # once (one partition's records). A slice at a time, deleting the records
             # decoded: a fetch's records and their messages never all live at once, so
             # the allocations stay under the collector's threshold (docs/decisions/0076).
             messages: list[KafkaMessage[K, V]] = []
             extend = messages.extend
+            new, message = _new_message, KafkaMessage
+            topic, partition = records[0].topic, records[0].partition
             while records:
-                extend(map(_new_message, repeat(KafkaMessage), map(_fields, records[:_SLICE])))
+                extend(
+                    [
+                        new(
+                            message,
+                            (topic, partition, r.offset, r.key, r.value, r.headers, r.timestamp),
+                        )
+                        for r in records[:_SLICE]
+                    ]
+                )
                 del records[:_SLICE]
             return messages
         decode = self.decode

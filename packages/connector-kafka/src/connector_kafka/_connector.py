@@ -699,8 +699,10 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
     ) -> KafkaConsumer[Any, Any]:
         """A consumer of ``topics`` in ``group_id`` (default: ``config.group_id``; None:
         no group, every partition, nothing committed): ``async with kafka.consume(...) as
-        messages: async for message in messages: ...``. See :class:`KafkaConsumer` for
-        when offsets are committed, ``seek*``, ``pause``/``resume`` and ``lag``."""
+        messages: async for message in messages: ...`` (or ``async for batch in
+        messages.batches(): ...``, lists of messages per fetch). See
+        :class:`KafkaConsumer` for when offsets are committed, ``seek*``,
+        ``pause``/``resume`` and ``lag``."""
         group = self.config.group_id if group_id is USE_DEFAULT else group_id
         names = _topics(topics)
         self._require(self._producer)

@@ -65,7 +65,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaConsumer(Generic[K, V]):
     """A member of a consumer group reading ``topics``: ``async for message in
-    consumer`` yields :class:`KafkaMessage` in offset order within each partition.
+    consumer`` yields :class:`KafkaMessage` in offset order within each partition, and
+    ``async for batch in consumer.batches()`` lists of them, one fetch at a time (the
+    fast way; see :meth:`batches`). A consumer is read one way or the other.
 
     Use it as ``async with kafka.consume(...) as consumer:`` so that it leaves the group
     when the block ends (or call :meth:`close`).

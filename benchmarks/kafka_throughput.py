@@ -5,18 +5,23 @@
 (a) produce: N messages of 200 bytes, acks=all, idempotent producer, same batch and
     linger settings on both sides: ``KafkaConnector.produce_many()`` in chunks of
     ``CHUNK`` versus ``AIOKafkaProducer.send()`` for each message of the chunk and a
-    gather of the delivery futures (the fastest raw way to wait for every ack);
+    gather of the delivery futures; and, for transparency, raw ``send()`` with each
+    delivery awaited in order (what produce_many does, cheaper than gather);
 (b) consume: the same N messages read by a new consumer group, offsets committed by the
-    consumer every 5 s: ``async for message in KafkaConsumer`` (typed, deserialized
-    messages) versus ``AIOKafkaConsumer.getmany()`` batches (the fastest raw way), and raw
-    ``async for record in AIOKafkaConsumer`` (aiokafka's own iterator) for transparency.
+    consumer every 5 s: ``async for batch in KafkaConsumer.batches()`` (lists of typed,
+    deserialized messages) versus ``AIOKafkaConsumer.getmany()`` batches (the fastest raw
+    way); and, for transparency, the connector's per-message ``async for message in
+    KafkaConsumer`` and raw ``async for record in AIOKafkaConsumer`` (aiokafka's own
+    iterator).
 
-Each round runs connector and raw back to back (the order alternates), each on a topic of
-its own (one partition), deleted afterwards. confluent-kafka (librdkafka) does the same
-work once, for reference, when it is installed. Prints messages/s, peak RSS growth and
-client CPU per million messages, and connector/raw ratios (goal: >= 0.95): the ratio of
-the medians and the median of each round's own ratio (the figure to quote, see decision
-0009). The broker comes from CONNECTOR_TEST_KAFKA_BOOTSTRAP or ``.services.env``.
+Each round runs connector and raw back to back (the order alternates; the four consumers
+run twice each, in a palindrome, a round's figure being the mean of the two), each
+producer on a topic of its own (one partition), deleted afterwards. confluent-kafka
+(librdkafka) does the same work once, for reference, when it is installed. Prints
+messages/s, peak RSS growth and client CPU per million messages, and connector/raw
+ratios (goal: >= 0.95): the ratio of the medians and the median of each round's own
+ratio (the figure to quote, see decision 0009). The broker comes from
+CONNECTOR_TEST_KAFKA_BOOTSTRAP or ``.services.env``.
 """
 
 from __future__ import annotations
@@ -137,6 +142,25 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
             await asyncio.gather(*futures)
         return messages
 
+    async def raw_produce_in_order(topic: str) -> int:
+        """send() for each message, then each delivery awaited in order (no callback per
+        future, as gather adds): what produce_many does, for transparency."""
+        for start in range(0, messages, CHUNK):
+            futures = [await raw.send(topic, value) for value in values[start : start + CHUNK]]
+            for future in futures:
+                await future
+        return messages
+
+    async def connector_batches(topic: str) -> int:
+        n = 0
+        async with kafka.consume(topic, group_id=f"bench-{uuid.uuid4().hex}") as consumer:
+            async for batch in consumer.batches():
+                for message in batch:
+                    n += message.value is not None
+                if n >= messages:
+                    break
+        return n
+
     async def connector_consume(topic: str) -> int:
         n = 0
         async with kafka.consume(topic, group_id=f"bench-{uuid.uuid4().hex}") as consumer:
@@ -202,20 +226,48 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
     for number in range(rounds):
         order = ["connector", "raw"] if number % 2 == 0 else ["raw", "connector"]
         topics = {side: f"bench-{side}-{uuid.uuid4().hex[:12]}" for side in order}
-        for side in topics.values():
-            await kafka.create_topic(side, partitions=1)
-        for side in order:
-            work = connector_produce if side == "connector" else raw_produce
+        for name in topics.values():
+            await kafka.create_topic(name, partitions=1)
+        topics["raw_in_order"] = f"bench-raw-in-order-{uuid.uuid4().hex[:12]}"
+        await kafka.create_topic(topics["raw_in_order"], partitions=1)
+        producers = {
+            "connector": connector_produce,
+            "raw": raw_produce,
+            "raw_in_order": raw_produce_in_order,
+        }
+        sides = list(producers) if number % 2 == 0 else list(reversed(producers))
+        for side in sides:
+            work = producers[side]
             record(f"produce/{side}", await timed(lambda w=work, t=topics[side]: w(t)))
         # Both consumers read the same topic (the raw producer's), each as a new group.
         source = topics["raw"]
-        for side in order:
-            work = connector_consume if side == "connector" else raw_consume
-            record(f"consume/{side}", await timed(lambda w=work, t=source: w(t)))
-        record("consume/raw_iterator", await timed(lambda t=source: raw_iterate(t)))
+        consumers = {
+            "consume/batches": connector_batches,
+            "consume/raw": raw_consume,
+            "consume/connector": connector_consume,
+            "consume/raw_iterator": raw_iterate,
+        }
+        # Each consumer twice, in a palindrome (batches, raw, iterator, raw iterator, then
+        # back): every one sits on average at the same place in the round, so a drift
+        # over the round (seen: the later of two consumers ran slower) favours none. A
+        # round's figure is the mean of its two runs.
+        names = list(consumers) if number % 2 == 0 else list(reversed(consumers))
+        runs: dict[str, list[tuple[float, float, float]]] = {}
+        for name in [*names, *reversed(names)]:
+            runs.setdefault(name, []).append(await timed(lambda w=consumers[name], t=source: w(t)))
+        for name, (first, second) in runs.items():
+            record(
+                name,
+                (
+                    (first[0] + second[0]) / 2,
+                    max(first[1], second[1]),
+                    (first[2] + second[2]) / 2,
+                ),
+            )
         for side in topics.values():
             await kafka.delete_topic(side)
-        print(f"  round {number + 1}/{rounds} done", flush=True)
+        shown = ", ".join(f"{name} {values[-1][0]:,.0f}" for name, values in results.items())
+        print(f"  round {number + 1}/{rounds} (msg/s): {shown}", flush=True)
 
     await raw.stop()
     reference = {}
@@ -242,6 +294,11 @@ async def main(messages: int, rounds: int, with_confluent: bool) -> None:
     print()
     pairs = {
         "produce (produce_many vs send + gather)": ("produce/connector", "produce/raw"),
+        "produce (produce_many vs send + await in order)": (
+            "produce/connector",
+            "produce/raw_in_order",
+        ),
+        "consume (batches() vs getmany batches)": ("consume/batches", "consume/raw"),
         "consume (typed iterator vs getmany batches)": ("consume/connector", "consume/raw"),
         "consume (typed iterator vs aiokafka's iterator)": (
             "consume/connector",

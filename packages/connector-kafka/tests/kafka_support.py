@@ -34,6 +34,22 @@ def make_config(bootstrap: str, **overrides: Any) -> KafkaConfig:
     return KafkaConfig.model_validate(fields)
 
 
+def sasl_config(url: str, **overrides: Any) -> KafkaConfig:
+    """A config for the test broker's SASL listener (``kafka_sasl_url``), with the quick
+    settings of :func:`make_config`; ``overrides`` win over the URL's own fields."""
+    fields = KafkaConfig.fields_from_url(url)
+    bootstrap = fields.pop("bootstrap_servers")
+    return make_config(bootstrap, **{**fields, **overrides})
+
+
+def sasl_password(url: str) -> str:
+    """The password in ``kafka_sasl_url`` (what no text may show)."""
+    password = KafkaConfig.fields_from_url(url).get("sasl_password")
+    if not isinstance(password, str) or not password:
+        raise AssertionError("kafka_sasl_url carries no password")
+    return password
+
+
 def json_connector(config: KafkaConfig) -> KafkaConnector:
     """A connector whose keys and values are JSON (records, discovery)."""
     return KafkaConnector(

@@ -149,6 +149,21 @@ async def test_produce_many_reports_exactly_what_was_acked(
     assert stored == [{"i": 0}, {"i": 1}, {"i": 3}, {"i": 8}]
 
 
+async def test_produce_many_of_bare_bytes_reports_exactly_what_was_acked(
+    kafka: KafkaConnector, topic: str
+) -> None:
+    """Bare bytes through the bytes serializer take produce_many's fast path (nothing
+    built per message): per-message results hold there too."""
+    raw = BytesSerializer()
+    values = [b"m0", b"m1", b"x" * 2_000_000, b"m3"]  # #2: larger than max_request_size
+    result = await kafka.produce_many(topic, values, value_serializer=raw)
+    assert {e.index: e.code for e in result.errors} == {2: ErrorCode.INVALID_REQUEST}
+    assert (result.written, result.failed) == (3, 1)
+    stored = [m.value async for m in kafka.read_messages(topic, value_serializer=raw)]
+    assert stored == [b"m0", b"m1", b"m3"]
+    assert (await kafka.produce_many(topic, [], value_serializer=raw)).written == 0
+
+
 async def test_produce_refusals_are_typed(kafka: KafkaConnector, topic: str) -> None:
     with pytest.raises(InvalidRequestError, match="MessageSizeTooLarge"):
         await kafka.produce(topic, b"x" * 2_000_000, value_serializer=BytesSerializer())

@@ -7,6 +7,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
         "Acks",
         "BytesSerializer",
         "Compression",
+        "ConsumerBatches",
         "DeadLetter",
         "DeliveryReport",
         "Format",

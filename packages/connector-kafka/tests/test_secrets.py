@@ -1,9 +1,9 @@
 """Secrets never leave the connector: SASL configs, refused and failed connects, errors
 that quote a secret learnt at run time, dead-letter headers, and aiokafka's own logs.
 
-The lifecycle suite's secret tests need a working config holding a secret, which the
-PLAINTEXT test broker cannot have (see test_contract.py); these check the same things
-with SASL configs, and with a secret the connector learns at run time."""
+The lifecycle suite's secret tests run on the broker's SASL listener (test_contract.py),
+and test_sasl.py logs in with every mechanism; these check refusals by a listener that
+does not speak SASL, and a secret the connector learns at run time."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from connector_kafka._config import (
     SecurityProtocol,
 )
 from connector_kafka._connector import KafkaConnector, __version__
-from connector_kafka._consumer import KafkaConsumer
+from connector_kafka._consumer import ConsumerBatches, KafkaConsumer
 from connector_kafka._discover import TopicStream
 from connector_kafka._errors import HandlerError
 from connector_kafka._messages import (
@@ -43,6 +43,7 @@ __all__ = [
     "Acks",
     "BytesSerializer",
     "Compression",
+    "ConsumerBatches",
     "DeadLetter",
     "DeliveryReport",
     "Format",

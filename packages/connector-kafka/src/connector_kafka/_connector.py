@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka import errors as kafka_errors
@@ -442,12 +442,38 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         codec = self._codec_for(key_serializer, value_serializer)
         _check_topic(topic)
         producer = self._require(self._producer)
+        items = messages if isinstance(messages, list | tuple) else list(messages)
+        # Bytes through the bytes serializer are what the driver takes: no call at all,
+        # and, when every message is bare bytes, nothing built per message either
+        # (docs/decisions/0077). set(map(type, ...)) looks at every item in C.
+        encoded: Sequence[_Encoded] | Sequence[bytes]
+        errors: list[RecordError]
+        if is_plain_bytes(codec.value_serializer) and set(map(type, items)) <= {bytes}:
+            encoded, errors = cast("Sequence[bytes]", items), []
+        else:
+            encoded, errors = self._encode_all(codec, items)
+        written = 0
+        if encoded:
+            deadline = self.config.bulk_deadline(len(encoded))
+            written, failures = await self.run(
+                "produce_many",
+                lambda: self._send_all(producer, topic, encoded, deadline),
+                retry=False,
+                timeout=None,  # the deadline is applied inside, message by message
+            )
+            errors.extend(failures)
+        errors.sort(key=lambda e: e.index)
+        return WriteResult(written=written, failed=len(errors), errors=tuple(errors))
+
+    def _encode_all(
+        self, codec: MessageCodec[Any, Any], items: Sequence[Any]
+    ) -> tuple[list[_Encoded], list[RecordError]]:
+        """The messages ready for the driver, and the refusals of those that are not."""
         errors: list[RecordError] = []
         encoded: list[_Encoded] = []
         encode_value = codec.encode_value
-        # Bytes through the bytes serializer are what the driver takes: no call at all.
         as_is = is_plain_bytes(codec.value_serializer)
-        for index, item in enumerate(messages):
+        for index, item in enumerate(items):
             if as_is and type(item) is bytes:
                 encoded.append((index, None, item, None, None, None))
                 continue
@@ -474,20 +500,7 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 errors.append(self._record_error(index, exc))
                 continue
             encoded.append((index, key_bytes, value_bytes, headers, partition, millis))
-        if encoded:
-            deadline = self.config.bulk_deadline(len(encoded))
-            sent = await self.run(
-                "produce_many",
-                lambda: self._send_all(producer, topic, encoded, deadline),
-                retry=False,
-                timeout=None,  # the deadline is applied inside, message by message
-            )
-            errors.extend(sent[1])
-            written = sent[0]
-        else:
-            written = 0
-        errors.sort(key=lambda e: e.index)
-        return WriteResult(written=written, failed=len(errors), errors=tuple(errors))
+        return encoded, errors
 
     def _record_error(self, index: int, error: ConnectorError) -> RecordError:
         return RecordError(
@@ -501,59 +514,60 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         return self._record_error(index, error)
 
     async def _send_all(
-        self, producer: Any, topic: str, encoded: list[_Encoded], deadline: float
+        self,
+        producer: Any,
+        topic: str,
+        encoded: Sequence[_Encoded] | Sequence[bytes],
+        deadline: float,
     ) -> tuple[int, list[RecordError]]:
-        pending: list[tuple[int, asyncio.Future[Any]]] = []
+        """Hand every message to the driver, then wait for the acknowledgements (until
+        ``deadline``). ``encoded``: :data:`_Encoded` tuples, or bare values (bytes) whose
+        index is their place. ``futures[i]`` is the delivery of ``encoded[i]`` (None
+        when the driver refused it at once)."""
+        futures: list[asyncio.Future[Any] | None] = []
         errors: list[RecordError] = []
-        refused: ConnectorError | None = None
-        partitions: set[int] | None = None
+        bare = bool(encoded) and type(encoded[0]) is bytes
         send = producer.send
+        add = futures.append
         try:
             async with asyncio.timeout(deadline):
-                for index, key, value, headers, partition, millis in encoded:
-                    if refused is not None:
-                        errors.append(self._record_error(index, refused))
-                        continue
-                    try:
-                        if partition is not None:
-                            if partitions is None:
-                                partitions = set(await producer.partitions_for(topic))
-                            if partition not in partitions:
-                                errors.append(
-                                    self._record_error(
-                                        index, _no_partition(topic, partition, partitions)
-                                    )
-                                )
-                                continue
-                        future = await send(topic, value, key, partition, millis, headers)
-                    except _PER_MESSAGE as exc:
-                        errors.append(self._driver_record_error(index, exc))
-                        continue
-                    except kafka_errors.KafkaError as exc:
-                        # About the topic or the producer, not this message: the same for
-                        # every message left, which are not tried.
-                        refused = translate_error(exc) or ConnectorError(str(exc))
-                        errors.append(self._record_error(index, refused))
-                        continue
-                    pending.append((index, future))
-                if pending:
-                    await asyncio.wait([future for _, future in pending])
+                if bare:
+                    for value in encoded:
+                        try:
+                            add(await send(topic, value))
+                        except _PER_MESSAGE as exc:
+                            errors.append(self._driver_record_error(len(futures), exc))
+                            add(None)
+                        except kafka_errors.KafkaError as exc:
+                            self._refuse_the_rest(exc, len(futures), len(encoded), errors)
+                            break
+                else:
+                    await self._send_encoded(
+                        producer, topic, cast("Sequence[_Encoded]", encoded), futures, errors
+                    )
+                # Acks come batch after batch, in order: wait for the first pending one,
+                # and the futures behind it are mostly done by then. (No callback per
+                # future, as asyncio.wait or gather would add.)
+                for future in futures:
+                    if future is not None and not future.done():
+                        await asyncio.wait((future,))
         except TimeoutError:
             # Messages not yet handed to the driver were not sent at all.
-            timed_out = ConnectorError(
-                f"not sent: produce_many ran out of its {deadline:.1f}s deadline",
-                connector=self.name,
-            )
-            handed = {i for i, _ in pending} | {e.index for e in errors}
-            for index, *_ in (item for item in encoded if item[0] not in handed):
-                errors.append(
-                    RecordError(index=index, message=timed_out.message, code=ErrorCode.TIMEOUT)
-                )
+            message = f"not sent: produce_many ran out of its {deadline:.1f}s deadline"
+            handed = {e.index for e in errors}
+            for position in range(len(futures), len(encoded)):
+                index = position if bare else encoded[position][0]
+                if index not in handed:
+                    errors.append(RecordError(index=index, message=message, code=ErrorCode.TIMEOUT))
         written = 0
-        for index, future in pending:
+        for position, future in enumerate(futures):
+            if future is None:
+                continue
             if future.done() and not future.cancelled() and future.exception() is None:
                 written += 1  # the common case first
-            elif not future.done():
+                continue
+            index = position if bare else encoded[position][0]
+            if not future.done():
                 future.add_done_callback(_retrieve)
                 errors.append(
                     RecordError(
@@ -570,6 +584,51 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
             elif (failure := future.exception()) is not None:
                 errors.append(self._driver_record_error(index, failure))
         return written, errors
+
+    def _refuse_the_rest(
+        self, exc: BaseException, first: int, end: int, errors: list[RecordError]
+    ) -> None:
+        """Refuse positions ``first`` to ``end`` of bare values with ``exc`` (about the
+        topic or the producer, not one message: the same for every message left)."""
+        refused = translate_error(exc) or ConnectorError(str(exc))
+        errors.extend(self._record_error(index, refused) for index in range(first, end))
+
+    async def _send_encoded(
+        self,
+        producer: Any,
+        topic: str,
+        encoded: Sequence[_Encoded],
+        futures: list[asyncio.Future[Any] | None],
+        errors: list[RecordError],
+    ) -> None:
+        refused: ConnectorError | None = None
+        partitions: set[int] | None = None
+        send = producer.send
+        for index, key, value, headers, partition, millis in encoded:
+            if refused is not None:
+                errors.append(self._record_error(index, refused))
+                futures.append(None)
+                continue
+            try:
+                if partition is not None:
+                    if partitions is None:
+                        partitions = set(await producer.partitions_for(topic))
+                    if partition not in partitions:
+                        errors.append(
+                            self._record_error(index, _no_partition(topic, partition, partitions))
+                        )
+                        futures.append(None)
+                        continue
+                futures.append(await send(topic, value, key, partition, millis, headers))
+            except _PER_MESSAGE as exc:
+                errors.append(self._driver_record_error(index, exc))
+                futures.append(None)
+            except kafka_errors.KafkaError as exc:
+                # About the topic or the producer, not this message: the same for every
+                # message left, which are not tried.
+                refused = translate_error(exc) or ConnectorError(str(exc))
+                errors.append(self._record_error(index, refused))
+                futures.append(None)
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -644,8 +703,10 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
     ) -> KafkaConsumer[Any, Any]:
         """A consumer of ``topics`` in ``group_id`` (default: ``config.group_id``; None:
         no group, every partition, nothing committed): ``async with kafka.consume(...) as
-        messages: async for message in messages: ...``. See :class:`KafkaConsumer` for
-        when offsets are committed, ``seek*``, ``pause``/``resume`` and ``lag``."""
+        messages: async for message in messages: ...`` (or ``async for batch in
+        messages.batches(): ...``, lists of messages per fetch). See
+        :class:`KafkaConsumer` for when offsets are committed, ``seek*``,
+        ``pause``/``resume`` and ``lag``."""
         group = self.config.group_id if group_id is USE_DEFAULT else group_id
         names = _topics(topics)
         self._require(self._producer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -14,7 +15,7 @@ from typing import Any, Generic, Self, TypeVar
 from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from aiokafka.structs import TopicPartition as DriverPartition  # type: ignore[import-untyped]
 
-from connector_core import InvalidRequestError, NotConnectedError
+from connector_core import InvalidRequestError, NotConnectedError, SerializationError
 from connector_kafka._codec import MessageCodec
 from connector_kafka._config import KafkaConfig
 from connector_kafka._messages import (
@@ -64,7 +65,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaConsumer(Generic[K, V]):
     """A member of a consumer group reading ``topics``: ``async for message in
-    consumer`` yields :class:`KafkaMessage` in offset order within each partition.
+    consumer`` yields :class:`KafkaMessage` in offset order within each partition, and
+    ``async for batch in consumer.batches()`` lists of them, one fetch at a time (the
+    fast way; see :meth:`batches`). A consumer is read one way or the other.
 
     Use it as ``async with kafka.consume(...) as consumer:`` so that it leaves the group
     when the block ends (or call :meth:`close`).
@@ -122,6 +125,10 @@ class KafkaConsumer(Generic[K, V]):
         self._hand_tp: Any = None
         self._hand_offset = 0
         self._finish_waiter: asyncio.Future[None] | None = None
+        # The batch in the caller's hands (batches()): partition -> (first offset, offset
+        # after its last message).
+        self._hand_batch: dict[Any, tuple[int, int]] = {}
+        self._mode: str | None = None  # "messages" or "batches", fixed by the first use
         self._done: dict[Any, int] = {}  # next offset to commit, after finished messages
         self._committed: dict[Any, int] = {}
         self._last_commit = time.monotonic()
@@ -187,7 +194,18 @@ class KafkaConsumer(Generic[K, V]):
     # -- iteration --------------------------------------------------------------------------
 
     def __aiter__(self) -> Self:
+        self._use("messages")
         return self
+
+    def _use(self, mode: str) -> None:
+        if self._mode is None:
+            self._mode = mode
+        elif self._mode != mode:
+            raise InvalidRequestError(
+                f"this consumer is read by {self._mode}: iterate it either message by message "
+                "or with batches(), not both",
+                connector="kafka",
+            )
 
     async def __anext__(self) -> KafkaMessage[K, V]:
         # The hot path of consuming: once per message, so kept to a few attribute
@@ -235,6 +253,137 @@ class KafkaConsumer(Generic[K, V]):
             if self.auto_commit and self._commit_due():
                 await self._commit_done(consumer, self._owned)
 
+    # -- batches ----------------------------------------------------------------------------
+
+    def batches(
+        self, *, max_records: int | None = None, timeout: float | None = None
+    ) -> ConsumerBatches[K, V]:
+        """``async for batch in consumer.batches():`` each batch a list of up to
+        ``max_records`` (default ``config.max_poll_records``) :class:`KafkaMessage`, as
+        one fetch brought them: in offset order within each partition, a partition's
+        messages together. The fast way to consume (docs/decisions/0076).
+
+        ``timeout=None`` (the default) waits for messages however long it takes;
+        ``timeout=seconds`` yields an empty list when none came within it.
+
+        Offsets, with ``auto_commit`` (at least once): a batch is done, all of it, when
+        the next batch is asked for (or the ``async with`` block ends without an error);
+        done offsets are committed as the iterator's are (every ``commit_interval``,
+        before giving partitions up in a rebalance, on close). A batch whose handling
+        raised or was cancelled is not done: its messages come again. In a rebalance
+        this member waits up to ``drain_timeout`` for the batch in hand if it holds
+        messages of a revoked partition; after that, those messages are abandoned (not
+        committed; another member gets them) and the rest of the batch still counts.
+        ``await consumer.commit(message)`` commits up to a message inside the batch;
+        ``commit()`` commits the whole batch in hand.
+
+        A record that cannot be decoded ends its batch before it; the next step raises
+        SerializationError for it (``details`` say where), and the one after goes on
+        past it. A consumer is read either message by message or by batches, not both
+        (InvalidRequestError)."""
+        if max_records is None:
+            max_records = self._config.max_poll_records
+        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
+            raise InvalidRequestError("max_records must be an integer >= 1", connector="kafka")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+        ):
+            raise InvalidRequestError(
+                "timeout must be None or a number of seconds >= 0", connector="kafka"
+            )
+        self._use("batches")
+        return ConsumerBatches(self, max_records, timeout)
+
+    async def _next_batch(
+        self, max_records: int, timeout: float | None
+    ) -> list[KafkaMessage[K, V]]:
+        consumer = self._consumer
+        if consumer is None:
+            await self.start()
+            consumer = self._consumer
+            if consumer is None:  # closed meanwhile
+                raise StopAsyncIteration
+        self._finish_current()  # the batch handed out before is done
+        if self.auto_commit and self._commit_due():
+            await self._commit_done(consumer, self._owned)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fetched = False
+        while True:
+            taken = self._take(max_records)
+            if taken:
+                return self._hand_out(taken)
+            if deadline is None:
+                wait_ms = 500
+            else:
+                left = deadline - time.monotonic()
+                if fetched and left <= 0:
+                    return []
+                wait_ms = max(0, round(left * 1000))
+            batch = await self._road(
+                "consume.fetch",
+                functools.partial(consumer.getmany, timeout_ms=wait_ms, max_records=max_records),
+            )
+            fetched = True
+            if self._consumer is None:
+                raise StopAsyncIteration
+            self._buffer(batch)
+            if self.auto_commit and self._commit_due():
+                await self._commit_done(consumer, self._owned)
+
+    def _take(self, room: int) -> list[tuple[Any, list[Any]]]:
+        """Up to ``room`` fetched records, as (partition, records) chunks in order."""
+        taken: list[tuple[Any, list[Any]]] = []
+        chunks = self._chunks
+        while chunks and room > 0:
+            tp, records = chunks.popleft()
+            if tp in self._revoking:
+                continue
+            if tp in self._paused:
+                self._held.setdefault(tp, []).extend(records)
+                continue
+            if len(records) > room:
+                chunks.appendleft((tp, records[room:]))
+                records = records[:room]
+            taken.append((tp, records))
+            room -= len(records)
+        return taken
+
+    def _hand_out(self, taken: list[tuple[Any, list[Any]]]) -> list[KafkaMessage[K, V]]:
+        """Decode ``taken`` into the batch now in the caller's hands."""
+        decode_all = self._codec.decode_all  # empties each list it decodes
+        if len(taken) == 1:  # the common case: one partition's records
+            tp, records = taken[0]
+            span = (records[0].offset, records[-1].offset + 1)
+            with contextlib.suppress(SerializationError):  # else: the general path below
+                messages = decode_all(records)
+                self._hand_batch = {tp: span}
+                return messages
+        messages = []
+        hand: dict[Any, tuple[int, int]] = {}
+        for at, (tp, records) in enumerate(taken):
+            span = (records[0].offset, records[-1].offset + 1)
+            try:
+                messages += decode_all(records)
+            except SerializationError as exc:
+                bad = int(exc.details.pop("index"))
+                if bad:
+                    hand[tp] = (records[0].offset, records[bad - 1].offset + 1)
+                    messages += decode_all(records[:bad])
+                if messages:  # hand out what came before it; the next step raises
+                    rest = [(tp, records[bad:]), *taken[at + 1 :]]
+                    self._hand_batch = hand
+                else:  # the bad record is in hand: done when the next batch is asked for
+                    offset = records[0].offset
+                    rest = [(tp, records[1:]), *taken[at + 1 :]]
+                    self._hand_batch = {tp: (offset, offset + 1)}
+                self._chunks.extendleft(reversed([c for c in rest if c[1]]))
+                if messages:
+                    return messages
+                raise
+            hand[tp] = span
+        self._hand_batch = hand
+        return messages
+
     def _buffer(self, batch: dict[Any, list[Any]]) -> None:
         for tp, records in batch.items():
             if not records or tp in self._revoking:
@@ -264,6 +413,11 @@ class KafkaConsumer(Generic[K, V]):
         if self._in_hand:
             self._in_hand = False
             self._done[self._hand_tp] = self._hand_offset + 1
+        if self._hand_batch:
+            done = self._done
+            for tp, (_, after) in self._hand_batch.items():
+                done[tp] = max(done.get(tp, 0), after)
+            self._hand_batch = {}
         waiter = self._finish_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -325,6 +479,8 @@ class KafkaConsumer(Generic[K, V]):
         offsets = {_ours(tp): offset for tp, offset in self._done.items()}
         if self._in_hand:
             offsets[_ours(self._hand_tp)] = self._hand_offset + 1
+        for tp, (_, after) in self._hand_batch.items():
+            offsets[_ours(tp)] = max(offsets.get(_ours(tp), 0), after)
         return offsets
 
     def offsets_committed(self, offsets: dict[TopicPartition, int]) -> None:
@@ -342,24 +498,24 @@ class KafkaConsumer(Generic[K, V]):
         # chunk being served: the caller moving on must not pick up their next record.
         self._drop_fetched(revoked)
         try:
-            if self.auto_commit and self._in_hand and self._hand_tp in revoked:
-                tp = self._hand_tp
+            if self.auto_commit and self._holds(revoked):
                 waiter = self._finish_waiter = asyncio.get_running_loop().create_future()
                 try:
                     async with asyncio.timeout(self._config.drain_timeout):
                         await waiter
                 except TimeoutError:
-                    self._in_hand = False  # abandoned: not done, not to be committed
+                    # Abandoned: not done, not to be committed.
+                    names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in self._held_of(revoked))
+                    self._forget_in_hand(revoked)
                     logger.warning(
-                        "a message of %s/%d was still being handled when the group took the "
-                        "partition away; another member will get it again",
-                        tp.topic,
-                        tp.partition,
+                        "messages of %s were still being handled when the group took the "
+                        "partition away; another member will get them again",
+                        names,
                     )
                 finally:
                     self._finish_waiter = None
-            elif self._in_hand and self._hand_tp in revoked:
-                self._in_hand = False
+            else:
+                self._forget_in_hand(revoked)
             self._forget_buffered(revoked)
             consumer = self._consumer
             if self.auto_commit and consumer is not None:
@@ -374,6 +530,24 @@ class KafkaConsumer(Generic[K, V]):
                 self._committed.pop(tp, None)
                 self._paused.discard(tp)
             self._revoking -= revoked
+
+    def _held_of(self, partitions: set[Any]) -> list[Any]:
+        """The partitions among ``partitions`` whose messages the caller holds now."""
+        held = [tp for tp in self._hand_batch if tp in partitions]
+        if self._in_hand and self._hand_tp in partitions:
+            held.append(self._hand_tp)
+        return held
+
+    def _holds(self, partitions: set[Any]) -> bool:
+        return bool(self._held_of(partitions))
+
+    def _forget_in_hand(self, partitions: set[Any]) -> None:
+        """The messages in hand of ``partitions`` will never count as done."""
+        if self._in_hand and self._hand_tp in partitions:
+            self._in_hand = False
+        if self._hand_batch:
+            for tp in partitions:
+                self._hand_batch.pop(tp, None)
 
     def partitions_assigned(self, assigned: set[Any]) -> None:
         self._owned = set(assigned)
@@ -410,8 +584,7 @@ class KafkaConsumer(Generic[K, V]):
         """Drop what was fetched of ``partitions`` (and the message in hand, if of one)."""
         dropped = set(partitions)
         self._drop_fetched(dropped)
-        if self._in_hand and self._hand_tp in dropped:
-            self._in_hand = False
+        self._forget_in_hand(dropped)
 
     def _drop_fetched(self, partitions: set[Any]) -> None:
         if self._chunk_tp in partitions:
@@ -517,6 +690,8 @@ class KafkaConsumer(Generic[K, V]):
             buffered = self._first_buffered(tp)
             if self._in_hand and self._hand_tp == tp:
                 position = self._hand_offset
+            elif tp in self._hand_batch:
+                position = self._hand_batch[tp][0]
             elif buffered is not None:
                 position = buffered
             else:
@@ -524,6 +699,24 @@ class KafkaConsumer(Generic[K, V]):
             end = int(ends[tp])
             lags.append(PartitionLag(tp.topic, tp.partition, position, end, max(0, end - position)))
         return lags
+
+
+class ConsumerBatches(Generic[K, V]):
+    """What :meth:`KafkaConsumer.batches` returns: an async iterator of lists of
+    messages (``async for batch in consumer.batches(): ...``)."""
+
+    __slots__ = ("_consumer", "_max_records", "_timeout")
+
+    def __init__(self, consumer: KafkaConsumer[K, V], max_records: int, timeout: float | None):
+        self._consumer = consumer
+        self._max_records = max_records
+        self._timeout = timeout
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> list[KafkaMessage[K, V]]:
+        return await self._consumer._next_batch(self._max_records, self._timeout)
 
 
 async def _stop_quietly(consumer: Any, timeout: float) -> None:

@@ -1,5 +1,5 @@
 """Salesforce: typed REST client (managed over HTTP, or mock in memory), SOQL with bound
-values, describe and discover.
+values, describe and discover, composite requests and sObject collections.
 
 Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``.
 """
@@ -17,6 +17,16 @@ except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by t
 from connector_adapters._integrations import Integration
 from connector_adapters.salesforce._catalog import SOAP_TYPES, describe_to_stream, portable_type
 from connector_adapters.salesforce._client import QUERY_BATCH_SIZE, SalesforceClient
+from connector_adapters.salesforce._composite import (
+    COLLECTION_CHUNK,
+    COMPOSITE_LIMIT,
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    CompositeSubresponse,
+    Ref,
+)
 from connector_adapters.salesforce._config import (
     DEFAULT_API_VERSION,
     PRODUCTION_LOGIN_URL,
@@ -71,6 +81,8 @@ INTEGRATION = Integration(
 """How ``load_adapters`` builds Salesforce's clients (entry point ``salesforce``)."""
 
 __all__ = [
+    "COLLECTION_CHUNK",
+    "COMPOSITE_LIMIT",
     "DEFAULT_API_VERSION",
     "INTEGRATION",
     "PRODUCTION_LOGIN_URL",
@@ -79,6 +91,11 @@ __all__ = [
     "SOAP_TYPES",
     "ApiUsage",
     "ClientCredentialsAuth",
+    "CollectionWriteResult",
+    "CompositeRequest",
+    "CompositeResult",
+    "CompositeSubrequest",
+    "CompositeSubresponse",
     "DeletedRecord",
     "DeletedResult",
     "DescribeGlobal",
@@ -90,6 +107,7 @@ __all__ = [
     "MockSalesforce",
     "QueryPage",
     "RecordAttributes",
+    "Ref",
     "RefreshTokenAuth",
     "SObjectDescribe",
     "SObjectSummary",

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from connector_adapters.salesforce._models import (
     ApiUsage,
@@ -22,6 +22,14 @@ from connector_adapters.salesforce._models import (
 )
 from connector_adapters.salesforce._soql import soql_identifier
 from connector_core import Catalog, CheckResult, InvalidRequestError
+
+if TYPE_CHECKING:
+    from connector_adapters.salesforce._composite import (
+        CollectionWriteResult,
+        CompositeRequest,
+        CompositeResult,
+        CompositeSubrequest,
+    )
 
 QUERY_BATCH_SIZE = 2000
 """Salesforce's largest query batch: more records come through ``nextRecordsUrl``."""
@@ -163,6 +171,67 @@ class SalesforceClient(Protocol):
         ...
 
     async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]: ...
+
+    # composite and sObject collections
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        """Up to 25 subrequests in one call, in order, ``@{ref.field}`` references
+        resolved by Salesforce; each answer typed in the result (``result[ref]``). With
+        ``all_or_none`` one failure rolls back all (the others answer
+        PROCESSING_HALTED). InvalidRequestError for more than 25 subrequests."""
+        ...
+
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Create ``records`` 200 a call (``/composite/sobjects``); the result's errors
+        carry each failing record's index in ``records``, ``ids`` the new ids."""
+        ...
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Update ``records`` (each names its ``Id``) 200 a call."""
+        ...
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Upsert ``records`` by ``external_id_field`` 200 a call (``created`` says which
+        are new)."""
+        ...
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Delete records by id 200 a call (a missing one fails alone: ENTITY_IS_DELETED)."""
+        ...
 
 
 def new_correlation_id(given: str | None) -> str:

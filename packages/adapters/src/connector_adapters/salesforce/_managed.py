@@ -24,6 +24,15 @@ from connector_adapters.salesforce._client import (
     jsonable,
     new_correlation_id,
 )
+from connector_adapters.salesforce._composite import (
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    collection_records,
+    composite_subrequests,
+    write_in_chunks,
+)
 from connector_adapters.salesforce._config import SalesforceConfig
 from connector_adapters.salesforce._errors import error_items, is_session_expired, salesforce_error
 from connector_adapters.salesforce._login import SalesforceLogin, SalesforceToken
@@ -517,6 +526,115 @@ class ManagedSalesforce:
             for name, value in body.items()
             if isinstance(value, dict) and "Max" in value
         }
+
+    # -- composite and collections ------------------------------------------------------
+
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        body = {
+            "allOrNone": bool(all_or_none),
+            "compositeRequest": [s.to_json(self._data) for s in composite_subrequests(requests)],
+        }
+        response = await self._send(
+            "POST", f"{self._data}/composite/", "composite", new_correlation_id(correlation_id),
+            json=body,
+        )  # fmt: skip
+        return parse(CompositeResult, response.json(), "a composite answer")
+
+    async def _collection(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        items: Sequence[Any],
+        keys: Sequence[Any],
+        all_or_none: bool,
+        correlation_id: str | None,
+    ) -> CollectionWriteResult:
+        cid = new_correlation_id(correlation_id)
+
+        async def send(chunk: list[Any]) -> list[dict[str, Any]]:
+            if method == "DELETE":
+                params = {"ids": ",".join(chunk), "allOrNone": str(all_or_none).lower()}
+                response = await self._send(method, path, operation, cid, params=params)
+            else:
+                response = await self._send(
+                    method, path, operation, cid,
+                    json={"allOrNone": all_or_none, "records": chunk},
+                    idempotent=method == "PATCH",  # the same values twice: the same records
+                )  # fmt: skip
+            body = response.json()
+            if not isinstance(body, list) or not all(isinstance(b, dict) for b in body):
+                raise SerializationError(
+                    f"unexpected Salesforce response: {operation} did not answer a list of results",
+                    connector="salesforce",
+                )
+            return body
+
+        return await write_in_chunks(items, send, keys=keys, all_or_none=all_or_none)
+
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "POST", f"{self._data}/composite/sobjects", "create_records", items,
+            [None] * len(items), all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=True)
+        return await self._collection(
+            "PATCH", f"{self._data}/composite/sobjects/{check_sobject(sobject)}",
+            "update_records", items, [r["Id"] for r in items], all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        key = soql_identifier(external_id_field)
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "PATCH", f"{self._data}/composite/sobjects/{check_sobject(sobject)}/{key}",
+            "upsert_records", items, [r.get(key) for r in items], all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        ids = [check_record_id(i) for i in record_ids]
+        return await self._collection(
+            "DELETE", f"{self._data}/composite/sobjects/{check_sobject(sobject)}",
+            "delete_records", ids, ids, all_or_none, correlation_id,
+        )  # fmt: skip
 
 
 def _json_or_none(response: HttpResponse) -> Any:

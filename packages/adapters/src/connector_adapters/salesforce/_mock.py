@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from connector_adapters.salesforce._catalog import catalog_of
 from connector_adapters.salesforce._client import (
@@ -16,6 +19,16 @@ from connector_adapters.salesforce._client import (
     check_window,
     jsonable,
     new_correlation_id,
+)
+from connector_adapters.salesforce._composite import (
+    REFERENCE,
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    collection_records,
+    composite_subrequests,
+    write_in_chunks,
 )
 from connector_adapters.salesforce._config import DEFAULT_API_VERSION
 from connector_adapters.salesforce._errors import salesforce_error
@@ -33,7 +46,8 @@ from connector_adapters.salesforce._models import (
     UpdatedResult,
     UpsertResult,
 )
-from connector_core import Catalog, CheckResult, ConflictError, NotFoundError
+from connector_adapters.salesforce._soql import soql_identifier
+from connector_core import Catalog, CheckResult, ConflictError, ConnectorError, NotFoundError
 
 try:
     _VERSION = version("connector-adapters")
@@ -414,6 +428,171 @@ class MockSalesforce:
             )
         }
 
+    # -- composite and collections (the fake server calls these too) ----------------------
+
+    def _snapshot(self) -> Any:
+        return copy.deepcopy((self.records, self.deleted))
+
+    def _restore(self, snapshot: Any) -> None:
+        self.records, self.deleted = snapshot
+
+    def rest_now(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """One REST call of a composite subrequest: ``path`` after the data path
+        (``sobjects/Account/001...``, ``query/?q=...``) -> (status, body); Salesforce's
+        error array on failure."""
+        split = urlsplit(path)
+        segments = [unquote(s) for s in split.path.split("/") if s]
+        try:
+            if segments[:1] == ["query"] and method == "GET":
+                soql = parse_qs(split.query).get("q", [""])[0]
+                total, records = self.query_now(soql, include_deleted=False)
+                return 200, {"totalSize": total, "done": True, "records": records}
+            if segments[:1] != ["sobjects"] or len(segments) < 2:
+                raise _not_found()
+            sobject = segments[1]
+            if len(segments) == 2 and method == "POST":
+                return 201, self.create_now(sobject, body or {}).model_dump(exclude={"created"})
+            if len(segments) == 3 and method == "GET":
+                found = self.get_now(sobject, segments[2])
+                if found is None:
+                    raise _not_found()
+                return 200, found
+            if len(segments) == 3 and method == "PATCH":
+                if not self.update_now(sobject, segments[2], body or {}):
+                    raise _not_found()
+                return 204, None
+            if len(segments) == 3 and method == "DELETE":
+                if not self.delete_now(sobject, segments[2]):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                return 204, None
+            if len(segments) == 4 and method == "PATCH":
+                result = self.upsert_now(sobject, segments[2], segments[3], body or {})
+                return (201 if result.created else 200), result.model_dump()
+            raise _not_found()
+        except ConnectorError as error:
+            status = int(error.details.get("status", 400))
+            if status == 300:
+                return 300, error.details.get("matches", [])
+            items = [
+                {k: v for k, v in e.items() if k != "fields" or v}
+                for e in error.details.get("errors", [])
+            ]
+            return status, items
+
+    def composite_now(
+        self, data_path: str, subrequests: Sequence[Mapping[str, Any]], all_or_none: bool
+    ) -> dict[str, Any]:
+        """``POST /composite``: the subrequests in order, ``@{ref.field}`` resolved from
+        earlier answers; with ``all_or_none`` a failure rolls every change back (the
+        others answer PROCESSING_HALTED)."""
+        with self._lock:
+            snapshot = self._snapshot() if all_or_none else None
+            answers: dict[str, Any] = {}
+            out: list[dict[str, Any]] = []
+            failed = False
+            for sub in subrequests:
+                ref = str(sub.get("referenceId", ""))
+                try:
+                    url = _resolve(str(sub.get("url", "")), answers)
+                    body = _resolve(sub.get("body"), answers)
+                except LookupError as exc:
+                    status, answer = 400, [
+                        {"errorCode": "PROCESSING_HALTED", "message": f"Invalid reference "
+                         f"specified. No value for {exc.args[0]} found in an earlier answer"}
+                    ]  # fmt: skip
+                else:
+                    path = url.removeprefix(f"{data_path}/")
+                    status, answer = self.rest_now(str(sub.get("method", "GET")), path, body)
+                if status < 300:
+                    answers[ref] = answer
+                else:
+                    failed = True
+                out.append(
+                    {"body": answer, "httpHeaders": {}, "httpStatusCode": status,
+                     "referenceId": ref}
+                )  # fmt: skip
+                if failed and all_or_none:
+                    break
+            if failed and all_or_none and snapshot is not None:
+                self._restore(snapshot)
+                halted = [{"errorCode": "PROCESSING_HALTED", "message": "The transaction was "
+                           "rolled back since another operation in the same transaction "
+                           "failed."}]  # fmt: skip
+                done = {o["referenceId"] for o in out if o["httpStatusCode"] >= 300}
+                out = [
+                    o if o["referenceId"] in done
+                    else {**o, "body": halted, "httpStatusCode": 400}
+                    for o in out
+                ] + [
+                    {"body": halted, "httpHeaders": {}, "httpStatusCode": 400,
+                     "referenceId": str(s.get("referenceId", ""))}
+                    for s in subrequests[len(out):]
+                ]  # fmt: skip
+            return {"compositeResponse": out}
+
+    def collection_now(
+        self,
+        operation: str,
+        items: Sequence[Any],
+        *,
+        all_or_none: bool,
+        sobject: str | None = None,
+        external_id_field: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``/composite/sobjects`` (create, update, upsert: records; delete: ids) ->
+        Salesforce's ``[{"id", "success", "errors"[, "created"]}]``, one per item; with
+        ``all_or_none`` any failure rolls back the call."""
+        with self._lock:
+            snapshot = self._snapshot() if all_or_none else None
+            out: list[dict[str, Any]] = []
+            for item in items:
+                out.append(self._collection_item(operation, item, sobject, external_id_field))
+            if all_or_none and snapshot is not None and not all(o["success"] for o in out):
+                self._restore(snapshot)
+                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message":
+                          "Record rolled back because not all records were valid and the "
+                          "request was using AllOrNone header", "fields": []}  # fmt: skip
+                out = [
+                    o
+                    if not o["success"]
+                    else {**o, "id": None, "success": False, "errors": [rolled]}
+                    for o in out
+                ]
+            return out
+
+    def _collection_item(
+        self, operation: str, item: Any, sobject: str | None, external_id_field: str | None
+    ) -> dict[str, Any]:
+        try:
+            if operation == "delete":
+                record_id = str(item)
+                if not any(record_id in by_id for by_id in self.records.values()):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                name = next(n for n, by_id in self.records.items() if record_id in by_id)
+                self.delete_now(name, record_id)
+                return {"id": record_id, "success": True, "errors": []}
+            fields = {k: v for k, v in dict(item).items() if k != "attributes"}
+            name = sobject or str((item.get("attributes") or {}).get("type", ""))
+            if operation == "create":
+                return {"id": self.create_now(name, fields).id, "success": True, "errors": []}
+            if operation == "update":
+                record_id = str(fields.pop("Id", ""))
+                if not self.update_now(name, record_id, fields):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                return {"id": record_id, "success": True, "errors": []}
+            key = str(external_id_field)
+            value = str(fields.get(key, ""))
+            result = self.upsert_now(name, key, value, fields)
+            return {"id": result.id, "success": True, "errors": [], "created": result.created}
+        except ConnectorError as error:
+            errors = [
+                {"statusCode": e.get("errorCode", ""), "message": e.get("message", ""),
+                 "fields": e.get("fields", [])}
+                for e in error.details.get("errors", [])
+            ] or [{"statusCode": str(error.details.get("errorCode") or "UNKNOWN_EXCEPTION"),
+                   "message": error.message, "fields": []}]  # fmt: skip
+            return {"id": None, "success": False, "errors": errors}
+
     # -- the client -----------------------------------------------------------------------
 
     def _call(self, operation: str, correlation_id: str | None) -> str:
@@ -583,3 +762,124 @@ class MockSalesforce:
     async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]:
         self._call("limits", correlation_id)
         return self.limits_now()
+
+    # -- composite and collections --------------------------------------------------------
+
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        checked = composite_subrequests(requests)  # refused before it counts as a call
+        self._call("composite", correlation_id)
+        data_path = f"/services/data/v{self.api_version}"
+        subrequests = [s.to_json(data_path) for s in checked]
+        body = self.composite_now(data_path, subrequests, bool(all_or_none))
+        return CompositeResult.model_validate(body)
+
+    async def _collection(
+        self,
+        operation: str,
+        items: Sequence[Any],
+        keys: Sequence[Any],
+        all_or_none: bool,
+        correlation_id: str | None,
+        **where: Any,
+    ) -> CollectionWriteResult:
+        async def send(chunk: list[Any]) -> list[dict[str, Any]]:
+            self._call(f"{operation}_records", correlation_id)
+            return self.collection_now(operation, chunk, all_or_none=all_or_none, **where)
+
+        return await write_in_chunks(items, send, keys=keys, all_or_none=all_or_none)
+
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "create", items, [None] * len(items), all_or_none, correlation_id
+        )
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=True)
+        keys = [r["Id"] for r in items]
+        return await self._collection("update", items, keys, all_or_none, correlation_id)
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        key = soql_identifier(external_id_field)
+        items = collection_records(sobject, records, need_id=False)
+        keys = [r.get(key) for r in items]
+        return await self._collection(
+            "upsert", items, keys, all_or_none, correlation_id,
+            sobject=check_sobject(sobject), external_id_field=key,
+        )  # fmt: skip
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        check_sobject(sobject)
+        ids = [check_record_id(i) for i in record_ids]
+        return await self._collection("delete", ids, ids, all_or_none, correlation_id)
+
+
+def _not_found(code: str = "NOT_FOUND", message: str = "") -> ConnectorError:
+    return salesforce_error(
+        404,
+        [{"errorCode": code, "message": message or "The requested resource does not exist"}],
+        operation="request",
+    )
+
+
+def _resolve(value: Any, answers: Mapping[str, Any]) -> Any:
+    """``value`` with every ``@{ref.path}`` replaced from ``answers`` (LookupError naming
+    the reference when an answer lacks it)."""
+    if isinstance(value, str):
+        whole = REFERENCE.fullmatch(value)
+        if whole:
+            return _lookup(whole, answers)
+        return REFERENCE.sub(lambda m: str(_lookup(m, answers)), value)
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, answers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, answers) for v in value]
+    return value
+
+
+def _lookup(match: re.Match[str], answers: Mapping[str, Any]) -> Any:
+    ref, path = match[1], match[2]
+    if ref not in answers:
+        raise LookupError(f"{ref}.{path}")
+    current: Any = answers[ref]
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        try:
+            current = current[int(part[1:-1])] if part.startswith("[") else current[part]
+        except (KeyError, IndexError, TypeError):
+            raise LookupError(f"{ref}.{path}") from None
+    return current

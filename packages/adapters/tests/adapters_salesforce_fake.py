@@ -357,6 +357,11 @@ class FakeSalesforce:
     not_for_rest: bool = False
     """Answer every REST request 401 INVALID_SESSION_ID '... not valid for use with the
     REST API' (a token that a new login does not cure)."""
+    bulk_polls_in_progress: int = 2
+    """How many polls of a closed ingest job answer InProgress before its real state."""
+    bulk_page_size: int | None = None
+    """Rows per query-job results page when the client names no maxRecords (None: all)."""
+    _in_progress: dict[str, int] = field(default_factory=dict)
     _cursors: dict[str, _Cursor] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -371,6 +376,9 @@ class FakeSalesforce:
         self.api_used = 10_000
         self.expire_after = None
         self.not_for_rest = False
+        self.bulk_polls_in_progress = 2
+        self.bulk_page_size = None
+        self._in_progress.clear()
         self._cursors.clear()
 
     def rest_requests(self, contains: str = "") -> list[Recorded]:
@@ -529,7 +537,7 @@ class FakeSalesforce:
         segments = [unquote(s) for s in record.path.split("/") if s][3:]  # after vXX.X
         query = dict(record.query)
         source = spec.source
-        body = json.loads(record.body) if record.body else None
+        body = json.loads(record.body) if record.body and spec.body == "json" else None
         if source in ("rest/query.json", "rest/queryall.json"):
             total, records = backend.query_now(
                 query["q"], include_deleted=source.endswith("all.json")
@@ -606,6 +614,8 @@ class FakeSalesforce:
             result = backend.upsert_now(segments[1], segments[2], segments[3], body)
             status = 201 if result.created else 200
             return self._json(record, status, result.model_dump())
+        if source.startswith(("bulk_v2/", "query/")):
+            return self._bulk(record, source, segments, query, body)
         if source == "composite/composite.json":
             return self._composite(record, body)
         if source.startswith("composite/sobject_collections") or source.startswith(
@@ -616,6 +626,61 @@ class FakeSalesforce:
             f"{record.method} {record.path}: in the collection ({source}), not served by the fake"
         )
         return self._json(record, 501, [{"errorCode": "NOT_IMPLEMENTED", "message": source}])
+
+    def _bulk(
+        self,
+        record: Recorded,
+        source: str,
+        segments: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> Response:
+        backend = self.backend
+        kind = "query" if source.startswith("query/") else "ingest"
+        name = source.split("/", 1)[1]
+        if name in ("create_job.json", "create_job_query.json"):
+            if kind == "query" and body.get("operation") not in ("query", "queryAll"):
+                self.violations.append(f"{record.path}: operation {body.get('operation')!r}")
+            return self._json(record, 200, backend.bulk_create_now(kind, body))
+        job_id = segments[2]
+        if name == "upload_job_data.json":
+            backend.bulk_upload_now(job_id, record.body.decode("utf-8"))
+            return Response(status_code=201)
+        if name in ("close_or_abort_a_job.json", "abort_a_job_query.json"):
+            info = backend.bulk_state_now(kind, job_id, str(body.get("state")))
+            if info["state"] == "JobComplete":
+                self._in_progress[job_id] = self.bulk_polls_in_progress
+                info = {**info, "state": "UploadComplete"}
+            return self._json(record, 200, info)
+        if name in ("get_job_info.json", "get_job_info_query.json"):
+            info = backend.bulk_job_now(kind, job_id)
+            left = self._in_progress.get(job_id, 0)
+            if left > 0:  # Salesforce takes a while: the job shows InProgress meanwhile
+                self._in_progress[job_id] = left - 1
+                info = {**info, "state": "InProgress", "numberRecordsProcessed": 0}
+            return self._json(record, 200, info)
+        if name in ("delete_job.json", "delete_job_query.json"):
+            backend.bulk_delete_now(kind, job_id)
+            return self._json(record, 204, None)
+        if name == "get_job_query_result.json":
+            wanted = query.get("maxRecords") or self.bulk_page_size
+            text, locator, count = backend.bulk_query_page_now(
+                job_id, query.get("locator") or None, int(wanted) if wanted else None
+            )
+            record.response = {"locator": locator, "records": count}
+            return Response(
+                text, media_type="text/csv",
+                headers={"Sforce-Locator": locator or "null", "Sforce-NumberOfRecords": str(count)},
+            )  # fmt: skip
+        which = {
+            "get_job_successful_record_results.json": "successfulResults",
+            "get_job_failed_record_results.json": "failedResults",
+            "get_job_unprocessed_record_results.json": "unprocessedrecords",
+        }.get(name)
+        if which is None:
+            self.violations.append(f"{record.path}: in the collection ({source}), not served")
+            return self._json(record, 501, [{"errorCode": "NOT_IMPLEMENTED", "message": source}])
+        return Response(backend.bulk_results_now(job_id, which), media_type="text/csv")
 
     def _composite(self, record: Recorded, body: dict[str, Any]) -> Response:
         subrequests = body.get("compositeRequest")

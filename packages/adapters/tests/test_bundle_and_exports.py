@@ -113,6 +113,9 @@ def test_public_api_is_deliberate() -> None:
         # composite and sObject collections
         "COLLECTION_CHUNK", "COMPOSITE_LIMIT", "CollectionWriteResult", "CompositeRequest",
         "CompositeResult", "CompositeSubrequest", "CompositeSubresponse", "Ref",
+        # Bulk API 2.0
+        "BulkFailure", "BulkJob", "BulkSuccess", "BulkUnprocessed", "csv_rows", "poll_job",
+        "to_csv",
     }  # fmt: skip
     for module in (
         connector_adapters,

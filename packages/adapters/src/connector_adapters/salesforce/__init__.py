@@ -1,5 +1,5 @@
 """Salesforce: typed REST client (managed over HTTP, or mock in memory), SOQL with bound
-values, describe and discover, composite requests and sObject collections.
+values, describe and discover, composite requests, sObject collections and Bulk API 2.0.
 
 Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``.
 """
@@ -15,6 +15,15 @@ except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by t
     ) from _exc
 
 from connector_adapters._integrations import Integration
+from connector_adapters.salesforce._bulk import (
+    BulkFailure,
+    BulkJob,
+    BulkSuccess,
+    BulkUnprocessed,
+    csv_rows,
+    poll_job,
+    to_csv,
+)
 from connector_adapters.salesforce._catalog import SOAP_TYPES, describe_to_stream, portable_type
 from connector_adapters.salesforce._client import QUERY_BATCH_SIZE, SalesforceClient
 from connector_adapters.salesforce._composite import (
@@ -90,6 +99,10 @@ __all__ = [
     "SANDBOX_LOGIN_URL",
     "SOAP_TYPES",
     "ApiUsage",
+    "BulkFailure",
+    "BulkJob",
+    "BulkSuccess",
+    "BulkUnprocessed",
     "ClientCredentialsAuth",
     "CollectionWriteResult",
     "CompositeRequest",
@@ -123,12 +136,15 @@ __all__ = [
     "Soql",
     "UpdatedResult",
     "UpsertResult",
+    "csv_rows",
     "describe_to_stream",
     "format_soql",
     "parse_limit_info",
+    "poll_job",
     "portable_type",
     "salesforce_error",
     "soql_identifier",
     "soql_literal",
     "standard_describes",
+    "to_csv",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -24,6 +24,12 @@ from connector_adapters.salesforce._soql import soql_identifier
 from connector_core import Catalog, CheckResult, InvalidRequestError
 
 if TYPE_CHECKING:
+    from connector_adapters.salesforce._bulk import (
+        BulkFailure,
+        BulkJob,
+        BulkSuccess,
+        BulkUnprocessed,
+    )
     from connector_adapters.salesforce._composite import (
         CollectionWriteResult,
         CompositeRequest,
@@ -231,6 +237,111 @@ class SalesforceClient(Protocol):
         correlation_id: str | None = None,
     ) -> CollectionWriteResult:
         """Delete records by id 200 a call (a missing one fails alone: ENTITY_IS_DELETED)."""
+        ...
+
+    # Bulk API 2.0 (``query=True`` names a query job where both kinds are possible)
+    async def create_ingest_job(
+        self,
+        sobject: str,
+        operation: str,
+        *,
+        external_id_field: str | None = None,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """A new Open ingest job (insert, update, upsert with its external id field,
+        delete, hardDelete)."""
+        ...
+
+    async def upload_job_data(
+        self,
+        job_id: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Upload the job's CSV (records are made CSV: None is ``#N/A``, null)."""
+        ...
+
+    async def close_job(self, job_id: str, *, correlation_id: str | None = None) -> BulkJob:
+        """``state=UploadComplete``: Salesforce starts processing."""
+        ...
+
+    async def abort_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    async def get_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    async def delete_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> None: ...
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        query: bool = False,
+        timeout: float = 600.0,
+        initial_delay: float = 0.5,
+        max_delay: float = 10.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Poll with doubling delays until the job is done; ConnectorTimeoutError past
+        ``timeout`` seconds."""
+        ...
+
+    def successful_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkSuccess]: ...
+
+    def failed_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkFailure]: ...
+
+    def unprocessed_records(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkUnprocessed]: ...
+
+    async def bulk_ingest(
+        self,
+        sobject: str,
+        operation: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        external_id_field: str | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Create, upload, close and wait: the finished job. InvalidRequestError when it
+        ends Failed or Aborted."""
+        ...
+
+    async def create_query_job(
+        self, soql: str, *, include_deleted: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    def query_job_results(
+        self,
+        job_id: str,
+        *,
+        max_records: int | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """A completed query job's rows, page after page by ``Sforce-Locator``."""
+        ...
+
+    def bulk_query(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """Run a query job, wait, and stream its rows in constant memory."""
         ...
 
 

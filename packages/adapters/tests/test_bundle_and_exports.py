@@ -116,6 +116,9 @@ def test_public_api_is_deliberate() -> None:
         # Bulk API 2.0
         "BulkFailure", "BulkJob", "BulkSuccess", "BulkUnprocessed", "csv_rows", "poll_job",
         "to_csv",
+        # sync
+        "DELETED_COLUMN", "SObjectSource", "sobject_columns", "sobject_table_ddl",
+        "sync_sobject",
     }  # fmt: skip
     for module in (
         connector_adapters,

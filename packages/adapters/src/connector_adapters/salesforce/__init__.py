@@ -1,5 +1,6 @@
 """Salesforce: typed REST client (managed over HTTP, or mock in memory), SOQL with bound
-values, describe and discover, composite requests, sObject collections and Bulk API 2.0.
+values, describe and discover, composite requests, sObject collections, Bulk API 2.0,
+and an incremental sync of an sObject into a table.
 
 Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``.
 """
@@ -79,6 +80,13 @@ from connector_adapters.salesforce._soql import (
     soql_identifier,
     soql_literal,
 )
+from connector_adapters.salesforce._sync import (
+    DELETED_COLUMN,
+    SObjectSource,
+    sobject_columns,
+    sobject_table_ddl,
+    sync_sobject,
+)
 
 INTEGRATION = Integration(
     name="salesforce",
@@ -93,6 +101,7 @@ __all__ = [
     "COLLECTION_CHUNK",
     "COMPOSITE_LIMIT",
     "DEFAULT_API_VERSION",
+    "DELETED_COLUMN",
     "INTEGRATION",
     "PRODUCTION_LOGIN_URL",
     "QUERY_BATCH_SIZE",
@@ -123,6 +132,7 @@ __all__ = [
     "Ref",
     "RefreshTokenAuth",
     "SObjectDescribe",
+    "SObjectSource",
     "SObjectSummary",
     "SalesforceAuth",
     "SalesforceClient",
@@ -143,8 +153,11 @@ __all__ = [
     "poll_job",
     "portable_type",
     "salesforce_error",
+    "sobject_columns",
+    "sobject_table_ddl",
     "soql_identifier",
     "soql_literal",
     "standard_describes",
+    "sync_sobject",
     "to_csv",
 ]

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from connector_adapters.salesforce._client import (
+from connector_adapters.salesforce._checks import (
     check_fields,
     check_record_id,
     check_sobject,

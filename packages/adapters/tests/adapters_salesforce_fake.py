@@ -18,11 +18,14 @@ See docs/decisions/0082-salesforce-contract-fake-server.md.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
 import secrets
+import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from connector_adapters.salesforce import MockSalesforce
@@ -361,6 +364,11 @@ class FakeSalesforce:
     """How many polls of a closed ingest job answer InProgress before its real state."""
     bulk_page_size: int | None = None
     """Rows per query-job results page when the client names no maxRecords (None: all)."""
+    hold_results: threading.Event | None = None
+    """When set: CSV results are sent in two parts, the header and first rows, then the
+    rest once this event is set (or after a while, noted as False in ``results_held``),
+    so a test can see a client yield rows before the whole body has come."""
+    results_held: list[bool] = field(default_factory=list)
     _in_progress: dict[str, int] = field(default_factory=dict)
     _cursors: dict[str, _Cursor] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -378,6 +386,8 @@ class FakeSalesforce:
         self.not_for_rest = False
         self.bulk_polls_in_progress = 2
         self.bulk_page_size = None
+        self.hold_results = None
+        self.results_held.clear()
         self._in_progress.clear()
         self._cursors.clear()
 
@@ -668,10 +678,9 @@ class FakeSalesforce:
                 job_id, query.get("locator") or None, int(wanted) if wanted else None
             )
             record.response = {"locator": locator, "records": count}
-            return Response(
-                text, media_type="text/csv",
-                headers={"Sforce-Locator": locator or "null", "Sforce-NumberOfRecords": str(count)},
-            )  # fmt: skip
+            return self._csv(
+                text, {"Sforce-Locator": locator or "null", "Sforce-NumberOfRecords": str(count)}
+            )
         which = {
             "get_job_successful_record_results.json": "successfulResults",
             "get_job_failed_record_results.json": "failedResults",
@@ -680,7 +689,21 @@ class FakeSalesforce:
         if which is None:
             self.violations.append(f"{record.path}: in the collection ({source}), not served")
             return self._json(record, 501, [{"errorCode": "NOT_IMPLEMENTED", "message": source}])
-        return Response(backend.bulk_results_now(job_id, which), media_type="text/csv")
+        return self._csv(backend.bulk_results_now(job_id, which), {})
+
+    def _csv(self, text: str, headers: dict[str, str]) -> Response:
+        event = self.hold_results
+        if event is None:
+            return Response(text, media_type="text/csv", headers=headers)
+        lines = text.splitlines(keepends=True)
+        held = self.results_held
+
+        async def parts() -> AsyncIterator[str]:
+            yield "".join(lines[:10])
+            held.append(await asyncio.to_thread(event.wait, 10))
+            yield "".join(lines[10:])
+
+        return StreamingResponse(parts(), media_type="text/csv", headers=headers)
 
     def _composite(self, record: Recorded, body: dict[str, Any]) -> Response:
         subrequests = body.get("compositeRequest")

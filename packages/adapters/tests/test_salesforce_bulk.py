@@ -4,6 +4,7 @@ result rows, and query jobs paged by Sforce-Locator."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -189,3 +190,22 @@ async def test_a_session_expiring_before_a_results_stream_is_renewed_once(
         rows = [r async for r in client.successful_results(job.id)]
         assert len(rows) == 5
         assert client.stats().session_renewals == 1
+
+
+async def test_result_rows_come_as_the_body_streams_in(fake_salesforce: FakeSalesforce) -> None:
+    fake_salesforce.backend.seed("Account", [{"Name": f"A{i}"} for i in range(100)])
+    async with ManagedSalesforce(managed_config(fake_salesforce)) as client:
+        job = await client.bulk_ingest("Account", "delete", [
+            {"Id": r} for r in fake_salesforce.backend.records["Account"]])  # fmt: skip
+        for read in (
+            lambda: client.successful_results(job.id),
+            lambda: client.bulk_query("SELECT Id FROM Account", include_deleted=True),
+        ):
+            fake_salesforce.hold_results = threading.Event()
+            rows = read()
+            first = await anext(rows)  # the fake sends no more until the event is set
+            fake_salesforce.hold_results.set()
+            rest = [row async for row in rows]
+            assert first is not None
+            assert len(rest) == 99
+    assert fake_salesforce.results_held == [True, True]  # released by the test, not a timeout

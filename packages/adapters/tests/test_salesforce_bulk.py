@@ -19,7 +19,12 @@ from connector_adapters.salesforce import (
     MockSalesforce,
     SalesforceClient,
 )
-from connector_core import ConnectorTimeoutError, InvalidRequestError
+from connector_core import (
+    AuthenticationError,
+    ConnectorTimeoutError,
+    InvalidRequestError,
+    NotFoundError,
+)
 
 FAST = {"initial_delay": 0.01, "max_delay": 0.02}
 
@@ -209,3 +214,22 @@ async def test_result_rows_come_as_the_body_streams_in(fake_salesforce: FakeSale
             assert first is not None
             assert len(rest) == 99
     assert fake_salesforce.results_held == [True, True]  # released by the test, not a timeout
+
+
+async def test_a_results_stream_refused_not_for_rest_is_final_and_mints_no_token(
+    fake_salesforce: FakeSalesforce,
+) -> None:
+    async with ManagedSalesforce(managed_config(fake_salesforce)) as client:
+        job = await client.bulk_ingest("Account", "insert", [{"Name": "A"}])
+        minted = client.stats().token_requests
+        fake_salesforce.not_for_rest = True
+        with pytest.raises(AuthenticationError, match="not allowed to use the REST API") as info:
+            _ = [r async for r in client.successful_results(job.id)]
+        assert info.value.details["errorCode"] == "INVALID_SESSION_ID"
+        assert client.stats().token_requests == minted
+
+
+async def test_an_unknown_job_is_not_found_with_salesforces_error_code(env: Env) -> None:
+    with pytest.raises(NotFoundError) as info:
+        _ = [r async for r in env.client.failed_results("750000000000000AAA")]
+    assert info.value.details["errorCode"] == "NOT_FOUND"

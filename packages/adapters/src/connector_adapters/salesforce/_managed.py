@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -66,7 +67,6 @@ from connector_adapters.salesforce._models import (
 )
 from connector_adapters.salesforce._soql import Soql, soql_identifier
 from connector_core import (
-    AuthenticationError,
     Catalog,
     CheckResult,
     ConfigError,
@@ -110,7 +110,18 @@ def parse_limit_info(value: str | None) -> ApiUsage | None:
 def _salesforce_answer(response: HttpResponse) -> bool:
     # Salesforce's own refusals carry an error array: they are read and mapped here. A
     # 429 or a 5xx stays the connector's (typed, retried when the call is idempotent).
-    return 400 <= response.status < 500 and response.status != 429
+    return _salesforce_status(response.status)
+
+
+def _salesforce_status(status: int) -> bool:
+    return 400 <= status < 500 and status != 429
+
+
+def _json_text(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) and text.strip() else None
+    except ValueError:
+        return None
 
 
 def _iso(value: datetime) -> str:
@@ -777,12 +788,19 @@ class ManagedSalesforce:
                     async for line in response.aiter_lines():
                         yield line
                 return
-            except AuthenticationError:
-                if renewed or started:
+            except ConnectorError as exc:
+                status = exc.details.get("status")
+                if started or not isinstance(status, int) or not _salesforce_status(status):
                     raise
-                renewed = True
-                self.session_renewals += 1
-                token = await self.login.renew(token, correlation_id=cid)
+                # Salesforce's refusal, read by the HTTP connector: mapped as every other.
+                body = _json_text(exc.details.get("body"))
+                if status == 401 and not renewed and is_session_expired(error_items(body)):
+                    renewed = True
+                    self.session_renewals += 1
+                    logger.info("Salesforce session expired before %s: logging in again", operation)
+                    token = await self.login.renew(token, correlation_id=cid)
+                    continue
+                raise salesforce_error(status, body, operation=operation) from exc
 
     async def _results(
         self, job_id: str, which: str, correlation_id: str | None

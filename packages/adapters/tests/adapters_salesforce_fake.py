@@ -18,11 +18,14 @@ See docs/decisions/0082-salesforce-contract-fake-server.md.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
 import secrets
+import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from connector_adapters.salesforce import MockSalesforce
@@ -47,6 +50,8 @@ CLIENT_SECRET = "fake-consumer-secret-1c9e"
 USERNAME = "integration@example.com"
 REFRESH_TOKEN = "5Aep861fakeRefreshToken"
 MAX_BATCH = 2000
+MAX_COMPOSITE = 25
+MAX_COLLECTION = 200
 DAILY_LIMIT = 100_000
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -89,6 +94,9 @@ class ContractRequest:
     query_keys: frozenset[str] = frozenset()
     required_query: frozenset[str] = frozenset()
     grant_type: str | None = None
+    body_keys: frozenset[str] | None = None
+    """The keys a JSON body may hold (None: any, e.g. a record's fields)."""
+    required_body_keys: frozenset[str] = frozenset()
 
 
 def _grant(body: bytes) -> str | None:
@@ -114,7 +122,27 @@ _README_REQUESTS = [
     ("README: upsert by external id", "PATCH",
      "{{_endpoint}}/services/data/v{{version}}/sobjects/<SOBJECT>/<FIELD>/<VALUE>", "json",
      frozenset()),
+    ("README: sObject collections upsert", "PATCH",
+     "{{_endpoint}}/services/data/v{{version}}/composite/sobjects/<SOBJECT>/<FIELD>", "json",
+     frozenset()),
 ]  # fmt: skip
+# JSON bodies of a fixed shape: the keys the collection's example body shows are the keys
+# allowed; these must be there (the request means nothing without them).
+_REQUIRED_BODY_KEYS = {
+    "composite/composite.json": {"compositeRequest"},
+    "composite/sobject_collections_create.json": {"records"},
+    "composite/sobject_collections_update.json": {"records"},
+    "README: sObject collections upsert": {"records"},
+    "bulk_v2/create_job.json": {"object", "operation"},
+    "bulk_v2/close_or_abort_a_job.json": {"state"},
+    "query/create_job_query.json": {"operation", "query"},
+}
+# Beyond the example: an upsert job names its external id field (Bulk API 2.0 guide).
+_EXTRA_BODY_KEYS = {
+    "bulk_v2/create_job.json": {"externalIdFieldName"},
+    "README: sObject collections upsert": {"allOrNone"},
+}
+_BODY_KEY = re.compile(r'"(\w+)"\s*:')
 
 
 def _pattern(url: str) -> tuple[re.Pattern[str], int, str]:
@@ -154,9 +182,14 @@ class SalesforceContract:
             pattern, literal, host = _pattern(item["url"])
             mode = item.get("dataMode")
             headers = {h["key"].lower(): h.get("value", "") for h in item.get("headerData") or []}
-            body = {"urlencoded": "form", "raw": "json", "params": "form"}.get(mode or "")
-            if mode == "raw" and not (item.get("rawModeData") or "").strip():
+            body = {"urlencoded": "form", "raw": "json", "params": "form", "binary": "binary"}
+            body = body.get(mode or "")
+            raw = item.get("rawModeData") or ""
+            if mode == "raw" and not raw.strip():
                 body = None  # a raw body of nothing: the DELETEs and GETs of the collection
+            body_keys = None
+            if source in _REQUIRED_BODY_KEYS:
+                body_keys = frozenset(_BODY_KEY.findall(raw)) | _EXTRA_BODY_KEYS.get(source, set())
             self.requests.append(
                 ContractRequest(
                     source=source,
@@ -173,16 +206,21 @@ class SalesforceContract:
                         (d["value"] for d in item.get("data") or [] if d["key"] == "grant_type"),
                         None,
                     ),
+                    body_keys=body_keys,
+                    required_body_keys=frozenset(_REQUIRED_BODY_KEYS.get(source, set())),
                 )
             )
         for source, method, url, body, keys in _README_REQUESTS:
             pattern, literal, host = _pattern(url)
             ctype = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
+            required = frozenset(_REQUIRED_BODY_KEYS.get(source, set()))
             self.requests.append(
                 ContractRequest(
                     source, method, pattern, literal, host, body,
                     ctype.get(body or ""), form_keys=keys,
                     grant_type="client_credentials" if "client_secret" in keys else None,
+                    body_keys=required | _EXTRA_BODY_KEYS.get(source, set()) if required else None,
+                    required_body_keys=required,
                 )
             )  # fmt: skip
         # Literal segments beat parameters (sobjects/X/describe before sobjects/X/{id}).
@@ -246,6 +284,16 @@ class SalesforceContract:
                 parsed = None
             if not isinstance(parsed, dict):
                 problems.append(f"{where}: the body is not a JSON object")
+            else:
+                absent_keys = request.required_body_keys - set(parsed)
+                if absent_keys:
+                    problems.append(f"{where}: body keys missing: {sorted(absent_keys)}")
+                if request.body_keys is not None and set(parsed) - request.body_keys:
+                    unknown_keys = sorted(set(parsed) - request.body_keys)
+                    problems.append(f"{where}: body keys not in the collection: {unknown_keys}")
+        elif request.body == "binary":
+            if not body:
+                problems.append(f"{where}: an empty upload")
         elif request.body == "form":
             form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             if request.grant_type and form.get("grant_type") != request.grant_type:
@@ -312,6 +360,16 @@ class FakeSalesforce:
     not_for_rest: bool = False
     """Answer every REST request 401 INVALID_SESSION_ID '... not valid for use with the
     REST API' (a token that a new login does not cure)."""
+    bulk_polls_in_progress: int = 2
+    """How many polls of a closed ingest job answer InProgress before its real state."""
+    bulk_page_size: int | None = None
+    """Rows per query-job results page when the client names no maxRecords (None: all)."""
+    hold_results: threading.Event | None = None
+    """When set: CSV results are sent in two parts, the header and first rows, then the
+    rest once this event is set (or after a while, noted as False in ``results_held``),
+    so a test can see a client yield rows before the whole body has come."""
+    results_held: list[bool] = field(default_factory=list)
+    _in_progress: dict[str, int] = field(default_factory=dict)
     _cursors: dict[str, _Cursor] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -326,6 +384,11 @@ class FakeSalesforce:
         self.api_used = 10_000
         self.expire_after = None
         self.not_for_rest = False
+        self.bulk_polls_in_progress = 2
+        self.bulk_page_size = None
+        self.hold_results = None
+        self.results_held.clear()
+        self._in_progress.clear()
         self._cursors.clear()
 
     def rest_requests(self, contains: str = "") -> list[Recorded]:
@@ -484,7 +547,7 @@ class FakeSalesforce:
         segments = [unquote(s) for s in record.path.split("/") if s][3:]  # after vXX.X
         query = dict(record.query)
         source = spec.source
-        body = json.loads(record.body) if record.body else None
+        body = json.loads(record.body) if record.body and spec.body == "json" else None
         if source in ("rest/query.json", "rest/queryall.json"):
             total, records = backend.query_now(
                 query["q"], include_deleted=source.endswith("all.json")
@@ -561,10 +624,159 @@ class FakeSalesforce:
             result = backend.upsert_now(segments[1], segments[2], segments[3], body)
             status = 201 if result.created else 200
             return self._json(record, status, result.model_dump())
+        if source.startswith(("bulk_v2/", "query/")):
+            return self._bulk(record, source, segments, query, body)
+        if source == "composite/composite.json":
+            return self._composite(record, body)
+        if source.startswith("composite/sobject_collections") or source.startswith(
+            "README: sObject collections"
+        ):
+            return self._collections(record, source, segments, query, body)
         self.violations.append(
             f"{record.method} {record.path}: in the collection ({source}), not served by the fake"
         )
         return self._json(record, 501, [{"errorCode": "NOT_IMPLEMENTED", "message": source}])
+
+    def _bulk(
+        self,
+        record: Recorded,
+        source: str,
+        segments: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> Response:
+        backend = self.backend
+        kind = "query" if source.startswith("query/") else "ingest"
+        name = source.split("/", 1)[1]
+        if name in ("create_job.json", "create_job_query.json"):
+            if kind == "query" and body.get("operation") not in ("query", "queryAll"):
+                self.violations.append(f"{record.path}: operation {body.get('operation')!r}")
+            return self._json(record, 200, backend.bulk_create_now(kind, body))
+        job_id = segments[2]
+        if name == "upload_job_data.json":
+            backend.bulk_upload_now(job_id, record.body.decode("utf-8"))
+            return Response(status_code=201)
+        if name in ("close_or_abort_a_job.json", "abort_a_job_query.json"):
+            info = backend.bulk_state_now(kind, job_id, str(body.get("state")))
+            if info["state"] == "JobComplete":
+                self._in_progress[job_id] = self.bulk_polls_in_progress
+                info = {**info, "state": "UploadComplete"}
+            return self._json(record, 200, info)
+        if name in ("get_job_info.json", "get_job_info_query.json"):
+            info = backend.bulk_job_now(kind, job_id)
+            left = self._in_progress.get(job_id, 0)
+            if left > 0:  # Salesforce takes a while: the job shows InProgress meanwhile
+                self._in_progress[job_id] = left - 1
+                info = {**info, "state": "InProgress", "numberRecordsProcessed": 0}
+            return self._json(record, 200, info)
+        if name in ("delete_job.json", "delete_job_query.json"):
+            backend.bulk_delete_now(kind, job_id)
+            return self._json(record, 204, None)
+        if name == "get_job_query_result.json":
+            wanted = query.get("maxRecords") or self.bulk_page_size
+            text, locator, count = backend.bulk_query_page_now(
+                job_id, query.get("locator") or None, int(wanted) if wanted else None
+            )
+            record.response = {"locator": locator, "records": count}
+            return self._csv(
+                text, {"Sforce-Locator": locator or "null", "Sforce-NumberOfRecords": str(count)}
+            )
+        which = {
+            "get_job_successful_record_results.json": "successfulResults",
+            "get_job_failed_record_results.json": "failedResults",
+            "get_job_unprocessed_record_results.json": "unprocessedrecords",
+        }.get(name)
+        if which is None:
+            self.violations.append(f"{record.path}: in the collection ({source}), not served")
+            return self._json(record, 501, [{"errorCode": "NOT_IMPLEMENTED", "message": source}])
+        return self._csv(backend.bulk_results_now(job_id, which), {})
+
+    def _csv(self, text: str, headers: dict[str, str]) -> Response:
+        event = self.hold_results
+        if event is None:
+            return Response(text, media_type="text/csv", headers=headers)
+        lines = text.splitlines(keepends=True)
+        held = self.results_held
+
+        async def parts() -> AsyncIterator[str]:
+            yield "".join(lines[:10])
+            held.append(await asyncio.to_thread(event.wait, 10))
+            yield "".join(lines[10:])
+
+        return StreamingResponse(parts(), media_type="text/csv", headers=headers)
+
+    def _composite(self, record: Recorded, body: dict[str, Any]) -> Response:
+        subrequests = body.get("compositeRequest")
+        data_path = f"/services/data/v{self.backend.api_version}"
+        problems = []
+        if not isinstance(subrequests, list) or not 1 <= len(subrequests) <= MAX_COMPOSITE:
+            problems.append(f"compositeRequest must hold 1 to {MAX_COMPOSITE} subrequests")
+            subrequests = []
+        for sub in subrequests:
+            # Each subrequest is itself a request the collection must describe.
+            method, url = str(sub.get("method", "")), str(sub.get("url", ""))
+            path, _, query = url.partition("?")
+            if not path.startswith(f"{data_path}/") or not isinstance(sub.get("referenceId"), str):
+                problems.append(f"subrequest {sub!r}: a url under {data_path} and a referenceId")
+                continue
+            resolved = re.sub(r"@\{[^}]+\}", "001000000000000AAA", path)
+            content = json.dumps(sub["body"]).encode() if "body" in sub else b""
+            inner = Recorded(
+                "instance", method, resolved, parse_qsl(query, keep_blank_values=True),
+                {"content-type": "application/json"} if content else {}, content,
+            )  # fmt: skip
+            spec, found = self.contract.find(inner)
+            if spec is None:
+                problems.extend(f"composite subrequest: {p}" for p in found)
+        if problems:
+            self.violations.extend(problems)
+            return self._json(
+                record, 400, [{"errorCode": "NOT_IN_CONTRACT", "message": "; ".join(problems)}]
+            )
+        answer = self.backend.composite_now(data_path, subrequests, bool(body.get("allOrNone")))
+        return self._json(record, 200, answer)
+
+    def _collections(
+        self,
+        record: Recorded,
+        source: str,
+        segments: list[str],
+        query: dict[str, str],
+        body: Any,
+    ) -> Response:
+        backend = self.backend
+        if source.endswith("delete.json"):
+            ids = [i for i in query.get("ids", "").split(",") if i]
+            if not 1 <= len(ids) <= MAX_COLLECTION:
+                self.violations.append(f"{record.path}: ids must hold 1 to {MAX_COLLECTION}")
+                return self._json(record, 400, [{"errorCode": "EXCEEDED_ID_LIMIT",
+                                                 "message": "too many ids"}])  # fmt: skip
+            all_or_none = query.get("allOrNone", "false") == "true"
+            return self._json(record, 200, backend.collection_now(
+                "delete", ids, all_or_none=all_or_none))  # fmt: skip
+        records = body.get("records")
+        if not isinstance(records, list) or not 1 <= len(records) <= MAX_COLLECTION:
+            self.violations.append(f"{record.path}: records must hold 1 to {MAX_COLLECTION}")
+            return self._json(record, 400, [{"errorCode": "EXCEEDED_ID_LIMIT",
+                                             "message": "too many records"}])  # fmt: skip
+        untyped = [r for r in records if not (r.get("attributes") or {}).get("type")]
+        if untyped:
+            self.violations.append(f"{record.path}: records without attributes.type")
+            return self._json(record, 400, [{"errorCode": "INVALID_TYPE",
+                                             "message": "attributes.type missing"}])  # fmt: skip
+        all_or_none = bool(body.get("allOrNone"))
+        if source.endswith("create.json"):
+            answer = backend.collection_now("create", records, all_or_none=all_or_none)
+        elif source.endswith("update.json"):
+            answer = backend.collection_now(
+                "update", records, all_or_none=all_or_none, sobject=segments[2]
+            )
+        else:
+            answer = backend.collection_now(
+                "upsert", records, all_or_none=all_or_none, sobject=segments[2],
+                external_id_field=segments[3],
+            )  # fmt: skip
+        return self._json(record, 200, answer)
 
     def _batch(self, total: int, records: list[dict[str, Any]], resource: str) -> dict[str, Any]:
         locator = f"01gFAKE{next(self._ids):08d}"

@@ -110,6 +110,15 @@ def test_public_api_is_deliberate() -> None:
         "UpdatedResult", "UpsertResult", "describe_to_stream", "format_soql",
         "parse_limit_info", "portable_type", "salesforce_error", "soql_identifier",
         "soql_literal", "standard_describes",
+        # composite and sObject collections
+        "COLLECTION_CHUNK", "COMPOSITE_LIMIT", "CollectionWriteResult", "CompositeRequest",
+        "CompositeResult", "CompositeSubrequest", "CompositeSubresponse", "Ref",
+        # Bulk API 2.0
+        "BulkFailure", "BulkJob", "BulkSuccess", "BulkUnprocessed", "csv_rows", "poll_job",
+        "to_csv",
+        # sync
+        "DELETED_COLUMN", "SObjectSource", "sobject_columns", "sobject_table_ddl",
+        "sync_sobject",
     }  # fmt: skip
     for module in (
         connector_adapters,

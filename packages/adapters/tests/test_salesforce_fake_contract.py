@@ -107,6 +107,26 @@ def test_a_valid_assertion_gets_a_token_and_the_instance_url(
         ("POST", "/services/data/v62.0/sobjects/Account", {"data": {"Name": "x"}}, "Content-Type"),
         ("GET", "/services/data/v62.0/limits", {"content": b"{}"}, "a body where"),
         ("GET", "/services/oauth2/token", {}, "on the instance host"),
+        # composite and collections: the body's keys are the collection's example's
+        ("POST", "/services/data/v62.0/composite/", {"json": {"allOrNone": True}},
+         "body keys missing: ['compositeRequest']"),
+        ("POST", "/services/data/v62.0/composite/", {"json": {"compositeRequest": [
+            {"method": "PUT", "url": "/services/data/v62.0/sobjects/Account/x",
+             "referenceId": "a"}]}}, "composite subrequest: PUT"),
+        ("POST", "/services/data/v62.0/composite/", {"json": {"compositeRequest": [
+            {"method": "GET", "url": "/services/data/v62.0/query/", "referenceId": "a"}]}},
+         "composite subrequest: GET (rest/query.json): required query parameters missing"),
+        ("POST", "/services/data/v62.0/composite/sobjects", {"json": {"records": [],
+         "batchSize": 3}}, "body keys not in the collection: ['batchSize']"),
+        ("PATCH", "/services/data/v62.0/composite/sobjects/Account", {"json": {"records": [
+            {"Name": "no attributes"}]}}, "without attributes.type"),
+        # Bulk API 2.0
+        ("POST", "/services/data/v62.0/jobs/ingest", {"json": {"object": "Account"}},
+         "body keys missing: ['operation']"),
+        ("PUT", "/services/data/v62.0/jobs/ingest/750x/batches", {"content": b"Name\nx\n",
+         "headers": {"Content-Type": "application/json"}}, "expected 'text/csv'"),
+        ("GET", "/services/data/v62.0/jobs/query/750x/results", {"params": {"page": "2"}},
+         "query parameters not in the collection: ['page']"),
     ],
 )  # fmt: skip
 def test_requests_outside_the_collection_are_violations(

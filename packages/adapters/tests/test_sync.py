@@ -320,3 +320,27 @@ def test_a_record_that_cannot_be_encoded_has_no_fingerprint_but_a_typed_error() 
         deep = [deep]
     with pytest.raises(SerializationError, match="nests too deeply"):
         fingerprint({"id": 1, "tree": deep})
+
+
+async def test_an_item_the_source_reports_deleted_is_published_as_deleted(
+    memory: MemoryConnector,
+) -> None:
+    data = items(12)
+    source, publisher, state = ListSource(data), InMemoryEventPublisher(), InMemoryStateStore()
+
+    def marking(item: dict[str, Any]) -> SyncItem:
+        gone = bool(item.get("gone"))
+        return SyncItem(
+            entity_id=str(item["id"]), record={"id": item["id"], "name": item["name"]},
+            event="deleted" if gone else None,
+        )  # fmt: skip
+
+    sync = make(source, memory, publisher, state)
+    sync.mapper = marking
+    first = await sync.run()
+    assert (first.created, first.deleted) == (12, 0)
+    data[4].update(gone=True, name="n5 (deleted)")
+    publisher.clear()
+    second = await sync.run()
+    assert (second.created, second.updated, second.deleted, second.events) == (0, 0, 1, 1)
+    assert [(e.type, e.entity_id) for e in publisher.events] == [("contact.deleted", "5")]

@@ -62,6 +62,10 @@ class SyncItem:
     """Written to the sink; its fingerprint decides whether the item changed."""
     payload: Mapping[str, Any] | None = None
     """The event payload (the record when None)."""
+    event: str | None = None
+    """The event's verb when it is not ``created`` / ``updated`` by what the sync has
+    seen: ``"deleted"`` for an item the source reports deleted (its record marks it so
+    in the sink, e.g. a soft delete column)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,8 @@ class SyncReport:
     unseen: int = 0
     """Items the source could not confirm it yielded (see :class:`CountedSource`); 0
     when it proved it read every item present for the whole run."""
+    deleted: int = 0
+    """Items the source reported deleted (``SyncItem.event == "deleted"``) and written."""
     events: int = 0
     errors: list[RecordError] = field(default_factory=list)
     """Why records failed: the sink's errors (``index`` in the batch written) and the
@@ -146,7 +152,8 @@ class IncrementalSync(Generic[T]):
     For every batch of the source: map each item to a :class:`SyncItem`, compare
     its fingerprint with the one stored for its id, write only new or changed
     records (the sink must upsert on the id, so a re-run never duplicates),
-    publish ``<entity_type>.created`` / ``.updated`` events for what was written,
+    publish ``<entity_type>.created`` / ``.updated`` events for what was written
+    (``.deleted``, or another verb, for an item whose ``event`` says so),
     then checkpoint the batch's position together with the new fingerprints in
     one atomic :meth:`StateStore.put_many`. A crash or cancellation between
     write and checkpoint re-runs at most that one batch (writes are idempotent,
@@ -362,7 +369,7 @@ class IncrementalSync(Generic[T]):
             for index, (item, fp, is_new) in enumerate(changed):
                 if index in failed:
                     continue
-                verb = "created" if is_new else "updated"
+                verb = item.event or ("created" if is_new else "updated")
                 await self.publisher.publish(
                     DomainEvent(
                         type=f"{self.entity_type}.{verb}",
@@ -374,7 +381,9 @@ class IncrementalSync(Generic[T]):
                     )
                 )
                 report.events += 1
-                if is_new:
+                if item.event == "deleted":
+                    report.deleted += 1
+                elif is_new:
                     report.created += 1
                 else:
                     report.updated += 1

@@ -1,5 +1,6 @@
 """Salesforce: typed REST client (managed over HTTP, or mock in memory), SOQL with bound
-values, describe and discover.
+values, describe and discover, composite requests, sObject collections, Bulk API 2.0,
+and an incremental sync of an sObject into a table.
 
 Needs the ``salesforce`` extra: ``pip install 'connector-adapters[salesforce]'``.
 """
@@ -15,8 +16,27 @@ except ImportError as _exc:  # pragma: no cover - exercised in a clean venv by t
     ) from _exc
 
 from connector_adapters._integrations import Integration
+from connector_adapters.salesforce._bulk import (
+    BulkFailure,
+    BulkJob,
+    BulkSuccess,
+    BulkUnprocessed,
+    csv_rows,
+    poll_job,
+    to_csv,
+)
 from connector_adapters.salesforce._catalog import SOAP_TYPES, describe_to_stream, portable_type
 from connector_adapters.salesforce._client import QUERY_BATCH_SIZE, SalesforceClient
+from connector_adapters.salesforce._composite import (
+    COLLECTION_CHUNK,
+    COMPOSITE_LIMIT,
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    CompositeSubresponse,
+    Ref,
+)
 from connector_adapters.salesforce._config import (
     DEFAULT_API_VERSION,
     PRODUCTION_LOGIN_URL,
@@ -60,6 +80,13 @@ from connector_adapters.salesforce._soql import (
     soql_identifier,
     soql_literal,
 )
+from connector_adapters.salesforce._sync import (
+    DELETED_COLUMN,
+    SObjectSource,
+    sobject_columns,
+    sobject_table_ddl,
+    sync_sobject,
+)
 
 INTEGRATION = Integration(
     name="salesforce",
@@ -71,14 +98,26 @@ INTEGRATION = Integration(
 """How ``load_adapters`` builds Salesforce's clients (entry point ``salesforce``)."""
 
 __all__ = [
+    "COLLECTION_CHUNK",
+    "COMPOSITE_LIMIT",
     "DEFAULT_API_VERSION",
+    "DELETED_COLUMN",
     "INTEGRATION",
     "PRODUCTION_LOGIN_URL",
     "QUERY_BATCH_SIZE",
     "SANDBOX_LOGIN_URL",
     "SOAP_TYPES",
     "ApiUsage",
+    "BulkFailure",
+    "BulkJob",
+    "BulkSuccess",
+    "BulkUnprocessed",
     "ClientCredentialsAuth",
+    "CollectionWriteResult",
+    "CompositeRequest",
+    "CompositeResult",
+    "CompositeSubrequest",
+    "CompositeSubresponse",
     "DeletedRecord",
     "DeletedResult",
     "DescribeGlobal",
@@ -90,8 +129,10 @@ __all__ = [
     "MockSalesforce",
     "QueryPage",
     "RecordAttributes",
+    "Ref",
     "RefreshTokenAuth",
     "SObjectDescribe",
+    "SObjectSource",
     "SObjectSummary",
     "SalesforceAuth",
     "SalesforceClient",
@@ -105,12 +146,18 @@ __all__ = [
     "Soql",
     "UpdatedResult",
     "UpsertResult",
+    "csv_rows",
     "describe_to_stream",
     "format_soql",
     "parse_limit_info",
+    "poll_job",
     "portable_type",
     "salesforce_error",
+    "sobject_columns",
+    "sobject_table_ddl",
     "soql_identifier",
     "soql_literal",
     "standard_describes",
+    "sync_sobject",
+    "to_csv",
 ]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from connector_adapters.salesforce._checks import (
+    check_fields,
+    check_record_id,
+    check_sobject,
+    check_window,
+    jsonable,
+    new_correlation_id,
+)
 from connector_adapters.salesforce._models import (
     ApiUsage,
     DeletedResult,
@@ -20,13 +25,24 @@ from connector_adapters.salesforce._models import (
     UpdatedResult,
     UpsertResult,
 )
-from connector_adapters.salesforce._soql import soql_identifier
-from connector_core import Catalog, CheckResult, InvalidRequestError
+from connector_core import Catalog, CheckResult
+
+if TYPE_CHECKING:
+    from connector_adapters.salesforce._bulk import (
+        BulkFailure,
+        BulkJob,
+        BulkSuccess,
+        BulkUnprocessed,
+    )
+    from connector_adapters.salesforce._composite import (
+        CollectionWriteResult,
+        CompositeRequest,
+        CompositeResult,
+        CompositeSubrequest,
+    )
 
 QUERY_BATCH_SIZE = 2000
 """Salesforce's largest query batch: more records come through ``nextRecordsUrl``."""
-
-_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")
 
 
 @runtime_checkable
@@ -164,55 +180,180 @@ class SalesforceClient(Protocol):
 
     async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]: ...
 
+    # composite and sObject collections
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        """Up to 25 subrequests in one call, in order, ``@{ref.field}`` references
+        resolved by Salesforce; each answer typed in the result (``result[ref]``). With
+        ``all_or_none`` one failure rolls back all (the others answer
+        PROCESSING_HALTED). InvalidRequestError for more than 25 subrequests."""
+        ...
 
-def new_correlation_id(given: str | None) -> str:
-    """``given``, or a fresh UUID4 string when None."""
-    return given if given else str(uuid.uuid4())
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Create ``records`` 200 a call (``/composite/sobjects``); the result's errors
+        carry each failing record's index in ``records``, ``ids`` the new ids."""
+        ...
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Update ``records`` (each names its ``Id``) 200 a call."""
+        ...
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Upsert ``records`` by ``external_id_field`` 200 a call (``created`` says which
+        are new)."""
+        ...
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        """Delete records by id 200 a call (a missing one fails alone: ENTITY_IS_DELETED)."""
+        ...
+
+    # Bulk API 2.0 (``query=True`` names a query job where both kinds are possible)
+    async def create_ingest_job(
+        self,
+        sobject: str,
+        operation: str,
+        *,
+        external_id_field: str | None = None,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """A new Open ingest job (insert, update, upsert with its external id field,
+        delete, hardDelete)."""
+        ...
+
+    async def upload_job_data(
+        self,
+        job_id: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Upload the job's CSV (records are made CSV: None is ``#N/A``, null)."""
+        ...
+
+    async def close_job(self, job_id: str, *, correlation_id: str | None = None) -> BulkJob:
+        """``state=UploadComplete``: Salesforce starts processing."""
+        ...
+
+    async def abort_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    async def get_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    async def delete_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> None: ...
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        query: bool = False,
+        timeout: float = 600.0,
+        initial_delay: float = 0.5,
+        max_delay: float = 10.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Poll with doubling delays until the job is done; ConnectorTimeoutError past
+        ``timeout`` seconds."""
+        ...
+
+    def successful_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkSuccess]: ...
+
+    def failed_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkFailure]: ...
+
+    def unprocessed_records(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkUnprocessed]: ...
+
+    async def bulk_ingest(
+        self,
+        sobject: str,
+        operation: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        external_id_field: str | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Create, upload, close and wait: the finished job. InvalidRequestError when it
+        ends Failed or Aborted."""
+        ...
+
+    async def create_query_job(
+        self, soql: str, *, include_deleted: bool = False, correlation_id: str | None = None
+    ) -> BulkJob: ...
+
+    def query_job_results(
+        self,
+        job_id: str,
+        *,
+        max_records: int | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """A completed query job's rows, page after page by ``Sforce-Locator``."""
+        ...
+
+    def bulk_query(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """Run a query job, wait, and stream its rows in constant memory."""
+        ...
 
 
-def check_sobject(name: str) -> str:
-    """An sObject name (``Account``, ``Invoice__c``): nothing else goes into a URL path."""
-    if isinstance(name, str) and "." in name:
-        raise InvalidRequestError(f"{name!r} is not an sObject name", connector="salesforce")
-    return soql_identifier(name)
-
-
-def check_record_id(record_id: str) -> str:
-    """A 15- or 18-character Salesforce id (nothing else goes into a URL path)."""
-    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
-        raise InvalidRequestError(
-            f"{record_id!r} is not a Salesforce record id (15 or 18 letters and digits)",
-            connector="salesforce",
-        )
-    return record_id
-
-
-def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime) or value.utcoffset() is None:
-            raise InvalidRequestError(
-                f"{name} must be an aware datetime (datetime.now(UTC))", connector="salesforce"
-            )
-    if not start < end:
-        raise InvalidRequestError("start must be before end", connector="salesforce")
-    return start, end
-
-
-def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(fields, Mapping):
-        raise InvalidRequestError("fields must be a mapping", connector="salesforce")
-    for name in fields:
-        soql_identifier(name)
-    return dict(fields)
-
-
-def jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values as JSON holds them: dates and datetimes in ISO 8601, Decimal as float."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        if isinstance(value, datetime | date):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = float(value)
-        out[key] = value
-    return out
+__all__ = [
+    "QUERY_BATCH_SIZE",
+    "SalesforceClient",
+    "check_fields",
+    "check_record_id",
+    "check_sobject",
+    "check_window",
+    "jsonable",
+    "new_correlation_id",
+]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
@@ -15,6 +16,20 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
+from connector_adapters.salesforce._bulk import (
+    BulkFailure,
+    BulkJob,
+    BulkSuccess,
+    BulkUnprocessed,
+    check_operation,
+    csv_dicts,
+    csv_of,
+    failure_row,
+    finished_job,
+    poll_job,
+    success_row,
+    unprocessed_row,
+)
 from connector_adapters.salesforce._catalog import catalog_of
 from connector_adapters.salesforce._client import (
     check_fields,
@@ -23,6 +38,15 @@ from connector_adapters.salesforce._client import (
     check_window,
     jsonable,
     new_correlation_id,
+)
+from connector_adapters.salesforce._composite import (
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    collection_records,
+    composite_subrequests,
+    write_in_chunks,
 )
 from connector_adapters.salesforce._config import SalesforceConfig
 from connector_adapters.salesforce._errors import error_items, is_session_expired, salesforce_error
@@ -53,7 +77,7 @@ from connector_core import (
     SerializationError,
     StatsSnapshot,
 )
-from connector_http import HttpConfig, HttpConnector, HttpResponse
+from connector_http import HttpConfig, HttpConnector, HttpResponse, HttpStreamResponse
 
 try:
     _VERSION = version("connector-adapters")
@@ -86,7 +110,18 @@ def parse_limit_info(value: str | None) -> ApiUsage | None:
 def _salesforce_answer(response: HttpResponse) -> bool:
     # Salesforce's own refusals carry an error array: they are read and mapped here. A
     # 429 or a 5xx stays the connector's (typed, retried when the call is idempotent).
-    return 400 <= response.status < 500 and response.status != 429
+    return _salesforce_status(response.status)
+
+
+def _salesforce_status(status: int) -> bool:
+    return 400 <= status < 500 and status != 429
+
+
+def _json_text(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) and text.strip() else None
+    except ValueError:
+        return None
 
 
 def _iso(value: datetime) -> str:
@@ -240,7 +275,7 @@ class ManagedSalesforce:
             session_renewals=self.session_renewals,
         )
 
-    def _note_usage(self, response: HttpResponse) -> None:
+    def _note_usage(self, response: HttpResponse | HttpStreamResponse) -> None:
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if usage is None:
             return
@@ -268,6 +303,8 @@ class ManagedSalesforce:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> HttpResponse:
         """One request with the current token; a 401 'Session expired' re-mints the
@@ -286,6 +323,8 @@ class ManagedSalesforce:
                 path,
                 params=params,
                 json=json,
+                content=content,
+                headers=headers,
                 correlation_id=correlation_id,
                 user_token=token.access_token,
                 operation=f"salesforce.{operation}",
@@ -517,6 +556,374 @@ class ManagedSalesforce:
             for name, value in body.items()
             if isinstance(value, dict) and "Max" in value
         }
+
+    # -- composite and collections ------------------------------------------------------
+
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        body = {
+            "allOrNone": bool(all_or_none),
+            "compositeRequest": [s.to_json(self._data) for s in composite_subrequests(requests)],
+        }
+        response = await self._send(
+            "POST", f"{self._data}/composite/", "composite", new_correlation_id(correlation_id),
+            json=body,
+        )  # fmt: skip
+        return parse(CompositeResult, response.json(), "a composite answer")
+
+    async def _collection(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        items: Sequence[Any],
+        keys: Sequence[Any],
+        all_or_none: bool,
+        correlation_id: str | None,
+    ) -> CollectionWriteResult:
+        cid = new_correlation_id(correlation_id)
+
+        async def send(chunk: list[Any]) -> list[dict[str, Any]]:
+            if method == "DELETE":
+                params = {"ids": ",".join(chunk), "allOrNone": str(all_or_none).lower()}
+                response = await self._send(method, path, operation, cid, params=params)
+            else:
+                response = await self._send(
+                    method, path, operation, cid,
+                    json={"allOrNone": all_or_none, "records": chunk},
+                    idempotent=method == "PATCH",  # the same values twice: the same records
+                )  # fmt: skip
+            body = response.json()
+            if not isinstance(body, list) or not all(isinstance(b, dict) for b in body):
+                raise SerializationError(
+                    f"unexpected Salesforce response: {operation} did not answer a list of results",
+                    connector="salesforce",
+                )
+            return body
+
+        return await write_in_chunks(items, send, keys=keys, all_or_none=all_or_none)
+
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "POST", f"{self._data}/composite/sobjects", "create_records", items,
+            [None] * len(items), all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=True)
+        return await self._collection(
+            "PATCH", f"{self._data}/composite/sobjects/{check_sobject(sobject)}",
+            "update_records", items, [r["Id"] for r in items], all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        key = soql_identifier(external_id_field)
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "PATCH", f"{self._data}/composite/sobjects/{check_sobject(sobject)}/{key}",
+            "upsert_records", items, [r.get(key) for r in items], all_or_none, correlation_id,
+        )  # fmt: skip
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        ids = [check_record_id(i) for i in record_ids]
+        return await self._collection(
+            "DELETE", f"{self._data}/composite/sobjects/{check_sobject(sobject)}",
+            "delete_records", ids, ids, all_or_none, correlation_id,
+        )  # fmt: skip
+
+    # -- Bulk API 2.0 -------------------------------------------------------------------
+
+    def _jobs(self, query: bool, *rest: str) -> str:
+        kind = "query" if query else "ingest"
+        return "/".join([f"{self._data}/jobs/{kind}", *(check_record_id(r) for r in rest[:1]),
+                         *rest[1:]])  # fmt: skip
+
+    async def _job_call(
+        self, method: str, path: str, operation: str, cid: str, body: Any = None
+    ) -> BulkJob:
+        response = await self._send(
+            method, path, operation, cid, json=body,
+            idempotent=method in ("GET", "PATCH"),  # setting one state twice is the same
+        )  # fmt: skip
+        return parse(BulkJob, response.json(), f"a bulk job ({operation})")
+
+    async def create_ingest_job(
+        self,
+        sobject: str,
+        operation: str,
+        *,
+        external_id_field: str | None = None,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        check_operation(operation, external_id_field)
+        body: dict[str, Any] = {"object": check_sobject(sobject), "operation": operation}
+        if external_id_field is not None:
+            body["externalIdFieldName"] = soql_identifier(external_id_field)
+        return await self._job_call(
+            "POST", self._jobs(False), "create_ingest_job", new_correlation_id(correlation_id),
+            body,
+        )  # fmt: skip
+
+    async def upload_job_data(
+        self,
+        job_id: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
+        await self._send(
+            "PUT", self._jobs(False, job_id, "batches"), "upload_job_data",
+            new_correlation_id(correlation_id), content=csv_of(data).encode("utf-8"),
+            headers={"Content-Type": "text/csv"},
+            idempotent=False,  # a job takes its data once: never sent twice
+        )  # fmt: skip
+
+    async def close_job(self, job_id: str, *, correlation_id: str | None = None) -> BulkJob:
+        return await self._job_call(
+            "PATCH", self._jobs(False, job_id), "close_job", new_correlation_id(correlation_id),
+            {"state": "UploadComplete"},
+        )  # fmt: skip
+
+    async def abort_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        return await self._job_call(
+            "PATCH", self._jobs(query, job_id), "abort_job", new_correlation_id(correlation_id),
+            {"state": "Aborted"},
+        )  # fmt: skip
+
+    async def get_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        return await self._job_call(
+            "GET", self._jobs(query, job_id), "get_job", new_correlation_id(correlation_id)
+        )
+
+    async def delete_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> None:
+        await self._send(
+            "DELETE", self._jobs(query, job_id), "delete_job", new_correlation_id(correlation_id)
+        )
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        query: bool = False,
+        timeout: float = 600.0,
+        initial_delay: float = 0.5,
+        max_delay: float = 10.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Poll the job until JobComplete, Failed or Aborted: ``initial_delay``, then
+        doubling up to ``max_delay``, within ``timeout`` seconds (ConnectorTimeoutError
+        after). Each poll goes the connector's road (transient errors retried)."""
+        cid = new_correlation_id(correlation_id)
+        return await poll_job(
+            lambda: self.get_job(job_id, query=query, correlation_id=cid),
+            timeout=timeout, initial_delay=initial_delay, max_delay=max_delay,
+        )  # fmt: skip
+
+    async def _stream_lines(
+        self,
+        path: str,
+        operation: str,
+        cid: str,
+        params: Mapping[str, Any] | None = None,
+        on_headers: Callable[[HttpStreamResponse], None] | None = None,
+    ) -> AsyncIterator[str]:
+        """The lines of a CSV body as they arrive (never the whole body in memory). A
+        401 before the body starts mints one new token and asks again."""
+        token = await self.login.token(correlation_id=cid)
+        renewed = False
+        while True:
+            rest = await self._rest_for(token)
+            started = False
+            try:
+                async with rest.stream(
+                    "GET", path, params=params, correlation_id=cid,
+                    user_token=token.access_token, operation=f"salesforce.{operation}",
+                    headers={"Accept": "text/csv"},
+                ) as response:  # fmt: skip
+                    started = True
+                    self._note_usage(response)
+                    if on_headers is not None:
+                        on_headers(response)
+                    async for line in response.aiter_lines():
+                        yield line
+                return
+            except ConnectorError as exc:
+                status = exc.details.get("status")
+                if started or not isinstance(status, int) or not _salesforce_status(status):
+                    raise
+                # Salesforce's refusal, read by the HTTP connector: mapped as every other.
+                body = _json_text(exc.details.get("body"))
+                if status == 401 and not renewed and is_session_expired(error_items(body)):
+                    renewed = True
+                    self.session_renewals += 1
+                    logger.info("Salesforce session expired before %s: logging in again", operation)
+                    token = await self.login.renew(token, correlation_id=cid)
+                    continue
+                raise salesforce_error(status, body, operation=operation) from exc
+
+    async def _results(
+        self, job_id: str, which: str, correlation_id: str | None
+    ) -> AsyncIterator[dict[str, str]]:
+        cid = new_correlation_id(correlation_id)
+        lines = self._stream_lines(self._jobs(False, job_id, which), which, cid)
+        async for row in csv_dicts(lines):
+            yield row
+
+    async def successful_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkSuccess]:
+        """The job's successful rows, parsed as they stream in."""
+        async for row in self._results(job_id, "successfulResults", correlation_id):
+            yield success_row(row)
+
+    async def failed_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkFailure]:
+        """The job's failed rows with Salesforce's error, parsed as they stream in."""
+        async for row in self._results(job_id, "failedResults", correlation_id):
+            yield failure_row(row)
+
+    async def unprocessed_records(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkUnprocessed]:
+        """The rows an aborted or failed job never processed."""
+        async for row in self._results(job_id, "unprocessedrecords", correlation_id):
+            yield unprocessed_row(row)
+
+    async def bulk_ingest(
+        self,
+        sobject: str,
+        operation: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        external_id_field: str | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        """Create an ingest job, upload ``data`` (CSV, or records made CSV), close it and
+        wait for it; the finished job (its counts). Read the rows with
+        successful_results / failed_results. Raises InvalidRequestError when the job
+        ends Failed or Aborted, ConnectorTimeoutError past ``timeout``."""
+        cid = new_correlation_id(correlation_id)
+        job = await self.create_ingest_job(
+            sobject, operation, external_id_field=external_id_field, correlation_id=cid
+        )
+        await self.upload_job_data(job.id, data, correlation_id=cid)
+        await self.close_job(job.id, correlation_id=cid)
+        return finished_job(await self.wait_for_job(job.id, timeout=timeout, correlation_id=cid))
+
+    async def create_query_job(
+        self, soql: str, *, include_deleted: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        if not isinstance(soql, str) or not soql.strip():
+            raise salesforce_error(
+                400, [{"errorCode": "MALFORMED_QUERY", "message": "empty query"}],
+                operation="create_query_job",
+            )  # fmt: skip
+        body = {"operation": "queryAll" if include_deleted else "query", "query": soql}
+        return await self._job_call(
+            "POST", self._jobs(True), "create_query_job", new_correlation_id(correlation_id),
+            body,
+        )  # fmt: skip
+
+    async def query_job_results(
+        self,
+        job_id: str,
+        *,
+        max_records: int | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """Every row of a completed query job, page after page (``Sforce-Locator``),
+        each page parsed as it streams in."""
+        cid = new_correlation_id(correlation_id)
+        path = self._jobs(True, job_id, "results")
+        locator: str | None = None
+        seen: set[str] = set()
+        while True:
+            params: dict[str, Any] = {}
+            if locator is not None:
+                params["locator"] = locator
+            if max_records is not None:
+                params["maxRecords"] = max_records
+            found: list[str | None] = [None]
+
+            def keep(response: HttpStreamResponse, found: list[str | None] = found) -> None:
+                value = response.headers.get("Sforce-Locator")
+                found[0] = None if value in (None, "", "null") else value
+
+            lines = self._stream_lines(path, "query_job_results", cid, params or None, keep)
+            async for row in csv_dicts(lines):
+                yield row
+            locator = found[0]
+            if locator is None:
+                return
+            if locator in seen:
+                raise SerializationError(
+                    f"unexpected Salesforce response: Sforce-Locator {locator!r} came twice",
+                    connector="salesforce",
+                )
+            seen.add(locator)
+
+    async def bulk_query(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        """Run ``soql`` as a Bulk API 2.0 query job and yield its rows (values as CSV
+        text; empty for null), paged by ``Sforce-Locator``, in constant memory."""
+        cid = new_correlation_id(correlation_id)
+        job = await self.create_query_job(soql, include_deleted=include_deleted, correlation_id=cid)
+        job = finished_job(
+            await self.wait_for_job(job.id, query=True, timeout=timeout, correlation_id=cid)
+        )
+        async for row in self.query_job_results(job.id, max_records=max_records,
+                                                correlation_id=cid):  # fmt: skip
+            yield row
 
 
 def _json_or_none(response: HttpResponse) -> Any:

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import copy
+import csv
+import io
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from connector_adapters.salesforce._bulk import (
+    NULL,
+    BulkFailure,
+    BulkJob,
+    BulkSuccess,
+    BulkUnprocessed,
+    check_operation,
+    csv_dicts,
+    csv_of,
+    failure_row,
+    finished_job,
+    poll_job,
+    success_row,
+    unprocessed_row,
+)
 from connector_adapters.salesforce._catalog import catalog_of
 from connector_adapters.salesforce._client import (
     check_fields,
@@ -16,6 +37,16 @@ from connector_adapters.salesforce._client import (
     check_window,
     jsonable,
     new_correlation_id,
+)
+from connector_adapters.salesforce._composite import (
+    REFERENCE,
+    CollectionWriteResult,
+    CompositeRequest,
+    CompositeResult,
+    CompositeSubrequest,
+    collection_records,
+    composite_subrequests,
+    write_in_chunks,
 )
 from connector_adapters.salesforce._config import DEFAULT_API_VERSION
 from connector_adapters.salesforce._errors import salesforce_error
@@ -33,7 +64,14 @@ from connector_adapters.salesforce._models import (
     UpdatedResult,
     UpsertResult,
 )
-from connector_core import Catalog, CheckResult, ConflictError, NotFoundError
+from connector_adapters.salesforce._soql import soql_identifier
+from connector_core import (
+    Catalog,
+    CheckResult,
+    ConflictError,
+    ConnectorError,
+    NotFoundError,
+)
 
 try:
     _VERSION = version("connector-adapters")
@@ -43,6 +81,40 @@ except PackageNotFoundError:  # pragma: no cover
 DAILY_API_REQUESTS = 100_000
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 _KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q"}
+
+
+@dataclass
+class MockBulkJob:
+    """A Bulk API 2.0 job the mock holds: its info, the CSV uploaded, and its results."""
+
+    info: dict[str, Any]
+    data: list[str] = field(default_factory=list)
+    successful: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    unprocessed: list[dict[str, str]] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _query_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _lines(text: str) -> AsyncIterator[str]:
+    for line in text.splitlines():
+        yield line
 
 
 def _field(name: str, sf_type: str, **extra: Any) -> FieldDescribe:
@@ -143,6 +215,8 @@ class MockSalesforce:
         self._next_id = 0
         self._lock = threading.RLock()
         self._connected = False
+        self.jobs: dict[str, MockBulkJob] = {}
+        self._next_job = 0
 
     def __repr__(self) -> str:
         return f"MockSalesforce(objects={sorted(self.describes)})"
@@ -414,6 +488,347 @@ class MockSalesforce:
             )
         }
 
+    # -- composite and collections (the fake server calls these too) ----------------------
+
+    def _snapshot(self) -> Any:
+        return copy.deepcopy((self.records, self.deleted))
+
+    def _restore(self, snapshot: Any) -> None:
+        self.records, self.deleted = snapshot
+
+    def rest_now(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """One REST call of a composite subrequest: ``path`` after the data path
+        (``sobjects/Account/001...``, ``query/?q=...``) -> (status, body); Salesforce's
+        error array on failure."""
+        split = urlsplit(path)
+        segments = [unquote(s) for s in split.path.split("/") if s]
+        try:
+            if segments[:1] == ["query"] and method == "GET":
+                soql = parse_qs(split.query).get("q", [""])[0]
+                total, records = self.query_now(soql, include_deleted=False)
+                return 200, {"totalSize": total, "done": True, "records": records}
+            if segments[:1] != ["sobjects"] or len(segments) < 2:
+                raise _not_found()
+            sobject = segments[1]
+            if len(segments) == 2 and method == "POST":
+                return 201, self.create_now(sobject, body or {}).model_dump(exclude={"created"})
+            if len(segments) == 3 and method == "GET":
+                found = self.get_now(sobject, segments[2])
+                if found is None:
+                    raise _not_found()
+                return 200, found
+            if len(segments) == 3 and method == "PATCH":
+                if not self.update_now(sobject, segments[2], body or {}):
+                    raise _not_found()
+                return 204, None
+            if len(segments) == 3 and method == "DELETE":
+                if not self.delete_now(sobject, segments[2]):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                return 204, None
+            if len(segments) == 4 and method == "PATCH":
+                result = self.upsert_now(sobject, segments[2], segments[3], body or {})
+                return (201 if result.created else 200), result.model_dump()
+            raise _not_found()
+        except ConnectorError as error:
+            status = int(error.details.get("status", 400))
+            if status == 300:
+                return 300, error.details.get("matches", [])
+            items = [
+                {k: v for k, v in e.items() if k != "fields" or v}
+                for e in error.details.get("errors", [])
+            ]
+            return status, items
+
+    def composite_now(
+        self, data_path: str, subrequests: Sequence[Mapping[str, Any]], all_or_none: bool
+    ) -> dict[str, Any]:
+        """``POST /composite``: the subrequests in order, ``@{ref.field}`` resolved from
+        earlier answers; with ``all_or_none`` a failure rolls every change back (the
+        others answer PROCESSING_HALTED)."""
+        with self._lock:
+            snapshot = self._snapshot() if all_or_none else None
+            answers: dict[str, Any] = {}
+            out: list[dict[str, Any]] = []
+            failed = False
+            for sub in subrequests:
+                ref = str(sub.get("referenceId", ""))
+                try:
+                    url = _resolve(str(sub.get("url", "")), answers)
+                    body = _resolve(sub.get("body"), answers)
+                except LookupError as exc:
+                    status, answer = 400, [
+                        {"errorCode": "PROCESSING_HALTED", "message": f"Invalid reference "
+                         f"specified. No value for {exc.args[0]} found in an earlier answer"}
+                    ]  # fmt: skip
+                else:
+                    path = url.removeprefix(f"{data_path}/")
+                    status, answer = self.rest_now(str(sub.get("method", "GET")), path, body)
+                if status < 300:
+                    answers[ref] = answer
+                else:
+                    failed = True
+                out.append(
+                    {"body": answer, "httpHeaders": {}, "httpStatusCode": status,
+                     "referenceId": ref}
+                )  # fmt: skip
+                if failed and all_or_none:
+                    break
+            if failed and all_or_none and snapshot is not None:
+                self._restore(snapshot)
+                halted = [{"errorCode": "PROCESSING_HALTED", "message": "The transaction was "
+                           "rolled back since another operation in the same transaction "
+                           "failed."}]  # fmt: skip
+                done = {o["referenceId"] for o in out if o["httpStatusCode"] >= 300}
+                out = [
+                    o if o["referenceId"] in done
+                    else {**o, "body": halted, "httpStatusCode": 400}
+                    for o in out
+                ] + [
+                    {"body": halted, "httpHeaders": {}, "httpStatusCode": 400,
+                     "referenceId": str(s.get("referenceId", ""))}
+                    for s in subrequests[len(out):]
+                ]  # fmt: skip
+            return {"compositeResponse": out}
+
+    def collection_now(
+        self,
+        operation: str,
+        items: Sequence[Any],
+        *,
+        all_or_none: bool,
+        sobject: str | None = None,
+        external_id_field: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``/composite/sobjects`` (create, update, upsert: records; delete: ids) ->
+        Salesforce's ``[{"id", "success", "errors"[, "created"]}]``, one per item; with
+        ``all_or_none`` any failure rolls back the call."""
+        with self._lock:
+            snapshot = self._snapshot() if all_or_none else None
+            out: list[dict[str, Any]] = []
+            for item in items:
+                out.append(self._collection_item(operation, item, sobject, external_id_field))
+            if all_or_none and snapshot is not None and not all(o["success"] for o in out):
+                self._restore(snapshot)
+                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message":
+                          "Record rolled back because not all records were valid and the "
+                          "request was using AllOrNone header", "fields": []}  # fmt: skip
+                out = [
+                    o
+                    if not o["success"]
+                    else {**o, "id": None, "success": False, "errors": [rolled]}
+                    for o in out
+                ]
+            return out
+
+    def _collection_item(
+        self, operation: str, item: Any, sobject: str | None, external_id_field: str | None
+    ) -> dict[str, Any]:
+        try:
+            if operation == "delete":
+                record_id = str(item)
+                if not any(record_id in by_id for by_id in self.records.values()):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                name = next(n for n, by_id in self.records.items() if record_id in by_id)
+                self.delete_now(name, record_id)
+                return {"id": record_id, "success": True, "errors": []}
+            fields = {k: v for k, v in dict(item).items() if k != "attributes"}
+            name = sobject or str((item.get("attributes") or {}).get("type", ""))
+            if operation == "create":
+                return {"id": self.create_now(name, fields).id, "success": True, "errors": []}
+            if operation == "update":
+                record_id = str(fields.pop("Id", ""))
+                if not self.update_now(name, record_id, fields):
+                    raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+                return {"id": record_id, "success": True, "errors": []}
+            key = str(external_id_field)
+            value = str(fields.get(key, ""))
+            result = self.upsert_now(name, key, value, fields)
+            return {"id": result.id, "success": True, "errors": [], "created": result.created}
+        except ConnectorError as error:
+            errors = [
+                {"statusCode": e.get("errorCode", ""), "message": e.get("message", ""),
+                 "fields": e.get("fields", [])}
+                for e in error.details.get("errors", [])
+            ] or [{"statusCode": str(error.details.get("errorCode") or "UNKNOWN_EXCEPTION"),
+                   "message": error.message, "fields": []}]  # fmt: skip
+            return {"id": None, "success": False, "errors": errors}
+
+    # -- Bulk API 2.0 (the fake server calls these too) -----------------------------------
+
+    def _job(self, kind: str, job_id: str) -> MockBulkJob:
+        job = self.jobs.get(job_id)
+        if job is None or job.info["jobType"] != ("V2Query" if kind == "query" else "V2Ingest"):
+            raise _not_found("NOT_FOUND", f"no {kind} job {job_id}")
+        return job
+
+    def bulk_create_now(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /jobs/ingest`` or ``/jobs/query`` -> the job info. A query job runs at
+        once (its results are ready: JobComplete)."""
+        with self._lock:
+            self._next_job += 1
+            job_id = f"7505g00000{self._next_job:05d}AAA"
+            stamp = format_datetime(self.now())
+            info: dict[str, Any] = {
+                "id": job_id, "operation": body.get("operation"), "createdDate": stamp,
+                "systemModstamp": stamp, "state": "Open", "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(self.api_version),
+                "lineEnding": "LF", "columnDelimiter": "COMMA",
+                "numberRecordsProcessed": 0, "numberRecordsFailed": 0,
+            }  # fmt: skip
+            if kind == "query":
+                parsed = parse_soql(str(body.get("query", "")))
+                total, records = self.query_now(
+                    str(body.get("query", "")), include_deleted=body.get("operation") == "queryAll"
+                )
+                del total
+                job = MockBulkJob({**info, "jobType": "V2Query", "object": parsed.sobject})
+                job.header = list(records[0]) if records else list(parsed.fields)
+                job.header = [h for h in job.header if h != "attributes"] or list(parsed.fields)
+                job.rows = [[_query_cell(r.get(h)) for h in job.header] for r in records]
+                job.info.update(state="JobComplete", numberRecordsProcessed=len(job.rows))
+            else:
+                describe = self._describe(str(body.get("object", "")))
+                check_operation(str(body.get("operation")), body.get("externalIdFieldName"))
+                job = MockBulkJob({
+                    **info, "jobType": "V2Ingest", "object": describe.name,
+                    "externalIdFieldName": body.get("externalIdFieldName"),
+                })  # fmt: skip
+            self.jobs[job_id] = job
+            return dict(job.info)
+
+    def bulk_upload_now(self, job_id: str, text: str) -> None:
+        with self._lock:
+            job = self._job("ingest", job_id)
+            if job.info["state"] != "Open":
+                raise salesforce_error(
+                    400, [{"errorCode": "INVALIDJOBSTATE",
+                           "message": f"Job is {job.info['state']}: upload to an Open job"}],
+                    operation="upload_job_data",
+                )  # fmt: skip
+            job.data.append(text)
+
+    def bulk_job_now(self, kind: str, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._job(kind, job_id).info)
+
+    def bulk_state_now(self, kind: str, job_id: str, state: str) -> dict[str, Any]:
+        """``PATCH`` a job to UploadComplete (the mock processes it at once) or Aborted."""
+        with self._lock:
+            job = self._job(kind, job_id)
+            if (
+                job.info["state"] in ("JobComplete", "Failed", "Aborted")
+                or state not in ("UploadComplete", "Aborted")
+                or (state == "UploadComplete" and kind == "query")
+            ):
+                raise salesforce_error(
+                    400, [{"errorCode": "INVALIDJOBSTATE",
+                           "message": f"Job is {job.info['state']}: cannot move to {state}"}],
+                    operation="close_job",
+                )  # fmt: skip
+            rows = self._uploaded(job)
+            if state == "Aborted":
+                job.unprocessed = rows
+                job.info["state"] = "Aborted"
+            else:
+                self._process(job, rows)
+            return dict(job.info)
+
+    def _uploaded(self, job: MockBulkJob) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        for text in job.data:
+            rows.extend(csv.DictReader(io.StringIO(text)))
+        return rows
+
+    def _process(self, job: MockBulkJob, rows: list[dict[str, str]]) -> None:
+        operation, sobject = job.info["operation"], job.info["object"]
+        key = str(job.info.get("externalIdFieldName") or "")
+        known = {f.name.lower() for f in self._describe(sobject).fields}
+        unknown = [c for c in dict.fromkeys(c for r in rows for c in r) if c.lower() not in known]
+        if unknown:  # Salesforce fails the whole job on a header it cannot map
+            job.unprocessed = rows
+            job.info.update(
+                state="Failed",
+                errorMessage=f"InvalidBatch : Field name not found : {unknown[0]}",
+            )
+            return
+        for row in rows:
+            values = {k: (None if v == NULL else v) for k, v in row.items() if v != ""}
+            try:
+                if operation == "insert":
+                    record_id, created = self.create_now(sobject, values).id or "", True
+                elif operation == "upsert":
+                    result = self.upsert_now(sobject, key, str(values.get(key, "")), values)
+                    record_id, created = result.id or "", result.created
+                else:
+                    record_id, created = str(values.pop("Id", "")), False
+                    done = (
+                        self.update_now(sobject, record_id, values)
+                        if operation == "update"
+                        else self.delete_now(sobject, record_id)
+                    )
+                    if not done:
+                        raise _not_found("ENTITY_IS_DELETED", "entity is deleted")
+            except ConnectorError as error:
+                items = error.details.get("errors") or [{"errorCode": "UNKNOWN_EXCEPTION",
+                                                         "message": error.message}]  # fmt: skip
+                first = items[0]
+                reason = f"{first.get('errorCode')}:{first.get('message')}"
+                if first.get("fields"):
+                    reason += f":{','.join(first['fields'])} --"
+                job.failed.append({"sf__Id": "", "sf__Error": reason, **row})
+            else:
+                job.successful.append(
+                    {"sf__Id": record_id, "sf__Created": "true" if created else "false", **row}
+                )
+        job.info.update(
+            state="JobComplete",
+            numberRecordsProcessed=len(rows),
+            numberRecordsFailed=len(job.failed),
+        )
+
+    def bulk_results_now(self, job_id: str, which: str) -> str:
+        """``successfulResults``, ``failedResults`` or ``unprocessedrecords`` as CSV."""
+        with self._lock:
+            job = self._job("ingest", job_id)
+            if which == "unprocessedrecords":
+                rows = job.unprocessed
+                header = list(rows[0]) if rows else []
+            else:
+                rows = job.successful if which == "successfulResults" else job.failed
+                extra = ["sf__Id", "sf__Created"] if which == "successfulResults" else [
+                    "sf__Id", "sf__Error"]  # fmt: skip
+                header = list(rows[0]) if rows else extra
+            return _csv_text(header, ([r.get(h, "") for h in header] for r in rows))
+
+    def bulk_query_page_now(
+        self, job_id: str, locator: str | None, max_records: int | None
+    ) -> tuple[str, str | None, int]:
+        """One page of a query job's results: (CSV, the next page's locator or None,
+        the number of records in this page)."""
+        with self._lock:
+            job = self._job("query", job_id)
+            if job.info["state"] != "JobComplete":
+                raise salesforce_error(400, [{"errorCode": "INVALIDJOBSTATE",
+                                              "message": "the job is not complete"}],
+                                       operation="query_job_results")  # fmt: skip
+            start = 0
+            if locator:
+                if not re.fullmatch(r"L\d+", locator):
+                    raise salesforce_error(400, [{"errorCode": "INVALID_QUERY_LOCATOR",
+                                                  "message": "invalid locator"}],
+                                           operation="query_job_results")  # fmt: skip
+                start = int(locator[1:])
+            size = max_records or len(job.rows) or 1
+            page = job.rows[start : start + size]
+            following = start + size
+            next_locator = f"L{following:08d}" if following < len(job.rows) else None
+            return _csv_text(job.header, page), next_locator, len(page)
+
+    def bulk_delete_now(self, kind: str, job_id: str) -> None:
+        with self._lock:
+            self._job(kind, job_id)
+            del self.jobs[job_id]
+
     # -- the client -----------------------------------------------------------------------
 
     def _call(self, operation: str, correlation_id: str | None) -> str:
@@ -583,3 +998,276 @@ class MockSalesforce:
     async def limits(self, *, correlation_id: str | None = None) -> dict[str, Limit]:
         self._call("limits", correlation_id)
         return self.limits_now()
+
+    # -- composite and collections --------------------------------------------------------
+
+    async def composite(
+        self,
+        requests: CompositeRequest | Sequence[CompositeSubrequest],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CompositeResult:
+        checked = composite_subrequests(requests)  # refused before it counts as a call
+        self._call("composite", correlation_id)
+        data_path = f"/services/data/v{self.api_version}"
+        subrequests = [s.to_json(data_path) for s in checked]
+        body = self.composite_now(data_path, subrequests, bool(all_or_none))
+        return CompositeResult.model_validate(body)
+
+    async def _collection(
+        self,
+        operation: str,
+        items: Sequence[Any],
+        keys: Sequence[Any],
+        all_or_none: bool,
+        correlation_id: str | None,
+        **where: Any,
+    ) -> CollectionWriteResult:
+        async def send(chunk: list[Any]) -> list[dict[str, Any]]:
+            self._call(f"{operation}_records", correlation_id)
+            return self.collection_now(operation, chunk, all_or_none=all_or_none, **where)
+
+        return await write_in_chunks(items, send, keys=keys, all_or_none=all_or_none)
+
+    async def create_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=False)
+        return await self._collection(
+            "create", items, [None] * len(items), all_or_none, correlation_id
+        )
+
+    async def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        items = collection_records(sobject, records, need_id=True)
+        keys = [r["Id"] for r in items]
+        return await self._collection("update", items, keys, all_or_none, correlation_id)
+
+    async def upsert_records(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        key = soql_identifier(external_id_field)
+        items = collection_records(sobject, records, need_id=False)
+        keys = [r.get(key) for r in items]
+        return await self._collection(
+            "upsert", items, keys, all_or_none, correlation_id,
+            sobject=check_sobject(sobject), external_id_field=key,
+        )  # fmt: skip
+
+    async def delete_records(
+        self,
+        sobject: str,
+        record_ids: Sequence[str],
+        *,
+        all_or_none: bool = False,
+        correlation_id: str | None = None,
+    ) -> CollectionWriteResult:
+        check_sobject(sobject)
+        ids = [check_record_id(i) for i in record_ids]
+        return await self._collection("delete", ids, ids, all_or_none, correlation_id)
+
+    # -- Bulk API 2.0 ---------------------------------------------------------------------
+
+    async def create_ingest_job(
+        self,
+        sobject: str,
+        operation: str,
+        *,
+        external_id_field: str | None = None,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        check_operation(operation, external_id_field)
+        self._call("create_ingest_job", correlation_id)
+        body: dict[str, Any] = {"object": check_sobject(sobject), "operation": operation}
+        if external_id_field is not None:
+            body["externalIdFieldName"] = soql_identifier(external_id_field)
+        return BulkJob.model_validate(self.bulk_create_now("ingest", body))
+
+    async def upload_job_data(
+        self,
+        job_id: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
+        self._call("upload_job_data", correlation_id)
+        self.bulk_upload_now(check_record_id(job_id), csv_of(data))
+
+    async def close_job(self, job_id: str, *, correlation_id: str | None = None) -> BulkJob:
+        self._call("close_job", correlation_id)
+        info = self.bulk_state_now("ingest", check_record_id(job_id), "UploadComplete")
+        return BulkJob.model_validate(info)
+
+    async def abort_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        self._call("abort_job", correlation_id)
+        kind = "query" if query else "ingest"
+        return BulkJob.model_validate(self.bulk_state_now(kind, check_record_id(job_id), "Aborted"))
+
+    async def get_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        self._call("get_job", correlation_id)
+        kind = "query" if query else "ingest"
+        return BulkJob.model_validate(self.bulk_job_now(kind, check_record_id(job_id)))
+
+    async def delete_job(
+        self, job_id: str, *, query: bool = False, correlation_id: str | None = None
+    ) -> None:
+        self._call("delete_job", correlation_id)
+        self.bulk_delete_now("query" if query else "ingest", check_record_id(job_id))
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        query: bool = False,
+        timeout: float = 600.0,
+        initial_delay: float = 0.5,
+        max_delay: float = 10.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        cid = new_correlation_id(correlation_id)
+        return await poll_job(
+            lambda: self.get_job(job_id, query=query, correlation_id=cid),
+            timeout=timeout, initial_delay=initial_delay, max_delay=max_delay,
+        )  # fmt: skip
+
+    async def _results(self, job_id: str, which: str, correlation_id: str | None) -> Any:
+        self._call(which, correlation_id)
+        text = self.bulk_results_now(check_record_id(job_id), which)
+        async for row in csv_dicts(_lines(text)):
+            yield row
+
+    async def successful_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkSuccess]:
+        async for row in self._results(job_id, "successfulResults", correlation_id):
+            yield success_row(row)
+
+    async def failed_results(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkFailure]:
+        async for row in self._results(job_id, "failedResults", correlation_id):
+            yield failure_row(row)
+
+    async def unprocessed_records(
+        self, job_id: str, *, correlation_id: str | None = None
+    ) -> AsyncIterator[BulkUnprocessed]:
+        async for row in self._results(job_id, "unprocessedrecords", correlation_id):
+            yield unprocessed_row(row)
+
+    async def bulk_ingest(
+        self,
+        sobject: str,
+        operation: str,
+        data: str | bytes | Iterable[Mapping[str, Any]],
+        *,
+        external_id_field: str | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> BulkJob:
+        cid = new_correlation_id(correlation_id)
+        job = await self.create_ingest_job(
+            sobject, operation, external_id_field=external_id_field, correlation_id=cid
+        )
+        await self.upload_job_data(job.id, data, correlation_id=cid)
+        await self.close_job(job.id, correlation_id=cid)
+        return finished_job(await self.wait_for_job(job.id, timeout=timeout, correlation_id=cid))
+
+    async def create_query_job(
+        self, soql: str, *, include_deleted: bool = False, correlation_id: str | None = None
+    ) -> BulkJob:
+        self._call("create_query_job", correlation_id)
+        body = {"operation": "queryAll" if include_deleted else "query", "query": soql}
+        return BulkJob.model_validate(self.bulk_create_now("query", body))
+
+    async def query_job_results(
+        self,
+        job_id: str,
+        *,
+        max_records: int | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        locator: str | None = None
+        while True:
+            self._call("query_job_results", correlation_id)
+            text, locator, _ = self.bulk_query_page_now(
+                check_record_id(job_id), locator, max_records
+            )
+            async for row in csv_dicts(_lines(text)):
+                yield row
+            if locator is None:
+                return
+
+    async def bulk_query(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int | None = None,
+        timeout: float = 600.0,
+        correlation_id: str | None = None,
+    ) -> AsyncIterator[dict[str, str]]:
+        cid = new_correlation_id(correlation_id)
+        job = await self.create_query_job(soql, include_deleted=include_deleted, correlation_id=cid)
+        job = finished_job(await self.wait_for_job(job.id, query=True, timeout=timeout,
+                                                correlation_id=cid))  # fmt: skip
+        async for row in self.query_job_results(job.id, max_records=max_records,
+                                                correlation_id=cid):  # fmt: skip
+            yield row
+
+
+def _not_found(code: str = "NOT_FOUND", message: str = "") -> ConnectorError:
+    return salesforce_error(
+        404,
+        [{"errorCode": code, "message": message or "The requested resource does not exist"}],
+        operation="request",
+    )
+
+
+def _resolve(value: Any, answers: Mapping[str, Any]) -> Any:
+    """``value`` with every ``@{ref.path}`` replaced from ``answers`` (LookupError naming
+    the reference when an answer lacks it)."""
+    if isinstance(value, str):
+        whole = REFERENCE.fullmatch(value)
+        if whole:
+            return _lookup(whole, answers)
+        return REFERENCE.sub(lambda m: str(_lookup(m, answers)), value)
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, answers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, answers) for v in value]
+    return value
+
+
+def _lookup(match: re.Match[str], answers: Mapping[str, Any]) -> Any:
+    ref, path = match[1], match[2]
+    if ref not in answers:
+        raise LookupError(f"{ref}.{path}")
+    current: Any = answers[ref]
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        try:
+            current = current[int(part[1:-1])] if part.startswith("[") else current[part]
+        except (KeyError, IndexError, TypeError):
+            raise LookupError(f"{ref}.{path}") from None
+    return current

@@ -1,0 +1,185 @@
+"""Faults: latency past the socket timeout, and the server killed mid-read."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from connector_testing import skip_or_fail
+
+pytestmark = pytest.mark.integration
+
+# ---------------------------------------------------------------- the FerretDB of scripts/services
+
+
+def _repo_root() -> Path:
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "scripts" / "services").is_file():
+            return folder
+    return Path.cwd()
+
+
+def _services_run_dirs() -> list[Path]:
+    """Where ``scripts/services`` may keep its pid files and logs (``.cache/services/run``):
+    under ``SERVICES_CACHE_DIR`` when set, under the checkout whose ``scripts/services up``
+    wrote the env file in use (a worktree's ``.services.env`` may link to another
+    checkout's), and under this checkout."""
+    caches: list[Path] = []
+    if os.environ.get("SERVICES_CACHE_DIR"):
+        caches.append(Path(os.environ["SERVICES_CACHE_DIR"]))
+    root = _repo_root()
+    env_file = os.environ.get("CONNECTOR_SERVICES_ENV") or str(root / ".services.env")
+    if Path(env_file).is_file():
+        caches.append(Path(env_file).resolve().parent / ".cache" / "services")
+    caches.append(root / ".cache" / "services")
+    runs: list[Path] = []
+    for cache in caches:
+        run = cache.resolve() / "run"
+        if run not in runs:
+            runs.append(run)
+    return runs
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="surrogateescape") for part in raw.split(b"\0") if part]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie child of ours does not count)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class FerretDB:
+    """The FerretDB process ``scripts/services`` started (its pid file, command line and
+    log), which a test may kill and start again the way the script does."""
+
+    pid_file: Path
+    log_file: Path
+    argv: list[str]
+    cwd: str
+    host: str
+    port: int
+    pid: int
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the clients, the way a crash looks to them."""
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _alive(self.pid):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"FerretDB (pid {self.pid}) still runs after SIGKILL")
+            time.sleep(0.02)
+
+    @property
+    def running(self) -> bool:
+        return _alive(self.pid) and _cmdline(self.pid) == self.argv
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start it again with the same command line, detached in its own session and
+        logging where the script's would, and record the pid where the script looks for
+        it (so ``scripts/services status/down`` know the new process)."""
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(  # FerretDB's own recorded command line
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.pid = process.pid
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{process.pid}\n")
+        tmp.replace(self.pid_file)
+        deadline = time.monotonic() + timeout
+        while not _answers(self.host, self.port):
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"FerretDB exited with {process.returncode} on restart: see {self.log_file}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"FerretDB did not listen within {timeout}s on restart")
+            time.sleep(0.05)
+
+
+def _find_ferretdb(mongo_url: str) -> FerretDB | None:
+    """The FerretDB of ``scripts/services`` serving ``mongo_url``, or None."""
+    address = urlsplit(mongo_url)
+    host, port = address.hostname or "", address.port or 27017
+    for run in _services_run_dirs():
+        pid_file = run / "pids" / "ferretdb.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        argv = _cmdline(pid)
+        # The script's own guard against a reused pid: its run dir on the command line.
+        if not _alive(pid) or not any(str(run / "ferretdb") in part for part in argv):
+            continue
+        if f"--listen-addr={host}:{port}" not in argv:
+            continue  # a FerretDB, but not the server the tests talk to
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            cwd = "/"
+        log_file = run / "ferretdb" / "ferretdb.log"
+        return FerretDB(pid_file, log_file, argv, cwd, host, port, pid)
+    return None
+
+
+@pytest.fixture
+def restartable_ferretdb(mongo_url: str) -> Iterator[FerretDB]:
+    """The FerretDB that ``scripts/services`` runs behind ``mongo_url``, for a test to kill
+    and start again; it is running again when the test ends, whatever happened. Other
+    test sessions share this server: one lock file keeps two restarts from interleaving."""
+    server = _find_ferretdb(mongo_url)
+    if server is None:
+        skip_or_fail(
+            f"the restart test needs the FerretDB of scripts/services serving {mongo_url} "
+            f"(pid file under {' or '.join(str(r / 'pids') for r in _services_run_dirs())}): "
+            "run `make services`"
+        )
+    lock_path = server.pid_file.parent / "ferretdb.restart.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            # Another session may have restarted it while we waited for the lock.
+            server = _find_ferretdb(mongo_url) or server
+            yield server
+        finally:
+            if not server.running:
+                if _alive(server.pid):
+                    server.kill()
+                server.start()

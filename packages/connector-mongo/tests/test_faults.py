@@ -15,8 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from mongo_support import make_config, toxic
 
-from connector_testing import skip_or_fail
+from connector_core import ConnectionFailedError, ConnectorTimeoutError
+from connector_mongo import MongoConnector
+from connector_testing import ToxiproxyClient, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +186,29 @@ def restartable_ferretdb(mongo_url: str) -> Iterator[FerretDB]:
                 if _alive(server.pid):
                     server.kill()
                 server.start()
+
+
+# ---------------------------------------------------------------- latency past the socket timeout
+
+SOCKET_TIMEOUT = 1.0
+
+
+async def test_latency_past_the_socket_timeout_is_a_timeout_then_the_client_recovers(
+    mongo_proxy_url: str, toxiproxy: ToxiproxyClient
+) -> None:
+    # A 4 s latency against a 1 s socket_timeout and a 60 s operation timeout: only the
+    # socket timeout can end the call within a second more.
+    config = make_config(mongo_proxy_url, socket_timeout=SOCKET_TIMEOUT)
+    async with MongoConnector(config) as mongo:
+        assert (await mongo.command({"ping": 1}, idempotent=True))["ok"] == 1
+        with toxic(toxiproxy, "mongo", "latency", latency=4000) as latency:
+            started = time.monotonic()
+            with pytest.raises(ConnectorTimeoutError) as caught:
+                await mongo.command({"ping": 1}, idempotent=True)
+            elapsed = time.monotonic() - started
+            latency.require()
+        assert elapsed < SOCKET_TIMEOUT + 1.0, f"the timeout took {elapsed:.2f}s"
+        assert not isinstance(caught.value, ConnectionFailedError)
+        # The toxic is gone: the same connector answers again, no reconnect needed.
+        assert (await mongo.command({"ping": 1}, idempotent=True))["ok"] == 1
+        assert await mongo.ping() < SOCKET_TIMEOUT

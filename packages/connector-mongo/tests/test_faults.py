@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 from mongo_support import make_config, toxic
 
-from connector_core import ConnectionFailedError, ConnectorTimeoutError
+from connector_core import (
+    ConnectionFailedError,
+    ConnectorError,
+    ConnectorTimeoutError,
+    QueryError,
+)
 from connector_mongo import MongoConnector
 from connector_testing import ToxiproxyClient, skip_or_fail
 
@@ -212,3 +217,45 @@ async def test_latency_past_the_socket_timeout_is_a_timeout_then_the_client_reco
         # The toxic is gone: the same connector answers again, no reconnect needed.
         assert (await mongo.command({"ping": 1}, idempotent=True))["ok"] == 1
         assert await mongo.ping() < SOCKET_TIMEOUT
+
+
+# ---------------------------------------------------------------- the server killed mid-read
+
+KILL_DOCS = 20_000
+KILL_BATCH = 500
+
+
+@pytest.mark.parametrize("when", ["down", "restarted"])
+async def test_the_server_killed_mid_read_is_a_typed_error_and_the_next_call_succeeds(
+    restartable_ferretdb: FerretDB, mongo: MongoConnector, collection: str, when: str
+) -> None:
+    """``down``: the next batch is asked for while the server is dead; ``restarted``:
+    it is already back (a new process, which knows nothing of the cursor)."""
+    loaded = await mongo.insert_many(collection, [{"_id": i, "n": i} for i in range(KILL_DOCS)])
+    assert loaded.written == KILL_DOCS
+    seen: list[int] = []
+
+    async def read_through_the_fault() -> None:
+        async for document in mongo.find(collection, {}, sort=[("_id", 1)], batch_size=KILL_BATCH):
+            seen.append(document["_id"])
+            if len(seen) == 2 * KILL_BATCH:  # two batches in: the cursor is open
+                restartable_ferretdb.kill()
+                if when == "restarted":
+                    restartable_ferretdb.start()
+
+    with pytest.raises(ConnectorError) as caught:
+        await read_through_the_fault()
+    error = caught.value
+    assert type(error) is not ConnectorError, f"an untyped error: {error!r}"
+    assert isinstance(error, ConnectionFailedError | QueryError), repr(error)
+    assert error.transient, repr(error)
+    # The documents handed out before the fault were each handed out once, in order; the
+    # read did not quietly start over, nor end as if the collection were shorter.
+    assert seen == list(range(len(seen)))
+    assert 2 * KILL_BATCH <= len(seen) < KILL_DOCS
+    if when == "down":
+        restartable_ferretdb.start()
+    # The same connector, no reconnect by the caller: the next call succeeds.
+    assert await mongo.count(collection) == KILL_DOCS
+    again = [d["_id"] async for d in mongo.find(collection, {}, sort=[("_id", 1)])]
+    assert again == list(range(KILL_DOCS))

@@ -5,12 +5,27 @@ from connector_core import connector_class
 def test_exported_names_are_exactly_the_public_api() -> None:
     assert set(connector_mongo.__all__) == {
         "AuthMechanism",
+        "BulkWriteResult",
+        "ChangeEvent",
+        "ChangeStream",
+        "CollectionStream",
         "Compressor",
+        "DeleteMany",
+        "DeleteOne",
+        "DocumentReader",
+        "IndexInfo",
+        "InsertOne",
         "MongoConfig",
         "MongoConnector",
+        "MongoTransaction",
         "ReadConcern",
         "ReadPreference",
+        "ReplaceOne",
+        "UpdateMany",
+        "UpdateOne",
+        "UpdateResult",
         "__version__",
+        "portable_type",
     }
     for name in connector_mongo.__all__:
         assert hasattr(connector_mongo, name)

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from connector_core import MAX_TIMEOUT, ConfigError, ConnectorConfig, FieldError
 from connector_mongo._names import check_database_name
+from connector_mongo._values import TYPE_REGISTRY
 
 _MASK = "***"
 DEFAULT_PORT = 27017
@@ -247,6 +248,11 @@ class MongoConfig(ConnectorConfig):
     batch_size: int = Field(
         1000, ge=1, le=1_000_000, description="Documents per round trip of find() and read()."
     )
+    id_field: str = Field(
+        "_id",
+        description="The name _id goes by in records: read(), sample(), discover() and "
+        "write() rename _id to it and back ('id' for records of SQL tables).",
+    )
     discover_sample: int = Field(
         1000, ge=1, le=1_000_000, description="Documents discover() samples per collection."
     )
@@ -325,6 +331,13 @@ class MongoConfig(ConnectorConfig):
     def _auth_source_is_a_name(cls, value: str | None) -> str | None:
         if value is not None and value != "$external":  # X.509 and LDAP users live there
             check_database_name(value)
+        return value
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_field_is_a_field(cls, value: str) -> str:
+        if not value or "$" in value or "." in value or "\x00" in value:
+            raise ValueError("must be a top-level field name (not empty, no '$', '.' or NUL)")
         return value
 
     @field_validator("user", "replica_set", "app_name")
@@ -445,6 +458,7 @@ class MongoConfig(ConnectorConfig):
             "host": host,
             "tz_aware": True,
             "uuidRepresentation": "standard",
+            "type_registry": TYPE_REGISTRY,
             "appname": self.app_name,
             "minPoolSize": self.pool_min,
             "maxPoolSize": self.pool_max,

@@ -55,6 +55,7 @@ _INVALID_CODES = frozenset(
         17276,  # use of undefined variable
         31254,  # projection: cannot do exclusion in inclusion projection
         40323,  # a pipeline stage must be an object with one field
+        40234,  # unrecognized pipeline stage name (FerretDB)
         40324,  # unrecognized pipeline stage name
         40353,  # FieldPath must not end with a '.'
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from mongo_support import make_config, toxic
+from pymongo.errors import PyMongoError
 
 from connector_core import (
     ConnectionFailedError,
@@ -68,10 +68,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie child of ours does not count)."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
@@ -114,29 +111,33 @@ class FerretDB:
         return _alive(self.pid) and _cmdline(self.pid) == self.argv
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start it again with the same command line, detached in its own session and
+        """Start it again with the same command line, detached the way the script's
+        ``start_daemon`` does it (``setsid ... &``: its own session, not our child) and
         logging where the script's would, and record the pid where the script looks for
         it (so ``scripts/services status/down`` know the new process)."""
-        with self.log_file.open("ab") as log:
-            process = subprocess.Popen(  # FerretDB's own recorded command line
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.cwd,
-                start_new_session=True,
-                close_fds=True,
-            )
-        self.pid = process.pid
+        launched = subprocess.run(
+            [
+                "sh",
+                "-c",
+                'log="$1"; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!',
+                "sh",
+                str(self.log_file),
+                *self.argv,
+            ],
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        self.pid = int(launched.stdout.strip())
         tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{process.pid}\n")
+        tmp.write_text(f"{self.pid}\n")
         tmp.replace(self.pid_file)
         deadline = time.monotonic() + timeout
         while not _answers(self.host, self.port):
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"FerretDB exited with {process.returncode} on restart: see {self.log_file}"
-                )
+            if not _alive(self.pid):
+                raise AssertionError(f"FerretDB exited on restart: see {self.log_file}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"FerretDB did not listen within {timeout}s on restart")
             time.sleep(0.05)
@@ -249,6 +250,7 @@ async def test_the_server_killed_mid_read_is_a_typed_error_and_the_next_call_suc
     assert type(error) is not ConnectorError, f"an untyped error: {error!r}"
     assert isinstance(error, ConnectionFailedError | QueryError), repr(error)
     assert error.transient, repr(error)
+    assert isinstance(error.__cause__, PyMongoError)  # the driver's own, kept as the cause
     # The documents handed out before the fault were each handed out once, in order; the
     # read did not quietly start over, nor end as if the collection were shorter.
     assert seen == list(range(len(seen)))

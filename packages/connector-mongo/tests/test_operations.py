@@ -237,6 +237,8 @@ async def test_invalid_collection_names_never_reach_the_server(
             await call()
     with pytest.raises(InvalidRequestError):
         mongo.find(name)
+    with pytest.raises(InvalidRequestError, match="filter must be a mapping"):
+        mongo.find("fine", "status = 'paid'")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError):
         mongo.read(name)
     assert mongo.stats.calls == before, "a call reached the road"
@@ -261,3 +263,24 @@ async def test_without_change_streams_the_server_says_so_typed(
     with pytest.raises(InvalidRequestError, match="changeStream"):
         async with mongo.watch(collection) as stream:
             await anext(stream)
+
+
+async def test_insert_many_reports_each_rejected_document(
+    mongo: MongoConnector, collection: str
+) -> None:
+    await mongo.insert_one(collection, {"_id": 2})
+    documents = [{"_id": i} for i in (1, 2, 3, 2, 4)]
+    unordered = await mongo.insert_many(collection, documents, ordered=False)
+    assert (unordered.written, unordered.failed) == (3, 2)
+    assert [(e.index, e.code, e.key) for e in unordered.errors] == [
+        (1, ErrorCode.CONFLICT, 2),
+        (3, ErrorCode.CONFLICT, 2),
+    ]
+    ordered = await mongo.insert_many(collection, [{"_id": 5}, {"_id": 1}, {"_id": 6}])
+    assert (ordered.written, ordered.failed) == (1, 2)
+    assert [e.index for e in ordered.errors] == [1, 2]
+    with_ids = [{"n": 1}, {"n": 2}]
+    assert (await mongo.insert_many(collection, with_ids)).written == 2
+    assert all("_id" in d for d in with_ids), "the driver sets a missing _id in place"
+    with pytest.raises(InvalidRequestError, match="document #1"):
+        await mongo.insert_many(collection, [{"_id": 7}, ("not", "a", "dict")])  # type: ignore[list-item]

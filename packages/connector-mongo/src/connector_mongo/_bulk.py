@@ -30,8 +30,9 @@ def error_code(server_code: Any) -> ErrorCode:
 
 
 def operation_key(operation: Any) -> Any:
-    """The ``_id`` (or filter) that names the document of one operation, for RecordError."""
-    document = getattr(operation, "_doc", None)
+    """The ``_id`` (or filter) that names the document of one operation (or of one
+    document given to insert_many), for RecordError."""
+    document = operation if isinstance(operation, Mapping) else getattr(operation, "_doc", None)
     if isinstance(document, Mapping) and "_id" in document:
         return document["_id"]
     spec = getattr(operation, "_filter", None)

@@ -8,7 +8,15 @@ configuration (``_config.py``), names (``_names.py``), errors (``_errors.py``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -229,6 +237,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
         round trip), a bad filter, sort or projection (from the server).
         """
         coll = self.collection(collection)
+        _check_filter(filter)
         size = self._batch_size(batch_size)
         _check_count("limit", limit)
         _check_count("skip", skip)
@@ -293,7 +302,8 @@ class MongoConnector(BaseConnector[MongoConfig]):
         async def first_batch() -> list[Document]:
             nonlocal cursor
             if cursor is not None:  # a retry: the failed attempt's cursor is dropped
-                await cursor.close()
+                with contextlib.suppress(Exception):
+                    await cursor.close()
             cursor = await open_cursor()
             return await cursor.to_list(size)
 
@@ -312,7 +322,10 @@ class MongoConnector(BaseConnector[MongoConfig]):
                     return
         finally:
             if cursor is not None:
-                await cursor.close()
+                # Best effort (killCursors): after a lost connection the error that ended
+                # the stream is the one to see, not a second one from closing.
+                with contextlib.suppress(Exception):
+                    await cursor.close()
 
     def _batch_size(self, batch_size: int | None) -> int:
         if batch_size is None:
@@ -396,10 +409,45 @@ class MongoConnector(BaseConnector[MongoConfig]):
         size). Returns a :class:`BulkWriteResult`: a rejected document (a duplicate key:
         ConflictError's code) is a RecordError with its index, never an exception; with
         ``ordered=True`` the ones after it are reported not attempted. Documents without
-        ``_id`` get one, set in place by the driver. Not retried."""
-        return await self.bulk_write(
-            collection, [InsertOne(d) for d in documents], ordered=ordered, operation="insert_many"
-        )
+        ``_id`` get one, set in place by the driver. Not retried. The deadline is
+        ``timeout`` plus 1 ms per document."""
+        coll = self.collection(collection)
+        docs: list[Any] = documents if isinstance(documents, list) else list(documents)
+        for index, document in enumerate(docs):
+            if not isinstance(document, MutableMapping | RawBSONDocument):
+                raise InvalidRequestError(
+                    f"document #{index} is a {type(document).__name__}, not a dict (the "
+                    "driver sets a missing _id in it)",
+                    connector=self.name,
+                )
+        if not docs:
+            return BulkWriteResult()
+        session = self._session()
+
+        async def call() -> BulkWriteResult:
+            # The driver's own insert_many: no operation object per document.
+            try:
+                await coll.insert_many(docs, ordered=ordered, session=session)
+            except mongo_errors.BulkWriteError as exc:
+                return self._bulk_failure(exc, docs, ordered)
+            return BulkWriteResult(written=len(docs), inserted=len(docs))
+
+        return await self.run("insert_many", call, timeout=self._bulk_timeout(len(docs)))
+
+    def _bulk_failure(
+        self, exc: mongo_errors.BulkWriteError, operations: Sequence[Any], ordered: bool
+    ) -> BulkWriteResult:
+        """The result of a batch that partly failed; raises for a write concern error."""
+        details = exc.details
+        concern = details.get("writeConcernErrors") or []
+        if concern:
+            # What was written may not be durable: raise (the per-operation results stay
+            # in the cause's details) rather than report success.
+            first = concern[0]
+            raise mongo_errors.WriteConcernError(
+                first.get("errmsg", "write concern error"), first.get("code"), first
+            ) from exc
+        return from_error_details(details, operations, ordered=ordered, scrub=self._scrub)
 
     async def update_one(
         self, collection: str, filter: Filter, update: Any, *, upsert: bool = False
@@ -510,7 +558,6 @@ class MongoConnector(BaseConnector[MongoConfig]):
         *,
         ordered: bool = True,
         idempotent: bool = False,
-        operation: str = "bulk_write",
     ) -> BulkWriteResult:
         """Run ``operations`` (PyMongo's ``InsertOne``, ``UpdateOne``, ``UpdateMany``,
         ``ReplaceOne``, ``DeleteOne``, ``DeleteMany``, re-exported here) in bulk.
@@ -524,6 +571,19 @@ class MongoConnector(BaseConnector[MongoConfig]):
         the server labels it retryable). Not retried unless ``idempotent=True`` (upserts
         and deletes by key are). The deadline is ``timeout`` plus 1 ms per operation.
         """
+        return await self._bulk_write(
+            collection, operations, ordered=ordered, idempotent=idempotent, operation="bulk_write"
+        )
+
+    async def _bulk_write(
+        self,
+        collection: str,
+        operations: Iterable[WriteOperation],
+        *,
+        ordered: bool,
+        idempotent: bool,
+        operation: str,
+    ) -> BulkWriteResult:
         coll = self.collection(collection)
         ops = list(operations)
         for index, op in enumerate(ops):
@@ -541,14 +601,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
             try:
                 result = await coll.bulk_write(ops, ordered=ordered, session=session)
             except mongo_errors.BulkWriteError as exc:
-                details = exc.details
-                concern = details.get("writeConcernErrors") or []
-                if concern and not details.get("writeErrors"):
-                    first = concern[0]
-                    raise mongo_errors.WriteConcernError(
-                        first.get("errmsg", "write concern error"), first.get("code"), first
-                    ) from exc
-                return from_error_details(details, ops, ordered=ordered, scrub=self._scrub)
+                return self._bulk_failure(exc, ops, ordered)
             return from_result(result, len(ops))
 
         return await self.run(
@@ -705,8 +758,9 @@ class MongoConnector(BaseConnector[MongoConfig]):
         shown = self.config.id_field
         if shown == "_id" or "_id" not in document:
             return document
+        # _id wins over a stored field of the same name as id_field.
         record = {shown: document["_id"]}
-        record.update((k, v) for k, v in document.items() if k != "_id")
+        record.update((k, v) for k, v in document.items() if k not in ("_id", shown))
         return record
 
     def _stored_field(self, field: str | None) -> str | None:
@@ -796,8 +850,6 @@ class MongoConnector(BaseConnector[MongoConfig]):
         async def open_batches(
             query: Document, sort: list[tuple[str, int]], limit: int
         ) -> AsyncIterator[list[Document]]:
-            await self._require_collection(collection)
-
             async def open_cursor() -> _Cursor:
                 return coll.find(
                     query, fields, sort=sort, limit=limit, batch_size=size, session=session
@@ -805,13 +857,17 @@ class MongoConnector(BaseConnector[MongoConfig]):
 
             # The documents of find()'s stream, in whole batches.
             batch: list[Document] = []
+            found = False
             async for document in self._stream("read", open_cursor, size):
+                found = True
                 batch.append(document)
                 if len(batch) >= size:
                     yield batch
                     batch = []
             if batch:
                 yield batch
+            if not found:  # nothing read: say so if the collection does not exist
+                await self._require_collection(collection)
 
         async def find_example(field: str) -> Any:
             async def call() -> Any:
@@ -853,12 +909,13 @@ class MongoConnector(BaseConnector[MongoConfig]):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise InvalidRequestError("n must be an integer >= 0", connector=self.name)
         coll = self.collection(collection)
-        await self._require_collection(collection)
 
         async def call() -> list[Document]:
             return await self._sample_documents(coll, n, None)
 
         documents = await self.run("sample", call, idempotent=True)
+        if not documents:
+            await self._require_collection(collection)
         return [self._present(d) for d in documents]
 
     async def write(self, collection: str, records: Iterable[Record]) -> BulkWriteResult:
@@ -906,7 +963,7 @@ class MongoConnector(BaseConnector[MongoConfig]):
                 every_keyed = False
                 operations.append(InsertOne(raw))
             positions.append(index)
-        result = await self.bulk_write(
+        result = await self._bulk_write(
             coll_name, operations, ordered=False, idempotent=every_keyed, operation="write"
         )
         if not errors:
@@ -931,6 +988,14 @@ class MongoConnector(BaseConnector[MongoConfig]):
             deleted=result.deleted,
             upserted=result.upserted,
             upserted_ids={positions[i]: v for i, v in result.upserted_ids.items()},
+        )
+
+
+def _check_filter(filter: object) -> None:
+    if filter is not None and not isinstance(filter, Mapping):
+        raise InvalidRequestError(
+            f"filter must be a mapping such as {{'status': 'paid'}}, got {type(filter).__name__}",
+            connector="mongo",
         )
 
 

@@ -63,7 +63,9 @@ _INVALID_CODES = frozenset(
 # The server is going away or is not the primary: another member (or the same, back)
 # will answer soon.
 _UNAVAILABLE_CODES = frozenset({91, 189, 10107, 11600, 11602, 13435, 13436})
-_TRANSIENT_LABELS = frozenset({"RetryableWriteError", "TransientTransactionError"})
+_TRANSIENT_LABELS = frozenset(
+    {"RetryableWriteError", "TransientTransactionError", "UnknownTransactionCommitResult"}
+)
 
 
 def server_message(details: Mapping[str, Any] | None, fallback: str) -> str:

@@ -3,6 +3,7 @@ calling task's operations on the connector run."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,11 +22,13 @@ class MongoTransaction:
 
     The connector's operations called by this task inside the block run in it, on its
     session (``tx.session`` for calls made on the driver directly), and are never retried.
+    Tasks started inside the block are not part of it.
     """
 
     def __init__(self, session: AsyncClientSession) -> None:
         self.session = session
         self.aborted = False
+        self._owner = asyncio.current_task()
 
     async def abort(self) -> None:
         """Roll back now; the block then ends without committing."""
@@ -49,11 +52,15 @@ class Transactions:
     def session(self) -> AsyncClientSession | None:
         """The calling task's transaction session, or None outside a transaction."""
         tx = self._current.get()
-        return tx.session if tx is not None else None
+        # Tasks started inside the block inherit its context, but not the transaction:
+        # a session serves one task at a time.
+        if tx is None or tx._owner is not asyncio.current_task():
+            return None
+        return tx.session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MongoTransaction]:
-        if self._current.get() is not None:
+        if self.session() is not None:
             raise InvalidRequestError(
                 "a transaction is already open in this task: MongoDB does not nest them",
                 connector="mongo",

@@ -276,10 +276,12 @@ KILL_BATCH = 500
 
 @pytest.mark.parametrize("when", ["down", "restarted"])
 async def test_the_server_killed_mid_read_is_a_typed_error_and_the_next_call_succeeds(
-    restartable_ferretdb: FerretDB, mongo: MongoConnector, collection: str, when: str
+    mongo: MongoConnector, collection: str, restartable_ferretdb: FerretDB, when: str
 ) -> None:
     """``down``: the next batch is asked for while the server is dead; ``restarted``:
-    it is already back (a new process, which knows nothing of the cursor)."""
+    it is already back (a new process, which knows nothing of the cursor).
+    ``restartable_ferretdb`` comes last: torn down first, it has the server running
+    again before ``collection`` drops its collection."""
     loaded = await mongo.insert_many(collection, [{"_id": i, "n": i} for i in range(KILL_DOCS)])
     assert loaded.written == KILL_DOCS
     seen: list[int] = []

@@ -1,6 +1,7 @@
 """connector-mongo versus raw PyMongo AsyncMongoClient, same run, interleaved rounds, medians.
 
     uv run --no-sync python benchmarks/mongo_throughput.py [--quick] [--docs N] [--rounds R]
+        [--only stream|insert]
 
 (a) stream N documents of a collection loaded once before the rounds, ``BATCH`` documents
     per round trip on both sides, every document visited: ``MongoConnector.find()`` (an
@@ -109,7 +110,7 @@ def documents(count: int, start: int = 0) -> list[dict[str, Any]]:
     return [{"_id": i, "name": f"name-{i}", "score": i / 3} for i in range(start, start + count)]
 
 
-async def main(docs: int, rounds: int) -> None:
+async def main(docs: int, rounds: int, parts: frozenset[str]) -> None:
     config = MongoConfig.from_url(server_url(), database=DATABASE, timeout=None)
     mongo = MongoConnector(config)
     await mongo.connect()
@@ -167,7 +168,7 @@ async def main(docs: int, rounds: int) -> None:
                 f"stream/{side}",
                 await timed(connector_stream if side == "connector" else raw_stream),
             )
-        for side in order:
+        for side in order if "insert" in parts else ():
             target = f"insert_{side}_{uuid.uuid4().hex[:8]}"
             work = connector_insert if side == "connector" else raw_insert
             record(f"insert/{side}", await timed(lambda w=work, t=target: w(t)))
@@ -200,6 +201,8 @@ async def main(docs: int, rounds: int) -> None:
         ),
     }
     for label, (mine, theirs) in pairs.items():
+        if mine not in results:
+            continue
         ratio = median(mine)[0] / median(theirs)[0]
         per_round = [c[0] / r[0] for c, r in zip(results[mine], results[theirs], strict=True)]
         paired = statistics.median(per_round)
@@ -221,6 +224,9 @@ def parse(argv: list[str]) -> Any:
     parser.add_argument("--quick", action="store_true", help="100k documents, 2 rounds")
     parser.add_argument("--docs", type=int, default=None, help="documents per stream and insert")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--only", choices=["stream", "insert"], default=None, help="run one part, (a) or (b)"
+    )
     return parser.parse_args(argv)
 
 
@@ -228,4 +234,5 @@ if __name__ == "__main__":
     args = parse(sys.argv[1:])
     count = args.docs or (100_000 if args.quick else 1_000_000)
     rounds = args.rounds or (2 if args.quick else 5)
-    asyncio.run(main(count, rounds))
+    parts = frozenset([args.only] if args.only else ["stream", "insert"])
+    asyncio.run(main(count, rounds, parts))

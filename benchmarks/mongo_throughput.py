@@ -163,7 +163,7 @@ async def main(docs: int, rounds: int, parts: frozenset[str]) -> None:
     for number in range(rounds):
         # Alternate who goes first so warm caches favour neither side.
         order = ["connector", "raw"] if number % 2 == 0 else ["raw", "connector"]
-        for side in order:
+        for side in order if "stream" in parts else ():
             record(
                 f"stream/{side}",
                 await timed(connector_stream if side == "connector" else raw_stream),

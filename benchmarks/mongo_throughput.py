@@ -118,9 +118,9 @@ async def main(docs: int, rounds: int, parts: frozenset[str]) -> None:
     raw = client[DATABASE]
     source = f"stream_{uuid.uuid4().hex[:8]}"
     await raw.drop_collection(source)
-    for start in range(0, docs, CHUNK):
+    for start in range(0, docs if "stream" in parts else 0, CHUNK):
         await raw[source].insert_many(documents(min(CHUNK, docs - start), start), ordered=False)
-    to_insert = documents(docs)
+    to_insert = documents(docs if "insert" in parts else 0)
 
     async def connector_stream() -> int:
         n = 0

@@ -221,7 +221,17 @@ CALLS: dict[str, Callable[[MongoConnector, str], Awaitable[Any]]] = {
 EXPECTED = {"find_one": {"_id": 7, "n": 7}, "count": LATENT_DOCS, "find": {"_id": 7, "n": 7}}
 
 
-@pytest.mark.parametrize("call", list(CALLS))
+# Not met yet (reported to the package's author): a socket timeout is a transient
+# ConnectorTimeoutError, so the road retries it, and PyMongo's own retryable read runs
+# the read again inside each attempt: ~13 s for a 1 s socket_timeout. Strict: the day
+# it is fixed these pass, and the marker must go.
+_RETRIED_TIMEOUT = pytest.mark.xfail(
+    strict=True,
+    reason="socket timeouts of reads are retried (road + PyMongo retryReads): ~13 s, not < 2 s",
+)
+
+
+@pytest.mark.parametrize("call", [pytest.param(name, marks=_RETRIED_TIMEOUT) for name in CALLS])
 async def test_latency_past_the_socket_timeout_is_a_timeout_then_the_client_recovers(
     mongo_proxy_url: str,
     toxiproxy: ToxiproxyClient,

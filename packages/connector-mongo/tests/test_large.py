@@ -23,7 +23,7 @@ LOAD_CHUNK = 50_000
 
 
 def _document(i: int) -> dict[str, Any]:
-    # ~100 bytes of BSON each; as a million Python dicts they would take ~400 MB.
+    # 91 bytes of BSON each; a million of them decoded and held take ~480 MB.
     return {"_id": i, "n": i, "pad": f"{i:010d}" * 6}
 
 

@@ -6,7 +6,7 @@ import re
 import ssl
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -142,6 +142,14 @@ class PostgresConfig(ConnectorConfig):
         ge=1,
         le=MAX_FETCH_ROWS,
         description="Default rows per fetch of stream() and per page of read().",
+    )
+    read_scan: Literal["cursor", "keyset"] = Field(
+        "cursor",
+        description=(
+            "How read() scans by default: 'cursor' (one server-side cursor in a read-only "
+            "REPEATABLE READ transaction) or 'keyset' (one query per page, no transaction "
+            "held between pages)."
+        ),
     )
     upsert_copy_threshold: int = Field(
         1_000,

@@ -144,3 +144,17 @@ async def test_the_first_fetch_of_a_cursor_read_has_the_scan_deadline(
         keyset = pg.read("slow_scan", cursor_field="updated_at", key_fields=["id"], scan="keyset")
         with pytest.raises(ConnectorTimeoutError, match=r"timed out after 2\.0s"):
             await anext(keyset)
+
+
+async def test_inside_the_callers_transaction_a_read_leaves_the_connection_free_between_rows(
+    pg: PostgresConnector,
+) -> None:
+    # On a transaction of its own the reader fetches the next batch while it hands out
+    # this one; in the caller's it must not, since the caller may use the connection.
+    await _ties(pg, "in_tx", 100, 4)
+    async with pg.transaction(isolation="repeatable_read") as tx:
+        ids = []
+        async for record in pg.read("in_tx", cursor_field="updated_at", batch_size=10):
+            ids.append(record["id"])
+            assert await tx.query_value("SELECT count(*) FROM in_tx") == 100
+    assert sorted(ids) == list(range(1, 101))

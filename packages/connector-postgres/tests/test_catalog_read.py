@@ -18,7 +18,7 @@ from connector_core import (
     Readable,
     Writable,
 )
-from connector_postgres import PostgresConnector, ReadCheckpoint
+from connector_postgres import PostgresConnector, ReadCheckpoint, quote_ident
 
 pytestmark = pytest.mark.integration
 
@@ -310,6 +310,9 @@ async def test_injection_in_a_stream_name_is_not_found_and_runs_nothing(
     assert await pg.query_value("SELECT to_regclass('public.victim') IS NOT NULL")
 
 
+ODD = "it's \"odd\"\\n}, 'x': __import__('os')"
+
+
 async def test_hostile_but_real_identifiers_are_quoted_correctly(pg: PostgresConnector) -> None:
     table = 'odd "name"; DROP TABLE victim'
     column = "select"
@@ -325,3 +328,11 @@ async def test_hostile_but_real_identifiers_are_quoted_correctly(pg: PostgresCon
     stream = (await pg.discover()).stream(table)
     assert [f.name for f in stream.fields] == ["id", column]
     assert await pg.query_value("SELECT to_regclass('public.victim') IS NOT NULL")
+    # Column names become string literals of the row-to-dict function: never code.
+    await pg.execute(
+        f'ALTER TABLE "odd ""name""; DROP TABLE victim" ADD COLUMN {quote_ident(ODD)} int'
+    )
+    pg.invalidate_catalog()
+    for scan in ("cursor", "keyset"):
+        rows = [r async for r in pg.read(table, scan=scan)]  # type: ignore[arg-type]
+        assert [set(r) for r in rows] == [{"id", column, ODD}] * 3

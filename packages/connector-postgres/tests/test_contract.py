@@ -125,7 +125,12 @@ class TestPostgresRoad(PostgresStreams, RoadContractTests):
 
 
 class TestPostgresReadable(PostgresStreams, ReadableContractTests):
-    pass
+    """The suite on the default ``scan="cursor"``, a fetch of 3 rows per round trip, so
+    that checkpoints and limits fall inside and across fetches."""
+
+    @pytest.fixture
+    def read_options(self) -> dict[str, Any]:
+        return {"cursor_field": "updated_at", "scan": "cursor", "batch_size": 3}
 
 
 class TestPostgresWritable(PostgresStreams, WritableContractTests):
@@ -136,3 +141,11 @@ class TestPostgresWritable(PostgresStreams, WritableContractTests):
 
 class TestPostgresDiscoverable(PostgresStreams, DiscoverableContractTests):
     pass
+
+
+class TestPostgresReadableKeyset(PostgresStreams, ReadableContractTests):
+    """The same suite with ``scan="keyset"``: a query per page instead of one cursor."""
+
+    @pytest.fixture
+    def read_options(self) -> dict[str, Any]:
+        return {"cursor_field": "updated_at", "scan": "keyset", "batch_size": 3}

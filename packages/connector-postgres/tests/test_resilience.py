@@ -366,22 +366,55 @@ async def test_an_upsert_on_killed_pooled_connections_is_retried_and_succeeds(
         assert await pg.query_value(f"SELECT v FROM {table} WHERE id = 0") == "v0"
 
 
+@pytest.mark.parametrize(("scan", "retried"), [("cursor", "transaction.begin"), ("keyset", "read")])
 async def test_a_read_on_killed_pooled_connections_is_retried_and_correct(
-    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any, scan: str, retried: str
 ) -> None:
     app = f"read-kill-{uuid.uuid4().hex[:8]}"
     config = config_for(postgres_database_url, pool_min=2, pool_max=2, application_name=app)
     async with PostgresConnector(config) as pg:
         await pg.execute(
-            "CREATE TABLE kill_read (id int PRIMARY KEY, at timestamptz NOT NULL);"
-            "INSERT INTO kill_read SELECT g, now() FROM generate_series(1, 50) g"
+            f"CREATE TABLE kill_read_{scan} (id int PRIMARY KEY, at timestamptz NOT NULL);"
+            f"INSERT INTO kill_read_{scan} SELECT g, now() FROM generate_series(1, 50) g"
         )
-        assert len([r async for r in pg.read("kill_read", limit=1)]) == 1  # warm the cache
+        assert len([r async for r in pg.read(f"kill_read_{scan}", limit=1)]) == 1  # warm up
         await asyncio.gather(*(pg.query("SELECT pg_sleep(0.05)") for _ in range(2)))
         assert terminate_unnoticed(postgres_database_url, app) == 2
-        records = [r async for r in pg.read("kill_read", cursor_field="at", batch_size=20)]
+        reader = pg.read(f"kill_read_{scan}", cursor_field="at", batch_size=20, scan=scan)  # type: ignore[arg-type]
+        records = [r async for r in reader]
         assert [r["id"] for r in records] == list(range(1, 51))
-        assert pg.stats.operations["read"].retries >= 1
+        # The cursor's transaction begins on the dead connection; a keyset page meets it.
+        assert pg.stats.operations[retried].retries >= 1
+
+
+async def test_a_cursor_read_whose_connection_dies_midway_goes_on_from_its_checkpoint(
+    postgres_database_url: str, config_for: Any, terminate_unnoticed: Any
+) -> None:
+    app = f"read-midway-{uuid.uuid4().hex[:8]}"
+    config = config_for(postgres_database_url, pool_min=1, pool_max=1, application_name=app)
+    async with PostgresConnector(config) as pg:
+        await pg.execute(
+            "CREATE TABLE midway_read (id int PRIMARY KEY, at int NOT NULL);"
+            "INSERT INTO midway_read SELECT g, g % 3 FROM generate_series(1, 300) g"
+        )
+        reader = pg.read("midway_read", cursor_field="at", batch_size=40)
+        seen = [(await anext(reader))["id"] for _ in range(50)]  # 2 fetches made
+        assert terminate_unnoticed(postgres_database_url, app) == 1
+        seen += [r["id"] async for r in reader]
+        assert len(seen) == len(set(seen)) == 300
+        assert seen == sorted(range(1, 301), key=lambda i: (i % 3, i))
+        assert pg.stats.operations["read.open"].calls == 2  # opened again, once
+
+        # Inside the caller's transaction nothing is opened again: the error is theirs.
+        async def read_in_a_transaction() -> None:
+            async with pg.transaction():
+                inside = pg.read("midway_read", cursor_field="at", batch_size=40)
+                [await anext(inside) for _ in range(50)]
+                assert terminate_unnoticed(postgres_database_url, app) == 1
+                [r async for r in inside]
+
+        with pytest.raises(ConnectionFailedError):
+            await read_in_a_transaction()
 
 
 async def test_an_insert_on_a_killed_pooled_connection_is_not_retried(

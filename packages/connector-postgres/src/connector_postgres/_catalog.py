@@ -79,6 +79,22 @@ WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'f')
 ORDER BY con.conrelid, con.contype, con.conname
 """
 
+# Plain b-tree indexes (no expression, no predicate, valid) by their key columns in
+# order: the ones that can give read() its ORDER BY (cursor, key) without a sort.
+_INDEXES_SQL = """
+SELECT i.indrelid AS oid,
+       ARRAY(SELECT a.attname::text FROM generate_series(0, i.indnkeyatts - 1) k(pos)
+             JOIN pg_catalog.pg_attribute a
+               ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.pos]
+             ORDER BY k.pos) AS columns
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+WHERE i.indrelid = ANY($1::oid[]) AND i.indisvalid AND am.amname = 'btree'
+  AND i.indexprs IS NULL AND i.indpred IS NULL
+ORDER BY i.indrelid, ic.relname
+"""
+
 # Column names that make a good incremental cursor, in order of preference.
 _CURSOR_CANDIDATES = ("updated_at", "modified_at", "last_modified", "updated", "modified")
 _CURSOR_TYPES = frozenset({FieldType.DATETIME, FieldType.DATE, FieldType.INTEGER})
@@ -92,6 +108,8 @@ class Table:
     name: str
     relkind: str
     stream: Stream
+    indexes: tuple[tuple[str, ...], ...] = ()
+    """Key columns of each plain b-tree index, in order (none for a view)."""
 
     @property
     def sql_name(self) -> str:
@@ -105,6 +123,11 @@ class Table:
     @property
     def writable(self) -> bool:
         return self.relkind in WRITABLE_KINDS
+
+    def has_index_leading_with(self, column: str) -> bool:
+        """Whether a plain b-tree index starts with ``column`` (so that an ``ORDER BY
+        column, ...`` can come from the index, with at most an incremental sort)."""
+        return any(index[0] == column for index in self.indexes if index)
 
     def column(self, name: str) -> StreamField:
         """The column called ``name``; raises NotFoundError listing the known columns."""
@@ -146,6 +169,9 @@ async def load_tables(
     oids = [r["oid"] for r in relations]
     columns = await fetch(_COLUMNS_SQL, oids)
     constraints = await fetch(_CONSTRAINTS_SQL, oids)
+    indexes_by_oid: dict[int, list[tuple[str, ...]]] = {oid: [] for oid in oids}
+    for row in await fetch(_INDEXES_SQL, oids):
+        indexes_by_oid[row["oid"]].append(tuple(row["columns"]))
     fields_by_oid: dict[int, list[StreamField]] = {oid: [] for oid in oids}
     for row in columns:
         fields_by_oid[row["oid"]].append(_field(row))
@@ -178,7 +204,9 @@ async def load_tables(
             estimated_count=int(estimate) if estimate is not None and estimate >= 0 else None,
             kind=_KIND_NAMES.get(rel["kind"], "table"),
         )
-        tables.append(Table(rel["schema"], rel["name"], rel["kind"], stream))
+        tables.append(
+            Table(rel["schema"], rel["name"], rel["kind"], stream, tuple(indexes_by_oid[oid]))
+        )
     return tables
 
 

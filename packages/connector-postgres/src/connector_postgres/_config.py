@@ -6,7 +6,7 @@ import re
 import ssl
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -143,6 +143,14 @@ class PostgresConfig(ConnectorConfig):
         le=MAX_FETCH_ROWS,
         description="Default rows per fetch of stream() and per page of read().",
     )
+    read_scan: Literal["cursor", "keyset"] = Field(
+        "cursor",
+        description=(
+            "How read() scans by default: 'cursor' (one server-side cursor in a read-only "
+            "REPEATABLE READ transaction) or 'keyset' (one query per page, no transaction "
+            "held between pages)."
+        ),
+    )
     upsert_copy_threshold: int = Field(
         1_000,
         ge=1,
@@ -153,7 +161,8 @@ class PostgresConfig(ConnectorConfig):
         gt=0,
         le=MAX_TIMEOUT,
         description=(
-            "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call, "
+            "Deadline of one write(), copy_in(), copy_out() or copy_out_query() call and "
+            "of the first fetch (the scan) of a cursor read(), "
             "seconds (None: scaled from timeout, see bulk_deadline())."
         ),
     )

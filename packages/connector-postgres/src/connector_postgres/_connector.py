@@ -37,9 +37,14 @@ from connector_postgres._errors import connection_closed, translate_error
 from connector_postgres._identifiers import column_list
 from connector_postgres._keepalive import keep_alive
 from connector_postgres._listen import Listener
-from connector_postgres._read import RecordReader
+from connector_postgres._read import IndexHints, ReadScan, RecordReader
 from connector_postgres._results import ExecuteResult
-from connector_postgres._session import PoolSession, Session, connect_timed_out
+from connector_postgres._session import (
+    PoolSession,
+    Session,
+    TransactionSession,
+    connect_timed_out,
+)
 from connector_postgres._sql import is_read_only
 from connector_postgres._transaction import PostgresTransaction, Transactions
 from connector_postgres._write import BatchWriter, WriteMode
@@ -91,6 +96,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             copy_in=self._copy.copy_in,
             connector=self.name,
         )
+        self._index_hints = IndexHints(self.logger)
         # Open listeners, each on a dedicated connection: closed by disconnect().
         self._listeners: weakref.WeakSet[Listener] = weakref.WeakSet()
 
@@ -416,12 +422,29 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         key_fields: Sequence[str] | None = None,
         batch_size: int | None = None,
         lag: float | dt.timedelta | None = None,
+        scan: ReadScan | None = None,
     ) -> RecordReader:
         """Records of ``stream`` in (``cursor_field``, primary key) order, as dicts.
 
-        Pages are keyset queries (``WHERE (cursor, pk) > (last) ORDER BY cursor, pk``), so
-        rows sharing a cursor value are neither skipped nor repeated between pages. Each
-        page is retried on transient errors. ``since`` is:
+        The query is ``WHERE (cursor, pk) > (checkpoint) ORDER BY cursor, pk``, so rows
+        sharing a cursor value are neither skipped nor repeated. ``scan`` (default
+        ``config.read_scan``, ``"cursor"``) says how it runs:
+
+        * ``"cursor"``: one server-side cursor, ``batch_size`` rows per round trip, in a
+          read-only REPEATABLE READ transaction of its own (or in the caller's open
+          transaction): one scan and at most one sort however large the table; the
+          connection is held until the reader is exhausted or closed. The first fetch
+          (which runs the scan) is bounded by ``config.bulk_deadline(estimated rows)``,
+          each later one by ``timeout``. When a fetch fails on a transient error after
+          records were handed out, the cursor is opened again from the checkpoint
+          (never inside the caller's transaction);
+        * ``"keyset"``: one query with ``LIMIT batch_size`` per page, each retried on
+          transient errors on its own, no transaction held between pages; without an
+          index on (cursor, pk) every page sorts the table again.
+
+        When no index starts with the cursor column (the primary key's first column
+        without a cursor), a WARNING on ``connector.postgres`` says so once per table,
+        with the ``CREATE INDEX`` that would help. ``since`` is:
 
         * None: from the start;
         * a Checkpoint (connector_core's, or its subclass ReadCheckpoint; or a ``(cursor,
@@ -460,6 +483,15 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             limit=limit,
             page_size=batch_size or self.config.batch_size,
             lag=dt.timedelta(seconds=lag) if isinstance(lag, (int, float)) else lag,
+            scan=scan or self.config.read_scan,
+            open_cursor=self._read_session,
+            scan_deadline=self.config.bulk_deadline,
+            hint=self._index_hints.check,
+        )
+
+    def _read_session(self) -> contextlib.AbstractAsyncContextManager[TransactionSession]:
+        return self._transactions.cursor_session(
+            isolation=IsolationLevel.REPEATABLE_READ, readonly=True
         )
 
     async def _page_fetch(self, sql: str, *args: Any) -> Sequence[Any]:

@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from connector_core import (
+    USE_DEFAULT,
     ConnectorError,
     InvalidRequestError,
     NotConnectedError,
@@ -336,6 +337,9 @@ class TransactionSession(Session):
         self.interruption = interruption
         self.connector = connector
         self.active = True
+        # True for a cursor's own transaction (cursor_session), which nothing else uses:
+        # a reader may then open another one after a failure.
+        self.owned = False
 
     def end(self) -> None:
         """The block is over: every later call raises InvalidRequestError."""
@@ -374,23 +378,38 @@ class TransactionSession(Session):
             return self.road(name, attempt, retry=False)
         return self.road(name, attempt, retry=False, timeout=bulk_deadline)
 
-    async def cursor(self, sql: str, args: Sequence[Any], batch_size: int) -> NextBatch:
+    async def cursor(
+        self,
+        sql: str,
+        args: Sequence[Any],
+        batch_size: int,
+        *,
+        operation: str = "stream",
+        first_fetch_timeout: float | UseDefault | None = USE_DEFAULT,
+    ) -> NextBatch:
         """Open a server-side cursor (a portal) for ``sql``; returns a function that
         fetches its next ``batch_size`` rows (fewer means the cursor is exhausted). Never
         retried. Raises InvalidRequestError for a ``batch_size`` below 1.
+
+        The round trips are ``<operation>.open`` and ``<operation>.fetch`` on the road,
+        each bounded by the operation timeout; the first fetch, which runs the query (a
+        sort of the whole result, when no index gives the order), by
+        ``first_fetch_timeout`` instead when it is given.
 
         The callers loop over batches in their own (single) generator: a row-by-row
         iterator layered over a batch generator would cost an extra generator step per row.
         """
         if batch_size < 1:
             raise InvalidRequestError("batch_size must be >= 1", connector=self.connector)
-        self.check("stream")
+        self.check(operation)
         connection, interruption, road = self.connection, self.interruption, self.road
 
         async def open_it() -> Any:
             return await guarded(lambda: connection.cursor(sql, *args), interruption)
 
-        cursor = await road("stream.open", open_it, retry=False)
+        cursor = await road(f"{operation}.open", open_it, retry=False)
+        fetch_name = f"{operation}.fetch"
+        deadline = [first_fetch_timeout]
 
         async def fetch() -> list[asyncpg.Record]:
             rows: list[asyncpg.Record] = await guarded(
@@ -399,7 +418,8 @@ class TransactionSession(Session):
             return rows
 
         async def next_batch() -> list[asyncpg.Record]:
-            rows: list[asyncpg.Record] = await road("stream.fetch", fetch, retry=False)
+            timeout, deadline[0] = deadline[0], USE_DEFAULT
+            rows: list[asyncpg.Record] = await road(fetch_name, fetch, retry=False, timeout=timeout)
             return rows
 
         return next_batch

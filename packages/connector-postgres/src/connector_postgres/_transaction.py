@@ -244,15 +244,19 @@ class Transactions:
             yield handle
 
     @contextlib.asynccontextmanager
-    async def cursor_session(self) -> AsyncIterator[TransactionSession]:
+    async def cursor_session(
+        self, *, isolation: IsolationLevel | None = None, readonly: bool = False
+    ) -> AsyncIterator[TransactionSession]:
         """Where a server-side cursor runs: the task's open block, else a transaction of
-        its own that is not bound to the task (a generator shares its caller's context,
-        and the caller's code between rows is not part of that transaction)."""
+        its own (``isolation``, ``readonly``) that is not bound to the task (a generator
+        shares its caller's context, and the caller's code between rows is not part of
+        that transaction). ``session.owned`` says which: True for a transaction of its own."""
         binding = self._binding()
         if binding is not None:
             yield binding[3]
             return
-        async with self._block(None, False, False, bind=False) as (_, session):
+        async with self._block(isolation, readonly, False, bind=False) as (_, session):
+            session.owned = True
             yield session
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ import importlib.util
 import math
 import os
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, Unpack
@@ -29,6 +30,7 @@ from connector_core import (
     scrub_secrets,
 )
 from connector_http import _pagination
+from connector_http._aiohttp_transport import AiohttpTransport
 from connector_http._auth import (
     OAuth2TokenSource,
     StaticAuth,
@@ -219,6 +221,16 @@ class HttpConnector(BaseConnector[HttpConfig]):
             connector=self.name,
         )
 
+    def _on_aiohttp(self) -> bool:
+        """Whether requests go over aiohttp (HTTP/1.1 without a proxy: decision 0090)
+        rather than httpcore (HTTP/2, a configured or environment proxy)."""
+        cfg = self.config
+        if cfg.http2 or cfg.proxy is not None:
+            return False
+        return not (cfg.trust_env and any(
+            k != "no" for k in urllib.request.getproxies_environment()
+        ))  # fmt: skip
+
     def _build_client(self) -> httpx.AsyncClient:
         cfg = self.config
         proxy = cfg.proxy.get_secret_value() if cfg.proxy is not None else None
@@ -227,17 +239,29 @@ class HttpConnector(BaseConnector[HttpConfig]):
         if keepalive is None:  # as many idle connections as the pool may hold
             keepalive = limits.max_connections
         given = self._transport
-        inner: httpx.AsyncBaseTransport = given or httpx.AsyncHTTPTransport(
-            verify=self._ssl_verify(),
-            http2=cfg.http2,
-            limits=httpx.Limits(
+        inner: httpx.AsyncBaseTransport
+        if given is not None:
+            inner = given
+        elif self._on_aiohttp():
+            inner = AiohttpTransport(
+                ssl_context=httpx.create_ssl_context(
+                    verify=self._ssl_verify(), trust_env=cfg.trust_env
+                ),
                 max_connections=limits.max_connections,
-                max_keepalive_connections=keepalive,
                 keepalive_expiry=limits.keepalive_expiry,
-            ),
-            proxy=proxy,
-            trust_env=cfg.trust_env,
-        )
+            )
+        else:
+            inner = httpx.AsyncHTTPTransport(
+                verify=self._ssl_verify(),
+                http2=cfg.http2,
+                limits=httpx.Limits(
+                    max_connections=limits.max_connections,
+                    max_keepalive_connections=keepalive,
+                    keepalive_expiry=limits.keepalive_expiry,
+                ),
+                proxy=proxy,
+                trust_env=cfg.trust_env,
+            )
         static = self._static
         transport = CredentialTransport(
             inner,

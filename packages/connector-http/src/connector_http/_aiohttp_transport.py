@@ -15,7 +15,9 @@ a read timeout a ``ReadTimeout``, a bad certificate a ``ConnectError`` caused by
 
 from __future__ import annotations
 
+import datetime
 import ssl
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -73,9 +75,13 @@ class _Body(httpx.AsyncByteStream):
     """An aiohttp response body as an httpx stream; closing it before the end closes
     the connection (the rest is never downloaded), at the end returns it to the pool."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, started: float
+    ) -> None:
         self._response = response
         self._request = request
+        self._started = started
+        self.owner: httpx.Response | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -84,6 +90,9 @@ class _Body(httpx.AsyncByteStream):
                 yield chunk
 
     async def aclose(self) -> None:
+        if self.owner is not None:
+            # As httpx's client does (a direct dispatch skips it): sent to read, whole.
+            self.owner.elapsed = datetime.timedelta(seconds=time.perf_counter() - self._started)
         response = self._response
         if response.content.at_eof():
             response.release()
@@ -140,6 +149,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 f"Request URL has an unsupported protocol '{url.scheme}://'.", request=request
             )
         session = self._session or self._open()
+        started = time.perf_counter()
         timeout = request.extensions.get("timeout") or {}
         connect, pool = timeout.get("connect"), timeout.get("pool")
         try:
@@ -165,13 +175,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
-        return httpx.Response(
+        stream = _Body(response, request, started)
+        stream.owner = result = httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request),
+            stream=stream,
             request=request,
             extensions=extensions,
         )
+        return result
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

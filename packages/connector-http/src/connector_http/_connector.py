@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 import math
 import os
 import ssl
@@ -53,6 +54,8 @@ from connector_http._transport import (
     RequestCredential,
     trusted_origins,
 )
+
+_httpx_log = logging.getLogger("httpx")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """Methods retried by default; POST and PATCH only with ``idempotent=True`` or an
@@ -187,6 +190,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
         self._corr_lower = cfg.correlation_id_header.lower()
         self._client: httpx.AsyncClient | None = None
         self._transport = transport
+        # The credential transport over aiohttp, sent to directly (see _dispatch); None
+        # on httpcore or a given transport, where client.send() is used.
+        self._wire: CredentialTransport | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -270,6 +276,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             query=static.query,
             owns_inner=given is None,
         )
+        self._wire = transport if isinstance(inner, AiohttpTransport) else None
         # The credentials are the transport's to add (to trusted origins only): a header
         # of the same name in ``headers`` must not go out to every origin in their place.
         names = {name.lower() for name in static.headers}
@@ -413,7 +420,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         config says so. httpx would read every redirect's body whole, unbounded; here at
         most ``max_error_body_bytes`` of each is read. The credentials of each hop are
         the transport's to decide (only trusted origins get them)."""
-        response = await client.send(request, stream=True)
+        response = await self._dispatch(client, request)
         if not self.config.follow_redirects:
             return response
         hops = 0
@@ -425,7 +432,31 @@ class HttpConnector(BaseConnector[HttpConfig]):
                     f"Exceeded maximum allowed redirects ({client.max_redirects}).",
                     request=next_request,
                 )
-            response = await client.send(next_request, stream=True)
+            response = await self._dispatch(client, next_request)
+        return response
+
+    async def _dispatch(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        """``client.send(request, stream=True)``; on the aiohttp road straight to the
+        transport (decision 0090): the client's auth flow, hooks and stream wrapping cost
+        more than the wire there, and do nothing for the connector (no client auth or
+        hooks; redirects are :meth:`_send_following`'s). What they do that matters is
+        done here: cookies kept, the request logged as httpx logs it, ``elapsed`` (set
+        by the transport's body)."""
+        wire = self._wire
+        if wire is None:
+            return await client.send(request, stream=True)
+        response = await wire.handle_async_request(request)
+        if response.has_redirect_location:
+            # client.send's redirect rules (method, body, headers, cookies of the next
+            # hop), as it sets them when not following; httpx is pinned below 1.
+            response.next_request = client._build_redirect_request(request, response)
+        if "set-cookie" in response.headers:
+            client.cookies.extract_cookies(response)
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"', request.method, request.url,
+                response.http_version, response.status_code, response.reason_phrase,
+            )  # fmt: skip
         return response
 
     def _status_error(

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 CHUNK_SIZE = 64 * 1024
 """Largest chunk handed to httpx per read: what httpcore reads per socket read."""
@@ -38,7 +39,7 @@ def _message(exc: BaseException) -> str:
 
 
 @contextmanager
-def _mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
+def mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
     """aiohttp's exceptions as the httpx exceptions httpcore raises for the same event.
     ``reading``: the response headers are in, so a timeout is a read timeout."""
     try:
@@ -69,6 +70,10 @@ def _mapped(request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
         raise httpx.UnsupportedProtocol(_message(exc), request=request) from exc
     except aiohttp.ClientConnectionError as exc:
         raise httpx.ReadError(_message(exc), request=request) from exc
+    except ValueError as exc:  # aiohttp refusing a header value (CR/LF), as h11 does
+        if reading:
+            raise
+        raise httpx.LocalProtocolError(_message(exc), request=request) from exc
 
 
 class _Body(httpx.AsyncByteStream):
@@ -85,7 +90,7 @@ class _Body(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
-        with _mapped(self._request, reading=True):
+        with mapped(self._request, reading=True):
             while chunk := await content.read(CHUNK_SIZE):
                 yield chunk
 
@@ -148,44 +153,60 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{url.scheme}://'.", request=request
             )
-        session = self._session or self._open()
+        session = self.session()
         started = time.perf_counter()
-        timeout = request.extensions.get("timeout") or {}
-        connect, pool = timeout.get("connect"), timeout.get("pool")
         try:
             body: Any = request.content or None
         except httpx.RequestNotRead:  # a streamed upload: aiohttp sends it chunked
             body = request.stream
             request.headers.pop("transfer-encoding", None)
-        with _mapped(request):
+        with mapped(request):
             response = await session.request(
                 request.method,
-                str(url),
+                yarl.URL(str(url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=body,
                 allow_redirects=False,
                 compress=None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=None if connect is None or pool is None else connect + pool,
-                    sock_connect=connect,
-                    sock_read=timeout.get("read"),
-                ),
+                timeout=client_timeout(request.extensions.get("timeout") or {}),
             )
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
-        stream = _Body(response, request, started)
-        stream.owner = result = httpx.Response(
-            response.status,
-            headers=response.raw_headers,
-            stream=stream,
-            request=request,
-            extensions=extensions,
-        )
-        return result
+        return wrap(response, request, started)
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session, opened on first use."""
+        return self._session or self._open()
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def client_timeout(timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeouts (the request's ``timeout`` extension) as aiohttp's: the pool wait
+    and the connect share aiohttp's ``connect``, ``read`` is per socket read."""
+    connect, pool = timeout.get("connect"), timeout.get("pool")
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=None if connect is None or pool is None else connect + pool,
+        sock_connect=connect,
+        sock_read=timeout.get("read"),
+    )
+
+
+def wrap(
+    response: aiohttp.ClientResponse, request: httpx.Request, started: float
+) -> httpx.Response:
+    """``response`` (headers read, body not) as an httpx response to ``request``."""
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if response.reason:
+        extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+    stream = _Body(response, request, started)
+    stream.owner = result = httpx.Response(
+        response.status,
+        headers=response.raw_headers,
+        stream=stream,
+        request=request,
+        extensions=extensions,
+    )
+    return result

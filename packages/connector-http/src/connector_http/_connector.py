@@ -577,7 +577,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         received = Received(
             status,
             response.reason or "",
-            httpx.Headers(response.raw_headers),
+            response.raw_headers,
             out.method,
             url,
             datetime.timedelta(seconds=time.perf_counter() - started),

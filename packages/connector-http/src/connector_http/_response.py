@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json as _json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -124,7 +124,7 @@ class Received:
     :class:`HttpResponse` reads of an ``httpx.Response``; the rest is built only if
     asked for (the encoding, the links)."""
 
-    __slots__ = ("_view", "elapsed", "headers", "reason_phrase", "request", "status_code")
+    __slots__ = ("_headers", "_raw", "_view", "elapsed", "reason_phrase", "request", "status_code")
 
     http_version = "HTTP/1.1"
 
@@ -132,17 +132,24 @@ class Received:
         self,
         status: int,
         reason: str,
-        headers: httpx.Headers,
+        raw_headers: Sequence[tuple[bytes, bytes]],
         method: str,
         url: httpx.URL,
         elapsed: datetime.timedelta,
     ) -> None:
         self.status_code = status
         self.reason_phrase = reason
-        self.headers = headers
+        self._raw = raw_headers
+        self._headers: httpx.Headers | None = None
         self.request = _SentRequest(method, url)
         self.elapsed = elapsed
         self._view: httpx.Response | None = None
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._headers is None:
+            self._headers = httpx.Headers(list(self._raw))
+        return self._headers
 
     def _as_httpx(self) -> httpx.Response:
         if self._view is None:

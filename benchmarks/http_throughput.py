@@ -1,22 +1,24 @@
-"""HTTP throughput: HttpConnector versus raw httpx (and aiohttp for reference).
+"""HTTP throughput: HttpConnector versus raw aiohttp, raw httpx and the options between.
 
-10,000 GETs of a small JSON body per client at concurrency 50 against one local ASGI
-server in its own process: uvicorn with ``--http httptools --loop uvloop`` (the
-benchmark stops if either is missing rather than measure a slower server). With two or
-more CPUs the server and this client process are pinned to different cores
-(``os.sched_setaffinity``) so they do not compete for one.
+GETs of a small JSON body per client at concurrency 50 against one local ASGI server in
+its own process: uvicorn with ``--http httptools --loop uvloop`` (the benchmark stops if
+either is missing rather than measure a slower server). With two or more CPUs the server
+and this client process are pinned to different cores (``os.sched_setaffinity``).
 
-The connector runs with bearer auth, a (high) rate limit, the retry policy and the
-circuit breaker on; raw httpx sends the same Authorization header with the same pool
-limits. All clients stay open; the work is split into rounds (10 of 1,000 by default)
-run interleaved, the order rotating each round, so drift of the machine hits every
-client alike. For each client it prints the median req/s and the median client CPU time
-per request (``time.process_time``: what the client itself costs, whatever the
-server's speed); the headline is the median of the per-round ratios connector / raw
-(each round's pair ran back to back). A concurrency-1 run follows (2,000 GETs each,
-interleaved) on fresh clients of the same kinds with one-connection pools: latency-bound,
-it shows the per-request overhead without httpcore's pool bookkeeping, which grows with
-the number of pooled connections (httpcore polls every idle connection on every request).
+Clients (decision 0090): raw httpx (httpcore), raw aiohttp, httpx over httpx-aiohttp's
+transport, httpx over connector-http's own aiohttp transport, the connector road around a
+bare aiohttp GET (the floor of a path straight to aiohttp), HttpConnector on httpcore (as
+before 0090) and HttpConnector as it is by default. The connectors run with bearer auth,
+a (high) rate limit, the retry policy and the circuit breaker on; the raw clients send
+the same Authorization header with the same pool limits. All clients stay open; the work
+is split into rounds (10 of 1,000 by default) run interleaved, the order rotating each
+round, so drift of the machine hits every client alike. For each client it prints the
+median req/s, the median client CPU time per request (``time.process_time``) and the
+median of its per-round ratios to raw aiohttp; the headline is HttpConnector / raw
+aiohttp (goal >= 0.9). A concurrency-1 run follows (2,000 GETs each, interleaved) on
+fresh clients with one-connection pools. The load average is printed: the machine is
+shared, quote it with the figures. ``--only NAME ...`` runs some clients (raw aiohttp
+and HttpConnector are needed for the headline).
 
     uv run --no-sync python benchmarks/http_throughput.py [--quick] [--requests N]
 """

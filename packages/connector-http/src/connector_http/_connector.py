@@ -219,6 +219,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         # on httpcore or a given transport, where client.send() is used.
         self._wire: CredentialTransport | None = None
         self._aio: AiohttpTransport | None = None
+        self._direct = False
         self._targets: dict[str, tuple[httpx.URL, str, bool]] = {}
         self._wire_headers: dict[str, tuple[str, str]] = {}
         self._aio_timeout = aiohttp.ClientTimeout()
@@ -308,6 +309,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
         aio = inner if isinstance(inner, AiohttpTransport) else None
         self._wire = transport if aio is not None else None
         self._aio = aio
+        # Not when following redirects: only client.send builds redirect requests.
+        self._direct = aio is not None and not cfg.follow_redirects
         self._targets.clear()
         self._aio_timeout = client_timeout(httpx.Timeout(**cfg.timeouts.model_dump()).as_dict())
         # The credentials are the transport's to add (to trusted origins only): a header
@@ -415,7 +418,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         token = out.user_token
         if source is not None:
             token = await source.token(client)
-        if self._aio is not None and out.direct and not client.cookies.jar:
+        if self._aio is not None and self._direct and out.direct and not client.cookies.jar:
             got = await self._send_direct(client, self._aio, out, token)
             if isinstance(got, tuple):
                 return got
@@ -488,7 +491,10 @@ class HttpConnector(BaseConnector[HttpConfig]):
             hit = self._targets.get(out.url)
             if hit is not None:
                 return hit
-        url = client._merge_url(out.url)  # httpx's base_url joining, exactly
+        url = httpx.URL(out.url)
+        if url.is_relative_url:  # httpx's base_url joining (AsyncClient._merge_url), exactly
+            base = client.base_url
+            url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
         if out.params is not None:
             url = url.copy_merge_params(out.params)
         trusted = origin_of(url) in self._origins
@@ -592,7 +598,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
         done here: cookies kept, the request logged as httpx logs it, ``elapsed`` (set
         by the transport's body)."""
         wire = self._wire
-        if wire is None:
+        if wire is None or self.config.follow_redirects:
+            # Redirect requests are client.send's to build (response.next_request).
             return await client.send(request, stream=True)
         return await self._received(client, await wire.handle_async_request(request))
 
@@ -607,12 +614,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
             raise
 
     def _adopt(self, client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
-        """The next hop's request on a redirect, the cookies kept, the httpx log line."""
+        """The cookies kept, the httpx log line."""
         request = response.request
-        if response.has_redirect_location:
-            # client.send's redirect rules (method, body, headers, cookies of the next
-            # hop), as it sets them when not following; httpx is pinned below 1.
-            response.next_request = client._build_redirect_request(request, response)
         if "set-cookie" in response.headers:
             client.cookies.extract_cookies(response)
         if _httpx_log.isEnabledFor(logging.INFO):

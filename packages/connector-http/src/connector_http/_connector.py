@@ -933,6 +933,18 @@ class HttpConnector(BaseConnector[HttpConfig]):
     # -- introspection ------------------------------------------------------------------
 
     @property
+    def wire(self) -> str:
+        """What carries the requests: ``"aiohttp"`` (the HTTP/1.1 default),
+        ``"httpcore"`` (``http2=True``, a proxy in the config or, with ``trust_env``, in
+        the environment) or ``"transport"`` (``transport=`` was given). Decided at
+        ``connect()``; before it, what ``connect()`` would choose."""
+        if self._transport is not None:
+            return "transport"
+        if self._client is not None:
+            return "aiohttp" if self._aio is not None else "httpcore"
+        return "aiohttp" if self._on_aiohttp() else "httpcore"
+
+    @property
     def token_requests(self) -> int:
         """How many OAuth2 token requests this connector made (0 without OAuth2)."""
         return self._token_source.token_requests if self._token_source else 0

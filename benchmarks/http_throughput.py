@@ -1,22 +1,24 @@
-"""HTTP throughput: HttpConnector versus raw httpx (and aiohttp for reference).
+"""HTTP throughput: HttpConnector versus raw aiohttp, raw httpx and the options between.
 
-10,000 GETs of a small JSON body per client at concurrency 50 against one local ASGI
-server in its own process: uvicorn with ``--http httptools --loop uvloop`` (the
-benchmark stops if either is missing rather than measure a slower server). With two or
-more CPUs the server and this client process are pinned to different cores
-(``os.sched_setaffinity``) so they do not compete for one.
+GETs of a small JSON body per client at concurrency 50 against one local ASGI server in
+its own process: uvicorn with ``--http httptools --loop uvloop`` (the benchmark stops if
+either is missing rather than measure a slower server). With two or more CPUs the server
+and this client process are pinned to different cores (``os.sched_setaffinity``).
 
-The connector runs with bearer auth, a (high) rate limit, the retry policy and the
-circuit breaker on; raw httpx sends the same Authorization header with the same pool
-limits. All clients stay open; the work is split into rounds (10 of 1,000 by default)
-run interleaved, the order rotating each round, so drift of the machine hits every
-client alike. For each client it prints the median req/s and the median client CPU time
-per request (``time.process_time``: what the client itself costs, whatever the
-server's speed); the headline is the median of the per-round ratios connector / raw
-(each round's pair ran back to back). A concurrency-1 run follows (2,000 GETs each,
-interleaved) on fresh clients of the same kinds with one-connection pools: latency-bound,
-it shows the per-request overhead without httpcore's pool bookkeeping, which grows with
-the number of pooled connections (httpcore polls every idle connection on every request).
+Clients (decision 0090): raw httpx (httpcore), raw aiohttp, httpx over httpx-aiohttp's
+transport, httpx over connector-http's own aiohttp transport, the connector road around a
+bare aiohttp GET (the floor of a path straight to aiohttp), HttpConnector on httpcore (as
+before 0090) and HttpConnector as it is by default. The connectors run with bearer auth,
+a (high) rate limit, the retry policy and the circuit breaker on; the raw clients send
+the same Authorization header with the same pool limits. All clients stay open; the work
+is split into rounds (10 of 1,000 by default) run interleaved, the order rotating each
+round, so drift of the machine hits every client alike. For each client it prints the
+median req/s, the median client CPU time per request (``time.process_time``) and the
+median of its per-round ratios to raw aiohttp; the headline is HttpConnector / raw
+aiohttp (goal >= 0.9). A concurrency-1 run follows (2,000 GETs each, interleaved) on
+fresh clients with one-connection pools. The load average is printed: the machine is
+shared, quote it with the figures. ``--only NAME ...`` runs some clients (raw aiohttp
+and HttpConnector are needed for the headline).
 
     uv run --no-sync python benchmarks/http_throughput.py [--quick] [--requests N]
 """
@@ -43,6 +45,7 @@ TOKEN = "bench-token-0123456789"
 HERE = Path(__file__).resolve().parent
 
 One = Callable[[], Awaitable[Any]]
+BASE = "raw aiohttp"
 
 
 # -- the server (uvicorn in a child process) -------------------------------------------------
@@ -159,22 +162,116 @@ async def raw_client(url: str, concurrency: int) -> AsyncIterator[One]:
 
 @contextlib.asynccontextmanager
 async def connector_client(url: str, concurrency: int) -> AsyncIterator[One]:
-    from connector_http import HttpConfig, HttpConnector
+    from connector_http import HttpConnector
 
-    config = HttpConfig(
-        base_url=url,
-        auth={"type": "bearer", "token": TOKEN},
-        rate_limit={"rate": 1_000_000, "burst": 10_000},
-        limits={"max_connections": concurrency, "max_keepalive_connections": concurrency},
-        health_path="/item",
-    )
-    async with HttpConnector(config) as http:
+    async with HttpConnector(connector_config(url, concurrency)) as http:
         assert http.rate_limiter is not None
         assert http.circuit_breaker is not None
         assert http.retry_policy.max_attempts > 1
 
         async def one() -> None:
             (await http.get("/item")).json()
+
+        yield one
+
+
+@contextlib.asynccontextmanager
+async def httpx_over(url: str, transport: Any) -> AsyncIterator[One]:
+    import httpx
+
+    async with httpx.AsyncClient(
+        base_url=url, transport=transport, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+
+        async def one() -> None:
+            response = await client.get("/item")
+            if response.status_code >= 400:
+                raise RuntimeError(response.status_code)
+            response.json()
+
+        yield one
+
+
+@contextlib.asynccontextmanager
+async def httpx_aiohttp_client(url: str, concurrency: int) -> AsyncIterator[One]:
+    """httpx over the httpx-aiohttp package's transport, as it is."""
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx_over(url, AiohttpTransport(limits=limits)) as one:
+        yield one
+
+
+@contextlib.asynccontextmanager
+async def own_transport_client(url: str, concurrency: int) -> AsyncIterator[One]:
+    """httpx over connector-http's own transport (one long-lived aiohttp session)."""
+    import httpx
+
+    from connector_http._aiohttp_transport import AiohttpTransport
+
+    transport = AiohttpTransport(
+        ssl_context=httpx.create_ssl_context(), max_connections=concurrency, keepalive_expiry=600
+    )
+    async with httpx_over(url, transport) as one:
+        yield one
+
+
+def connector_config(url: str, concurrency: int) -> Any:
+    from connector_http import HttpConfig
+
+    return HttpConfig(
+        base_url=url,
+        auth={"type": "bearer", "token": TOKEN},
+        rate_limit={"rate": 1_000_000, "burst": 10_000},
+        limits={"max_connections": concurrency, "max_keepalive_connections": concurrency},
+        health_path="/item",
+    )
+
+
+@contextlib.asynccontextmanager
+async def connector_httpcore_client(url: str, concurrency: int) -> AsyncIterator[One]:
+    """HttpConnector on httpx's own transport (httpcore): the road before decision 0090."""
+    import httpx
+
+    from connector_http import HttpConnector
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with (
+        httpx.AsyncHTTPTransport(limits=limits) as transport,
+        HttpConnector(connector_config(url, concurrency), transport=transport) as http,
+    ):
+
+        async def one() -> None:
+            (await http.get("/item")).json()
+
+        yield one
+
+
+@contextlib.asynccontextmanager
+async def road_aiohttp_client(url: str, concurrency: int) -> AsyncIterator[One]:
+    """The floor of a hot path straight to aiohttp: the connector road (limiter, breaker,
+    timeout, retry, stats) around a bare aiohttp GET, no httpx request or response."""
+    import aiohttp
+
+    from connector_http import HttpConnector
+
+    async with (
+        HttpConnector(connector_config(url, concurrency)) as http,
+        aiohttp.ClientSession(
+            base_url=url,
+            connector=aiohttp.TCPConnector(limit=concurrency),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as session,
+    ):
+
+        async def get() -> Any:
+            async with session.get("/item") as response:
+                response.raise_for_status()
+                return await response.read()
+
+        async def one() -> None:
+            json.loads(await http.run("GET", get, idempotent=True))
 
         yield one
 
@@ -213,31 +310,48 @@ async def interleave(
     return results
 
 
-def report(results: dict[str, list[tuple[float, float]]], ratio_of: tuple[str, str]) -> None:
+def ratio(results: dict[str, list[tuple[float, float]]], mine: str, base: str) -> str:
+    pairs = list(zip(results[mine], results[base], strict=True))
+    paired = statistics.median(m[0] / b[0] for m, b in pairs)
+    cpu_ratio = statistics.median(m[1] / b[1] for m, b in pairs)
+    return f"{paired:.3f} (CPU per request x{cpu_ratio:.2f})"
+
+
+def report(results: dict[str, list[tuple[float, float]]]) -> None:
+    """Medians per client, each client's median of per-round req/s ratios to raw aiohttp,
+    and the headline: HttpConnector / raw aiohttp."""
     for name, values in results.items():
         rate = statistics.median(r for r, _ in values)
         cpu = statistics.median(c for _, c in values)
-        print(f"  {name:<14} median {rate:>9,.0f} req/s   client CPU {cpu * 1e6:>6,.0f} us/req")
-    mine, base = (results[n] for n in ratio_of)
-    paired = statistics.median(m[0] / b[0] for m, b in zip(mine, base, strict=True))
-    cpu_ratio = statistics.median(m[1] / b[1] for m, b in zip(mine, base, strict=True))
+        print(
+            f"  {name:<22} median {rate:>7,.0f} req/s  client CPU {cpu * 1e6:>6,.0f} us/req  "
+            f"/ aiohttp {ratio(results, name, BASE)}"
+        )
+    if "raw httpx" in results:
+        print(f"  HttpConnector / raw httpx: {ratio(results, 'HttpConnector', 'raw httpx')}")
     print(
-        f"  {ratio_of[0]} / {ratio_of[1]}: median of per-round req/s ratios "
-        f"{paired:.3f} (goal >= 0.95); CPU per request x{cpu_ratio:.2f}"
+        f"  headline HttpConnector / {BASE}: {ratio(results, 'HttpConnector', BASE)} (goal >= 0.9)"
     )
 
 
 async def main(args: argparse.Namespace) -> None:
     require_fast_server()
+    load = os.getloadavg()
     split = cpu_split()
     proc, url = start_server(split)
     if split is not None:
         os.sched_setaffinity(0, split[1])
     factories = {
         "raw httpx": raw_client,
+        BASE: aiohttp_client,
+        "httpx+httpx-aiohttp": httpx_aiohttp_client,
+        "httpx+own transport": own_transport_client,
+        "road+bare aiohttp": road_aiohttp_client,
+        "HttpConnector/httpcore": connector_httpcore_client,
         "HttpConnector": connector_client,
-        "aiohttp": aiohttp_client,
     }
+    if args.only:
+        factories = {k: v for k, v in factories.items() if k in args.only}
     block = args.requests // args.rounds
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -273,16 +387,17 @@ async def main(args: argparse.Namespace) -> None:
     print()
     print(
         f"server: uvicorn --http httptools --loop uvloop, own process; {pinned}; "
-        f"client loop: asyncio, Python {sys.version.split()[0]}"
+        f"client loop: asyncio, Python {sys.version.split()[0]}; load average at start "
+        f"{load[0]:.2f}, at end {os.getloadavg()[0]:.2f} (1 min)"
     )
     print(
         f"{block * args.rounds:,} GETs per client at concurrency {args.concurrency}, in "
         f"{args.rounds} interleaved rounds of {block:,}:"
     )
-    report(main_results, ("HttpConnector", "raw httpx"))
+    report(main_results)
     n1 = args.serial // args.rounds * args.rounds
     print(f"{n1:,} GETs per client at concurrency 1, in {args.rounds} interleaved rounds:")
-    report(serial, ("HttpConnector", "raw httpx"))
+    report(serial)
 
 
 if __name__ == "__main__":
@@ -293,6 +408,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--serial", type=int, default=2_000, help="requests at concurrency 1")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        help="the clients to run (names as printed; 'raw aiohttp' and HttpConnector are needed)",
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.requests, arguments.rounds, arguments.warmup, arguments.serial = (

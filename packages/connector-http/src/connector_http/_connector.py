@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import importlib.util
+import logging
 import math
 import os
 import ssl
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, Unpack
 
+import aiohttp
 import httpx
+import yarl
 from pydantic import SecretStr
 
 from connector_core import (
@@ -29,6 +35,13 @@ from connector_core import (
     scrub_secrets,
 )
 from connector_http import _pagination
+from connector_http._aiohttp_transport import (
+    CHUNK_SIZE,
+    AiohttpTransport,
+    client_timeout,
+    mapped,
+    wrap,
+)
 from connector_http._auth import (
     OAuth2TokenSource,
     StaticAuth,
@@ -43,14 +56,24 @@ from connector_http._auth_config import (
 from connector_http._config import VERSION, HttpConfig
 from connector_http._errors import request_id_of, status_error, transport_error
 from connector_http._http_syntax import HEADER_VALUE_RULE, is_header_value
-from connector_http._response import HttpResponse, HttpStreamResponse, read_body, read_capped
+from connector_http._response import (
+    HttpResponse,
+    HttpStreamResponse,
+    Received,
+    read_body,
+    read_capped,
+    too_large,
+)
 from connector_http._transport import (
     CREDENTIAL_EXTENSION,
     CredentialTransport,
     Origin,
     RequestCredential,
+    origin_of,
     trusted_origins,
 )
+
+_httpx_log = logging.getLogger("httpx")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """Methods retried by default; POST and PATCH only with ``idempotent=True`` or an
@@ -93,6 +116,13 @@ class _Outgoing:
     user_token: str | None = None
     stream: bool = False
     accept_error: Callable[[HttpResponse], bool] | None = field(default=None, compare=False)
+
+    @property
+    def direct(self) -> bool:
+        """Whether the direct aiohttp path can send it: no body, not a stream."""
+        return not self.stream and self.json is None and self.data is None and (
+            self.content is None
+        )  # fmt: skip
 
 
 def _credential(token: str | None) -> dict[str, Any] | None:
@@ -185,6 +215,14 @@ class HttpConnector(BaseConnector[HttpConfig]):
         self._corr_lower = cfg.correlation_id_header.lower()
         self._client: httpx.AsyncClient | None = None
         self._transport = transport
+        # The credential transport over aiohttp, sent to directly (see _dispatch); None
+        # on httpcore or a given transport, where client.send() is used.
+        self._wire: CredentialTransport | None = None
+        self._aio: AiohttpTransport | None = None
+        self._direct = False
+        self._targets: dict[str, tuple[httpx.URL, str, bool]] = {}
+        self._wire_headers: dict[str, tuple[str, str]] = {}
+        self._aio_timeout = aiohttp.ClientTimeout()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -219,6 +257,16 @@ class HttpConnector(BaseConnector[HttpConfig]):
             connector=self.name,
         )
 
+    def _on_aiohttp(self) -> bool:
+        """Whether requests go over aiohttp (HTTP/1.1 without a proxy: decision 0090)
+        rather than httpcore (HTTP/2, a configured or environment proxy)."""
+        cfg = self.config
+        if cfg.http2 or cfg.proxy is not None:
+            return False
+        return not (cfg.trust_env and any(
+            k != "no" for k in urllib.request.getproxies_environment()
+        ))  # fmt: skip
+
     def _build_client(self) -> httpx.AsyncClient:
         cfg = self.config
         proxy = cfg.proxy.get_secret_value() if cfg.proxy is not None else None
@@ -227,17 +275,29 @@ class HttpConnector(BaseConnector[HttpConfig]):
         if keepalive is None:  # as many idle connections as the pool may hold
             keepalive = limits.max_connections
         given = self._transport
-        inner: httpx.AsyncBaseTransport = given or httpx.AsyncHTTPTransport(
-            verify=self._ssl_verify(),
-            http2=cfg.http2,
-            limits=httpx.Limits(
+        inner: httpx.AsyncBaseTransport
+        if given is not None:
+            inner = given
+        elif self._on_aiohttp():
+            inner = AiohttpTransport(
+                ssl_context=httpx.create_ssl_context(
+                    verify=self._ssl_verify(), trust_env=cfg.trust_env
+                ),
                 max_connections=limits.max_connections,
-                max_keepalive_connections=keepalive,
                 keepalive_expiry=limits.keepalive_expiry,
-            ),
-            proxy=proxy,
-            trust_env=cfg.trust_env,
-        )
+            )
+        else:
+            inner = httpx.AsyncHTTPTransport(
+                verify=self._ssl_verify(),
+                http2=cfg.http2,
+                limits=httpx.Limits(
+                    max_connections=limits.max_connections,
+                    max_keepalive_connections=keepalive,
+                    keepalive_expiry=limits.keepalive_expiry,
+                ),
+                proxy=proxy,
+                trust_env=cfg.trust_env,
+            )
         static = self._static
         transport = CredentialTransport(
             inner,
@@ -246,12 +306,19 @@ class HttpConnector(BaseConnector[HttpConfig]):
             query=static.query,
             owns_inner=given is None,
         )
+        aio = inner if isinstance(inner, AiohttpTransport) else None
+        self._wire = transport if aio is not None else None
+        self._aio = aio
+        # Not when following redirects: only client.send builds redirect requests.
+        self._direct = aio is not None and not cfg.follow_redirects
+        self._targets.clear()
+        self._aio_timeout = client_timeout(httpx.Timeout(**cfg.timeouts.model_dump()).as_dict())
         # The credentials are the transport's to add (to trusted origins only): a header
         # of the same name in ``headers`` must not go out to every origin in their place.
         names = {name.lower() for name in static.headers}
         headers = {"User-Agent": cfg.user_agent}
         headers.update((k, v) for k, v in cfg.headers.items() if k.lower() not in names)
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             base_url=httpx.URL(cfg.base_url),
             headers=headers,
             timeout=httpx.Timeout(**cfg.timeouts.model_dump()),
@@ -261,6 +328,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
             follow_redirects=False,
             trust_env=cfg.trust_env,
         )
+        # The client's default headers as the direct path sends them (lower name: pair).
+        self._wire_headers = {k.lower(): (k, v) for k, v in client.headers.items()}
+        return client
 
     async def _connect(self) -> None:
         self._client = client = self._build_client()
@@ -337,7 +407,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             extensions=_credential(token),
         )  # fmt: skip
 
-    async def _send(self, out: _Outgoing) -> tuple[httpx.Response, bytes | None]:
+    async def _send(self, out: _Outgoing) -> tuple[httpx.Response | Received, bytes | None]:
         """One attempt: (the response, its body; None with ``out.stream``, the body then
         still to be read). Error statuses raise, unless ``out.accept_error`` accepts them."""
         client = self._client
@@ -348,7 +418,13 @@ class HttpConnector(BaseConnector[HttpConfig]):
         token = out.user_token
         if source is not None:
             token = await source.token(client)
-        response = await self._send_following(client, self._build(client, out, token))
+        if self._aio is not None and self._direct and out.direct and not client.cookies.jar:
+            got = await self._send_direct(client, self._aio, out, token)
+            if isinstance(got, tuple):
+                return got
+            response = await self._follow(client, got)
+        else:
+            response = await self._send_following(client, self._build(client, out, token))
         if response.status_code == 401 and source is not None and token is not None:
             # The token may have been revoked early: refresh once and try again.
             await read_capped(response, cfg.max_error_body_bytes)
@@ -373,7 +449,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         )
         return response, body
 
-    def _view(self, response: httpx.Response, body: bytes) -> HttpResponse:
+    def _view(self, response: httpx.Response | Received, body: bytes) -> HttpResponse:
         return HttpResponse(
             response,
             content=body,
@@ -389,7 +465,11 @@ class HttpConnector(BaseConnector[HttpConfig]):
         config says so. httpx would read every redirect's body whole, unbounded; here at
         most ``max_error_body_bytes`` of each is read. The credentials of each hop are
         the transport's to decide (only trusted origins get them)."""
-        response = await client.send(request, stream=True)
+        return await self._follow(client, await self._dispatch(client, request))
+
+    async def _follow(self, client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+        """The response at the end of ``response``'s redirects (when the config follows
+        them), each redirect's body read to at most ``max_error_body_bytes``."""
         if not self.config.follow_redirects:
             return response
         hops = 0
@@ -401,7 +481,148 @@ class HttpConnector(BaseConnector[HttpConfig]):
                     f"Exceeded maximum allowed redirects ({client.max_redirects}).",
                     request=next_request,
                 )
-            response = await client.send(next_request, stream=True)
+            response = await self._dispatch(client, next_request)
+        return response
+
+    def _target(self, client: httpx.AsyncClient, out: _Outgoing) -> tuple[httpx.URL, str, bool]:
+        """(the URL as httpx would merge it, the URL sent with the query credential when
+        trusted, whether its origin is trusted): cached for a path without params."""
+        if out.params is None:
+            hit = self._targets.get(out.url)
+            if hit is not None:
+                return hit
+        url = httpx.URL(out.url)
+        if url.is_relative_url:  # httpx's base_url joining (AsyncClient._merge_url), exactly
+            base = client.base_url
+            url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+        if out.params is not None:
+            url = url.copy_merge_params(out.params)
+        trusted = origin_of(url) in self._origins
+        query = self._static.query
+        wire = str(url.copy_merge_params({query[0]: query[1]}) if trusted and query else url)
+        target = (url, wire, trusted)
+        if out.params is None and len(self._targets) < 256:
+            self._targets[out.url] = target
+        return target
+
+    async def _send_direct(
+        self,
+        client: httpx.AsyncClient,
+        aio: AiohttpTransport,
+        out: _Outgoing,
+        token: str | None,
+    ) -> tuple[Received, bytes] | httpx.Response:
+        """A body-less request straight to aiohttp, without an httpx request or response
+        (decision 0090): the same URL, headers and credentials as the httpx road (only
+        to trusted origins), its timeouts, and its errors (mapped as the transport maps
+        them). A 2xx with an identity body is read here, within ``max_response_bytes``;
+        anything else (a redirect, an error status, a compressed body, a cookie) comes
+        back as an ``httpx.Response`` for the general road to handle."""
+        cfg = self.config
+        url, wire, trusted = self._target(client, out)
+        headers = dict(self._wire_headers)
+        for name, value in out.headers.items():
+            headers[name.lower()] = (name, value)
+        if trusted:
+            for name, value in self._static.headers.items():
+                headers.setdefault(name.lower(), (name, value))
+            if token is not None:
+                headers["authorization"] = ("Authorization", "Bearer " + token)
+        timeout = self._aio_timeout
+        if out.timeout is not httpx.USE_CLIENT_DEFAULT:
+            timeout = client_timeout(out.timeout.as_dict())
+        started = time.perf_counter()
+        try:
+            response = await aio.session().request(
+                out.method,
+                yarl.URL(wire, encoded=True),
+                headers=list(headers.values()),
+                allow_redirects=False,
+                timeout=timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            with mapped(self._build(client, out, token)):
+                raise exc from None
+        status = response.status
+        encoding = response.headers.get("Content-Encoding")
+        if (
+            status >= 300
+            or status < 200
+            or (encoding is not None and encoding.strip().lower() != "identity")
+            or "Set-Cookie" in response.headers
+        ):
+            got = wrap(response, self._build(client, out, token), started)
+            return await self._received(client, got)
+        limit = cfg.max_response_bytes
+        content = response.content
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := await content.read(CHUNK_SIZE):
+                size += len(chunk)
+                if size > limit:
+                    response.close()  # the rest is never downloaded
+                    raise too_large(
+                        out.method, url, status, limit,
+                        connector=self.name, masked_params=self._masked,
+                    )  # fmt: skip
+                chunks.append(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            response.close()
+            with mapped(self._build(client, out, token), reading=True):
+                raise exc from None
+        except BaseException:  # too large, cancelled: the connection is not reusable
+            response.close()
+            raise
+        response.release()
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "HTTP/1.1 %d %s"', out.method, url, status, response.reason
+            )
+        received = Received(
+            status,
+            response.reason or "",
+            response.raw_headers,
+            out.method,
+            url,
+            datetime.timedelta(seconds=time.perf_counter() - started),
+        )
+        return received, body
+
+    async def _dispatch(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        """``client.send(request, stream=True)``; on the aiohttp road straight to the
+        transport (decision 0090): the client's auth flow, hooks and stream wrapping cost
+        more than the wire there, and do nothing for the connector (no client auth or
+        hooks; redirects are :meth:`_send_following`'s). What they do that matters is
+        done here: cookies kept, the request logged as httpx logs it, ``elapsed`` (set
+        by the transport's body)."""
+        wire = self._wire
+        if wire is None or self.config.follow_redirects:
+            # Redirect requests are client.send's to build (response.next_request).
+            return await client.send(request, stream=True)
+        return await self._received(client, await wire.handle_async_request(request))
+
+    async def _received(
+        self, client: httpx.AsyncClient, response: httpx.Response
+    ) -> httpx.Response:
+        """What client.send does with a response from its transport (see _dispatch)."""
+        try:
+            return self._adopt(client, response)
+        except BaseException:
+            await response.aclose()
+            raise
+
+    def _adopt(self, client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+        """The cookies kept, the httpx log line."""
+        request = response.request
+        if "set-cookie" in response.headers:
+            client.cookies.extract_cookies(response)
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"', request.method, request.url,
+                response.http_version, response.status_code, response.reason_phrase,
+            )  # fmt: skip
         return response
 
     def _status_error(
@@ -581,7 +802,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
             expired = True
         if expired:  # raised after the block: nothing chained
             raise too_late()
-        response: httpx.Response = sent[0]
+        response = sent[0]
+        assert isinstance(response, httpx.Response)  # streams never take the direct path
         try:
             yield HttpStreamResponse(
                 response,
@@ -709,6 +931,18 @@ class HttpConnector(BaseConnector[HttpConfig]):
         )  # fmt: skip
 
     # -- introspection ------------------------------------------------------------------
+
+    @property
+    def wire(self) -> str:
+        """What carries the requests: ``"aiohttp"`` (the HTTP/1.1 default),
+        ``"httpcore"`` (``http2=True``, a proxy in the config or, with ``trust_env``, in
+        the environment) or ``"transport"`` (``transport=`` was given). Decided at
+        ``connect()``; before it, what ``connect()`` would choose."""
+        if self._transport is not None:
+            return "transport"
+        if self._client is not None:
+            return "aiohttp" if self._aio is not None else "httpcore"
+        return "aiohttp" if self._on_aiohttp() else "httpcore"
 
     @property
     def token_requests(self) -> int:

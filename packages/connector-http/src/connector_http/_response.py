@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json as _json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -81,20 +82,87 @@ async def read_body(
     body, more = await read_capped(response, limit, partial=False)
     if more:
         request = response.request
-        url = redact(request.url, masked_params)
-        raise ResponseTooLargeError(
-            f"{request.method} {url}: the response body is larger than max_response_bytes "
-            f"({limit:,} bytes, decoded); reading stopped there. Page it, read it with "
-            "stream(), or raise max_response_bytes",
-            connector=connector,
-            details={
-                "limit": limit,
-                "status": response.status_code,
-                "method": request.method,
-                "url": url,
-            },
-        )
+        raise too_large(
+            request.method, request.url, response.status_code, limit,
+            connector=connector, masked_params=masked_params,
+        )  # fmt: skip
     return body
+
+
+def too_large(
+    method: str,
+    url: httpx.URL,
+    status: int,
+    limit: int,
+    *,
+    connector: str,
+    masked_params: Iterable[str],
+) -> ResponseTooLargeError:
+    """The error for a body beyond ``max_response_bytes``."""
+    shown = redact(url, masked_params)
+    return ResponseTooLargeError(
+        f"{method} {shown}: the response body is larger than max_response_bytes "
+        f"({limit:,} bytes, decoded); reading stopped there. Page it, read it with "
+        "stream(), or raise max_response_bytes",
+        connector=connector,
+        details={"limit": limit, "status": status, "method": method, "url": shown},
+    )
+
+
+class _SentRequest:
+    """What :class:`Received` says of its request (httpx.Request's ``method``, ``url``)."""
+
+    __slots__ = ("method", "url")
+
+    def __init__(self, method: str, url: httpx.URL) -> None:
+        self.method = method
+        self.url = url
+
+
+class Received:
+    """A successful response read straight from aiohttp (decision 0090), with what
+    :class:`HttpResponse` reads of an ``httpx.Response``; the rest is built only if
+    asked for (the encoding, the links)."""
+
+    __slots__ = ("_headers", "_raw", "_view", "elapsed", "reason_phrase", "request", "status_code")
+
+    http_version = "HTTP/1.1"
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        raw_headers: Sequence[tuple[bytes, bytes]],
+        method: str,
+        url: httpx.URL,
+        elapsed: datetime.timedelta,
+    ) -> None:
+        self.status_code = status
+        self.reason_phrase = reason
+        self._raw = raw_headers
+        self._headers: httpx.Headers | None = None
+        self.request = _SentRequest(method, url)
+        self.elapsed = elapsed
+        self._view: httpx.Response | None = None
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._headers is None:
+            self._headers = httpx.Headers(list(self._raw))
+        return self._headers
+
+    def _as_httpx(self) -> httpx.Response:
+        if self._view is None:
+            self._view = httpx.Response(self.status_code, headers=self.headers)
+        return self._view
+
+    @property
+    def encoding(self) -> str | None:
+        return self._as_httpx().encoding
+
+    @property
+    def links(self) -> dict[str | None, dict[str, str]]:
+        return self._as_httpx().links
 
 
 class HttpResponse:
@@ -110,7 +178,7 @@ class HttpResponse:
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: httpx.Response | Received,
         *,
         content: bytes | None = None,
         connector: str = "http",
@@ -119,7 +187,10 @@ class HttpResponse:
     ) -> None:
         self._response = response
         # The connector reads bodies itself (within max_response_bytes) and passes them.
-        self._content = response.content if content is None else content
+        if content is None:
+            assert isinstance(response, httpx.Response)  # a Received always comes with it
+            content = response.content
+        self._content = content
         self._request_id_headers = request_id_headers
         self._masked = masked_params
         self.connector = connector

@@ -16,6 +16,7 @@ a read timeout a ``ReadTimeout``, a bad certificate a ``ConnectError`` caused by
 from __future__ import annotations
 
 import datetime
+import io
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,8 @@ from typing import Any
 import aiohttp
 import httpx
 import yarl
+
+_LARGE_BODY = 2**20  # aiohttp.payload.TOO_LARGE_BYTES_BODY
 
 CHUNK_SIZE = 64 * 1024
 """Largest chunk handed to httpx per read: what httpcore reads per socket read."""
@@ -157,6 +160,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         try:
             body: Any = request.content or None
+            if body is not None and len(body) > _LARGE_BODY:
+                # aiohttp warns (an error under -W error) that writing a large bytes body
+                # at once may block the loop; a BytesIO is written in chunks.
+                body = io.BytesIO(body)
         except httpx.RequestNotRead:  # a streamed upload: aiohttp sends it chunked
             body = request.stream
             request.headers.pop("transfer-encoding", None)

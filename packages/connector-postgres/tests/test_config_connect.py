@@ -249,7 +249,11 @@ def _build(server: dict[str, Any], fields: dict[str, Any], via_url: bool) -> Pos
         f"/{quote(str(database), safe='', errors='surrogatepass')}" if database is not None else ""
     )
     query = urlencode(
-        {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in fields.items()},
+        {
+            # A URL carries text: bytes inside a map or list travel as their repr.
+            k: json.dumps(v, default=repr) if isinstance(v, (dict, list)) else str(v)
+            for k, v in fields.items()
+        },
         errors="surrogatepass",
     )
     url = f"postgresql://{auth}{'@' if auth else ''}{server['host']}:{server['port']}{path}"

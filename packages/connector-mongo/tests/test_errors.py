@@ -32,7 +32,7 @@ def failure(code: int, message: str = "refused", **extra: object) -> errors.Oper
     [
         (errors.ServerSelectionTimeoutError("no servers"), ConnectionFailedError, True),
         (errors.AutoReconnect("connection closed"), ConnectionFailedError, True),
-        (errors.NetworkTimeout("timed out"), ConnectorTimeoutError, True),
+        (errors.NetworkTimeout("timed out"), ConnectorTimeoutError, False),  # final (0097)
         (errors.WaitQueueTimeoutError("pool"), ConnectorTimeoutError, True),
         (errors.NotPrimaryError("not primary"), ServiceUnavailableError, True),
         (failure(18, "Authentication failed."), AuthenticationError, False),

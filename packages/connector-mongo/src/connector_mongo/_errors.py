@@ -124,10 +124,13 @@ def _from_pymongo(exc: mongo_errors.PyMongoError) -> ConnectorError:
             connector=NAME,
         )
     if isinstance(exc, mongo_errors.NetworkTimeout):
-        # A socket timed out (socket_timeout, connect_timeout or the operation's own
-        # deadline): a timeout, not a lost connection (decision 0048).
+        # A socket timed out: a timeout, not a lost connection (decision 0048). Final,
+        # like PostgreSQL's command_timeout: the configured socket_timeout is the caller's
+        # budget for an answer, and resending would multiply it (decision 0097).
         return ConnectorTimeoutError(
-            f"the server did not answer in time ({_first_line(exc)})", connector=NAME
+            f"the server did not answer within socket_timeout ({_first_line(exc)})",
+            connector=NAME,
+            transient=False,
         )
     if isinstance(exc, mongo_errors.WaitQueueTimeoutError):
         return ConnectorTimeoutError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -469,3 +470,27 @@ def test_a_malformed_url_is_refused_without_its_chain() -> None:
         ScriptedConfig.from_url(f"scripted://u:{SECRET}@h:notaport/db")
     assert info.value.__context__ is None
     assert info.value.__cause__ is None
+
+
+def test_shared_field_checks_refuse_without_echoing_the_value(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from connector_core import check_local_file, check_secret_text, config_error
+
+    for bad, reason in [("", "empty"), ("pw\x00x", "NUL"), ("pw\udc80", "UTF-8")]:
+        with pytest.raises(ValueError, match=reason) as refused:
+            check_secret_text(SecretStr(bad))
+        assert bad not in str(refused.value) or not bad
+    assert check_secret_text(None) is None
+    missing = tmp_path / "missing-ca-4f2.pem"
+    with pytest.raises(ValueError, match="file not found") as refused:
+        check_local_file(missing)
+    assert "missing-ca-4f2" not in str(refused.value)
+    with pytest.raises(ValueError, match="not a usable path"):
+        check_local_file(Path("x" * 5000))
+    present = tmp_path / "ca.pem"
+    present.write_text("x")
+    assert check_local_file(present) == present
+    error = config_error("MyConfig", [("a", "must be set"), ("b.c", "too big")])
+    assert error.fields == ("a", "b.c")
+    assert str(error).startswith("invalid MyConfig: 2 bad fields: a: must be set; b.c: too big")

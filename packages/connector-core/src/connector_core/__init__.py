@@ -15,6 +15,9 @@ from connector_core._config import (
     RateLimitSettings,
     RetrySettings,
     SettingsModel,
+    check_local_file,
+    check_secret_text,
+    config_error,
 )
 from connector_core._defaults import USE_DEFAULT, UseDefault
 from connector_core._driver_logs import DriverLogScrubber
@@ -134,6 +137,9 @@ __all__ = [
     "WriteResult",
     "__version__",
     "available_schemes",
+    "check_local_file",
+    "check_secret_text",
+    "config_error",
     "connector_class",
     "from_url",
     "redact_url",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextvars
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -132,13 +133,63 @@ def _message_without_input(error: ErrorDetails) -> str:
 def config_error_from_validation(exc: ValidationError, title: str) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` naming every bad
     field, with pydantic's messages but never the input values."""
-    errors = [
-        FieldError(_field_path(e["loc"]), _message_without_input(e))
-        for e in exc.errors(include_url=False)
-    ]
+    return config_error(
+        title,
+        [(_field_path(e["loc"]), _message_without_input(e)) for e in exc.errors(include_url=False)],
+    )
+
+
+def config_error(title: str, problems: Iterable[tuple[str, str]]) -> ConfigError:
+    """A :class:`ConfigError` naming every bad field: ``problems`` are (field, message)
+    pairs whose messages quote no input value. For a config's cross-field checks::
+
+        @model_validator(mode="after")
+        def _settings_agree(self) -> MyConfig:
+            if problems := self._disagreements():
+                raise config_error(type(self).__name__, problems)
+            return self
+    """
+    errors = [FieldError(field, message) for field, message in problems]
     listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
     noun = "field" if len(errors) == 1 else "fields"
     return ConfigError(f"invalid {title}: {len(errors)} bad {noun}: {listing}", errors=errors)
+
+
+def check_secret_text(value: SecretStr | None) -> SecretStr | None:
+    """A field validator's body for a secret that travels in a login (a password, a key's
+    passphrase): not empty, no NUL, valid UTF-8. The reasons never quote the secret."""
+    if value is not None:
+        secret = value.get_secret_value()
+        if not secret:
+            raise ValueError("must not be empty")
+        if "\x00" in secret:
+            raise ValueError("must not contain NUL characters")
+        try:
+            secret.encode()
+        except UnicodeEncodeError:
+            raise ValueError("must be valid UTF-8 text (no lone surrogates)") from None
+    return value
+
+
+def check_local_file(value: Path | None) -> Path | None:
+    """A field validator's body for a file the driver reads at connect (a CA, a client
+    certificate or key): refused at construction, where a missing file would otherwise look
+    like an unreachable server at connect (and be retried). The reasons never echo the
+    path."""
+    if value is None:
+        return value
+    problem = None
+    try:
+        found = value.is_file()
+    except (OSError, ValueError) as exc:  # too long, a NUL, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+        problem = f"not a usable path ({reason or type(exc).__name__})"
+    else:
+        if not found:
+            problem = "file not found (or not a regular file)"
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class ConnectorConfig(BaseModel):

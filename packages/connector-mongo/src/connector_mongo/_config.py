@@ -11,7 +11,15 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from connector_core import MAX_TIMEOUT, ConfigError, ConnectorConfig, FieldError
+from connector_core import (
+    MAX_TIMEOUT,
+    ConfigError,
+    ConnectorConfig,
+    FieldError,
+    check_local_file,
+    check_secret_text,
+    config_error,
+)
 from connector_mongo._names import check_database_name
 from connector_mongo._values import TYPE_REGISTRY
 
@@ -350,47 +358,17 @@ class MongoConfig(ConnectorConfig):
     @field_validator("password", "tls_certificate_key_file_password")
     @classmethod
     def _secret_is_text(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            secret = value.get_secret_value()
-            if not secret:
-                raise ValueError("must not be empty")
-            if "\x00" in secret:
-                raise ValueError("must not contain NUL characters")
-            try:
-                secret.encode()
-            except UnicodeEncodeError:
-                raise ValueError("must be valid UTF-8 text (no lone surrogates)") from None
-        return value
+        return check_secret_text(value)
 
     @field_validator("tls_ca_file", "tls_certificate_key_file")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
-        # Caught here rather than at connect, where a missing file would look like an
-        # unreachable server (and be retried). The reasons never echo the path.
-        if value is None:
-            return value
-        problem = None
-        try:
-            found = value.is_file()
-        except (OSError, ValueError) as exc:  # too long, a NUL, ...
-            problem = f"not a usable path ({_os_reason(exc)})"
-        else:
-            if not found:
-                problem = "file not found (or not a regular file)"
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+        return check_local_file(value)
 
     @model_validator(mode="after")
     def _settings_agree(self) -> MongoConfig:
-        errors = [FieldError(field, message) for field, message in self._disagreements()]
-        if errors:
-            noun = "field" if len(errors) == 1 else "fields"
-            listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            raise ConfigError(
-                f"invalid {type(self).__name__}: {len(errors)} bad {noun}: {listing}",
-                errors=errors,
-            )
+        if problems := self._disagreements():
+            raise config_error(type(self).__name__, problems)
         return self
 
     def _disagreements(self) -> list[tuple[str, str]]:
@@ -530,12 +508,6 @@ def _importable(module: str) -> bool:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return type(exc).__name__
 
 
 def _seconds_from_ms(value: str) -> Any:

@@ -11,7 +11,14 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from connector_core import MAX_TIMEOUT, ConfigError, ConnectorConfig, FieldError
+from connector_core import (
+    MAX_TIMEOUT,
+    ConfigError,
+    ConnectorConfig,
+    FieldError,
+    check_local_file,
+    config_error,
+)
 from connector_postgres._identifiers import quote_ident
 
 _MASK = "***"
@@ -314,12 +321,8 @@ class PostgresConfig(ConnectorConfig):
             )
             # Only these can grow that large (names are at most 63 bytes each).
             fields = [f for f in ("search_path", "server_settings") if getattr(self, f)]
-            errors = [FieldError(f, message) for f in fields or ["server_settings"]]
-            noun = "field" if len(errors) == 1 else "fields"
-            listing = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            raise ConfigError(
-                f"invalid {type(self).__name__}: {len(errors)} bad {noun}: {listing}",
-                errors=errors,
+            raise config_error(
+                type(self).__name__, [(f, message) for f in fields or ["server_settings"]]
             )
         return self
 
@@ -334,22 +337,12 @@ class PostgresConfig(ConnectorConfig):
     @field_validator("sslrootcert", "sslcert", "sslkey")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
-        # Caught here rather than at connect, where a missing file would look like an
-        # unreachable server (and be retried). The reasons never echo the path.
-        if value is None:
-            return value
-        problem = None
-        try:
-            str(value).encode()  # it travels in a UTF-8 DSN under sslmode=prefer
-            found = value.is_file()
-        except (OSError, ValueError) as exc:  # too long, a NUL, not text, ...
-            problem = f"not a usable path ({_os_reason(exc)})"
-        else:
-            if not found:
-                problem = "file not found (or not a regular file)"
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+        if value is not None:
+            try:
+                str(value).encode()  # it travels in a UTF-8 DSN under sslmode=prefer
+            except UnicodeEncodeError:
+                raise ValueError("not a usable path (UnicodeEncodeError)") from None
+        return check_local_file(value)
 
     @field_validator("sslrootcert")
     @classmethod

@@ -180,3 +180,37 @@ def test_an_install_argument_must_be_one_of_our_packages() -> None:
         _distribution("connector-postgres")  # from an index: not where the packages are
     assert _distribution("./packages/adapters[chatwoot]") == "connector-adapters"
     assert _distribution("dist/connector_http-0.1.0-py3-none-any.whl") == "connector-http"
+
+
+def _needs(name: str, extras: set[str]) -> set[str]:
+    """The sibling distributions ``name[extras]`` needs at run time, itself included."""
+    project = tomllib.loads((BY_NAME[name].folder / "pyproject.toml").read_text())["project"]
+    requirements = list(project.get("dependencies", []))
+    for extra in extras:
+        requirements += project["optional-dependencies"][extra]
+    needed = {name}
+    for requirement in requirements:
+        sibling = re.match(r"(connector-[a-z-]+)(?:\[([^\]]*)\])?", requirement)
+        if sibling:
+            needed |= _needs(
+                sibling.group(1), set(filter(None, (sibling.group(2) or "").split(",")))
+            )
+    return needed
+
+
+@pytest.mark.parametrize(
+    "package", sorted(BY_NAME.values(), key=lambda p: p.name), ids=lambda p: p.name
+)
+def test_each_package_readme_says_how_to_install_it_from_the_repository(package: Package) -> None:
+    readme = (package.folder / "README.md").read_text()
+    note = re.search(r"^Not on a package index yet: .*?`(pip install [^`]+)`", readme, re.M)
+    assert note, f"{package.folder.name}/README.md: no install-from-the-repository note"
+    args = shlex.split(note.group(1))[2:]
+    named = {_distribution(arg) for arg in args}
+    assert package.name in named
+    needed = set()
+    for arg in args:
+        extras = re.search(r"\[([^\]]*)\]$", arg)
+        needed |= _needs(_distribution(arg), set(extras.group(1).split(",")) if extras else set())
+    assert needed <= named, f"{note.group(1)!r} leaves out {sorted(needed - named)}"
+    assert "../../README.md#install" in readme

@@ -54,9 +54,9 @@ def test_the_vendored_contracts_are_the_shared_ones() -> None:
     shared = _shared_contracts()
     if not shared.is_dir():
         pytest.skip(
-            f"{shared} is absent: it is not part of the repository (a plain clone has none), "
-            "so this comparison skips, in CI as elsewhere; the adapter tests use the vendored "
-            "copies in contracts/ either way"
+            f"{shared} is absent: that folder is not part of the repository (a plain clone has "
+            "none), so the comparison skips wherever it is missing, CI included; the adapter "
+            "tests use the vendored copies in contracts/ either way"
         )
     problems = differences(VENDORED, shared)
     assert not problems, "copy the changed files from shared/contracts:\n" + "\n".join(problems)

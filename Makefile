@@ -59,3 +59,8 @@ bench: sync services ## Run every benchmark in benchmarks/ (connector versus raw
 .PHONY: build
 build: sync ## Build every package without workspace sources
 	$(UV) build --all-packages --no-sources --out-dir dist
+
+.PHONY: docs
+docs: sync ## The API reference from the docstrings, into site/ (strict: a broken reference fails)
+	$(UV) run --no-sync mkdocs build --strict
+	@echo "open site/index.html"

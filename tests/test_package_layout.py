@@ -75,3 +75,22 @@ def test_dependency_rule(package: Path) -> None:
         assert not {m for m in imported if m.startswith("connector_")} - {"connector_core"}
     if name in CONNECTORS:
         assert not (imported & CONNECTORS) - {name}, "a connector imports another connector"
+
+
+REPOSITORY = "https://github.com/connectors-dev/connectors"  # to be confirmed: decision 0117
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_licence_and_project_urls(package: Path) -> None:
+    project = _project(package)
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"], "the distribution ships the LICENSE"
+    licence = package / "LICENSE"
+    assert licence.read_bytes() == (ROOT / "LICENSE").read_bytes(), f"{licence} is the root's"
+    assert project["urls"] == {
+        "Homepage": REPOSITORY,
+        "Documentation": f"{REPOSITORY}/tree/main/packages/{package.name}#readme",
+        "Repository": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+        "Changelog": f"{REPOSITORY}/blob/main/packages/{package.name}/CHANGELOG.md",
+    }

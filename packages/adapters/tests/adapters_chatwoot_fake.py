@@ -65,7 +65,8 @@ UNDOCUMENTED_STATUSES = frozenset({401, 429})
 
 
 def contract_path(repo_root: Path) -> Path:
-    return repo_root.parent / "shared" / "contracts" / "chatwoot" / "application_swagger.json"
+    """The vendored copy in the repository (contracts/README.md says where it comes from)."""
+    return repo_root / "contracts" / "chatwoot" / "application_swagger.json"
 
 
 class _Req:
@@ -107,7 +108,7 @@ class ChatwootContract:
         if not path.is_file():
             raise FileNotFoundError(
                 f"Chatwoot's OpenAPI document is missing at {path}: the contract tests need "
-                "../shared/contracts/chatwoot/application_swagger.json beside the repository"
+                "contracts/chatwoot/application_swagger.json, vendored in the repository"
             )
         self.path = path
         self.document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

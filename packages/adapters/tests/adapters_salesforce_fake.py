@@ -1,7 +1,7 @@
 """A fake Salesforce held to Salesforce's own Postman collection.
 
 Every request is matched against the request definitions in
-``../shared/contracts/salesforce/postman/`` (method, path pattern, required headers,
+``contracts/salesforce/postman/`` (vendored) (method, path pattern, required headers,
 query parameters, body shape) plus the few requests the contract's README documents and
 the 2021 collection lacks (client credentials token grant, ``nextRecordsUrl`` batches,
 upsert by external id). Anything else is recorded in ``violations`` and answered 400;
@@ -57,7 +57,8 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def contract_dir(repo_root: Path) -> Path:
-    return repo_root.parent / "shared" / "contracts" / "salesforce" / "postman"
+    """The vendored copy in the repository (contracts/README.md says where it comes from)."""
+    return repo_root / "contracts" / "salesforce" / "postman"
 
 
 def make_key_pair() -> tuple[str, str]:
@@ -172,7 +173,7 @@ class SalesforceContract:
         if not directory.is_dir():
             raise FileNotFoundError(
                 f"Salesforce's Postman collection is missing at {directory}: the contract "
-                "tests need ../shared/contracts/salesforce/postman beside the repository"
+                "tests need contracts/salesforce/postman, vendored in the repository"
             )
         self.directory = directory
         self.requests: list[ContractRequest] = []

@@ -30,12 +30,12 @@ from connector_testing import unique_name
 
 @pytest.fixture(scope="session")
 def chatwoot_contract() -> ChatwootContract:
-    """Chatwoot's OpenAPI document from ../shared/contracts (a missing file fails loudly)."""
+    """Chatwoot's OpenAPI document, vendored in contracts/ (a missing file fails loudly)."""
     path = contract_path(REPO_ROOT)
     if not path.is_file():
         pytest.fail(
             f"Chatwoot's OpenAPI document is missing: expected {path} "
-            "(shared/contracts must sit beside the repository checkout)",
+            "(vendored in the repository: see contracts/README.md)",
             pytrace=False,
         )
     return ChatwootContract(path)
@@ -80,12 +80,12 @@ async def table(pg: PostgresConnector) -> str:
 
 @pytest.fixture(scope="session")
 def salesforce_contract() -> SalesforceContract:
-    """Salesforce's Postman collection from ../shared/contracts (missing: a failure)."""
+    """Salesforce's Postman collection, vendored in contracts/ (missing: a failure)."""
     path = contract_dir(REPO_ROOT)
     if not path.is_dir():
         pytest.fail(
             f"Salesforce's Postman collection is missing: expected {path} "
-            "(shared/contracts must sit beside the repository checkout)",
+            "(vendored in the repository: see contracts/README.md)",
             pytrace=False,
         )
     return SalesforceContract(path)

@@ -29,7 +29,7 @@ def test_the_contract_is_salesforces_collection(salesforce_contract: SalesforceC
 
 
 def test_a_missing_collection_fails_loudly() -> None:
-    with pytest.raises(FileNotFoundError, match="shared/contracts/salesforce"):
+    with pytest.raises(FileNotFoundError, match="contracts/salesforce/postman, vendored"):
         SalesforceContract(contract_dir(REPO_ROOT) / "absent")
 
 

@@ -4,6 +4,7 @@ step of :meth:`BaseConnector.run`: timeout, error translation, stats."""
 
 from __future__ import annotations
 
+import errno
 import os
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -129,9 +130,9 @@ class FileConnector(BaseConnector[FileConfig]):
             if plan.glob:
                 return expand_glob(root, plan.pattern)
             real = resolve_inside(root, plan.pattern)
-            if not real.is_file():
-                os.stat(real)  # FileNotFoundError (or the root is gone)
-                raise IsADirectoryError(21, "not a regular file", plan.pattern)
+            os.stat(real)  # FileNotFoundError (or the root is gone)
+            if real.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "a directory, not a file", plan.pattern)
             return [(plan.pattern, real)]
 
         return await self.run("read", aiofiles.os.wrap(find), idempotent=True)
@@ -285,10 +286,7 @@ class FileConnector(BaseConnector[FileConfig]):
         batch = list(records)
         fmt, gzipped = plan.file_format(plan.pattern)
         real = resolve_inside(self.root, plan.pattern)
-        await self.run(
-            "write",
-            aiofiles.os.wrap(lambda: real.parent.mkdir(parents=True, exist_ok=True)),
-        )
+        await self.run("write", aiofiles.os.wrap(lambda: _make_parents(self.root, real)))
         errors: list[RecordError] = []
         if chosen == "append" and fmt is not FileFormat.JSON:
             await self._append(plan, real, fmt, gzipped, batch, errors)
@@ -317,8 +315,10 @@ class FileConnector(BaseConnector[FileConfig]):
         if not size:
             return None
         reader = self._raw_reader(plan, limit=1)
-        async for _ in reader:
-            break
+        try:
+            await anext(reader, None)
+        finally:
+            await reader.aclose()
         return [f.name for f in reader.fields] or None
 
     def _raw_reader(self, plan: StreamPlan, *, limit: int | None = None) -> FileReader:
@@ -437,3 +437,12 @@ class FileConnector(BaseConnector[FileConfig]):
         )
 
 
+
+
+def _make_parents(root: Path, target: Path) -> None:
+    """Create the directories above ``target`` under ``root``, never ``root`` itself (a
+    root that is gone may be an unmounted share: writing there would fill the disk
+    underneath)."""
+    if not root.is_dir():
+        os.stat(root / ".")  # FileNotFoundError: the root is not there
+    target.parent.mkdir(parents=True, exist_ok=True)

@@ -203,7 +203,7 @@ class FileReader(AsyncIterator[Record]):
         self._moved = True
         self._given += 1
         if self._limit is not None and self._given >= self._limit:
-            self._done = True
+            await self.aclose()  # the open file is closed now, not when collected
         return record
 
     def _issues_before(self, index: int) -> None:
@@ -410,7 +410,7 @@ class FileReader(AsyncIterator[Record]):
     async def aclose(self) -> None:
         """Stop reading; the open file is closed."""
         self._done = True
-        pages, self._pages = self._pages, None
+        pages = self._pages
         if pages is not None and hasattr(pages, "aclose"):
             await pages.aclose()
 

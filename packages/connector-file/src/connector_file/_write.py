@@ -245,7 +245,6 @@ async def append_file(
     turns). ``start(new)`` gives what goes first (a header for a new file, a line break
     when the file's last line is unterminated). On a failure or cancellation the file
     is cut back to its size before, so only whole batches are ever appended."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     handle = await road(lambda: aiofiles.open(target, "ab"))
     try:
         fd = handle.fileno()

@@ -223,7 +223,9 @@ class FileConfig(ConnectorConfig):
     def _formats_known(self) -> FileConfig:
         problems: list[tuple[str, str]] = []
         for name, stream in self.streams.items():
-            if stream.format is None and self.format is None and format_of(stream.path)[0] is None:
+            named = format_of(stream.path)[0] is not None
+            glob = any(c in GLOB_CHARACTERS for c in stream.path)  # checked per file
+            if stream.format is None and self.format is None and not named and not glob:
                 problems.append(
                     (f"streams.{name}.format", "the path's extension names no format: give one")
                 )

@@ -44,6 +44,19 @@ async def settled(awaitable: Awaitable[T]) -> T:
         raise
 
 
+async def opened(awaitable: Awaitable[Any]) -> Any:
+    """Await a thread's ``open``; when cancelled, let it finish and close what it
+    opened (or the file would stay open with nobody to close it)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is None:
+            await task.result().close()
+        raise
+
+
 def _refused(index: int, record: Any, key: Sequence[str], exc: BaseException) -> RecordError:
     value = None
     if isinstance(record, Mapping) and key:
@@ -198,9 +211,9 @@ async def replace_file(
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         pass
-    handle = await road(lambda: aiofiles.open(temporary, "wb", opener=_create))
     renamed = False
     try:
+        handle = await road(lambda: opened(aiofiles.open(temporary, "wb", opener=_create)))
         try:
             async for data in blocks:
                 if compress is not None:
@@ -245,7 +258,7 @@ async def append_file(
     turns). ``start(new)`` gives what goes first (a header for a new file, a line break
     when the file's last line is unterminated). On a failure or cancellation the file
     is cut back to its size before, so only whole batches are ever appended."""
-    handle = await road(lambda: aiofiles.open(target, "ab"))
+    handle = await road(lambda: opened(aiofiles.open(target, "a+b")))
     try:
         fd = handle.fileno()
         await road(lambda: settled(aiofiles.os.wrap(fcntl.flock)(fd, fcntl.LOCK_EX)))

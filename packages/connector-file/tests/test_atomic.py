@@ -127,7 +127,12 @@ async def test_a_process_killed_mid_replace_leaves_one_whole_version(tmp_path: P
     mid_write = 0
     for attempt in range(4):
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _WRITER, str(root), "data.ndjson", str(COUNT),
+            sys.executable,
+            "-c",
+            _WRITER,
+            str(root),
+            "data.ndjson",
+            str(COUNT),
             stdout=asyncio.subprocess.PIPE,
         )
         assert process.stdout is not None

@@ -85,7 +85,11 @@ async def test_a_glob_reads_its_files_in_path_order_and_resumes_per_file(root: P
     (root / "logs" / "notes.txt").write_text("not matched")
     config = FileConfig(root=root, streams={"logs": {"path": "logs/*.ndjson*"}})
     async with FileConnector(config) as connector:
-        assert await connector.files("logs") == ["logs/a.ndjson", "logs/b.ndjson", "logs/c.ndjson.gz"]
+        assert await connector.files("logs") == [
+            "logs/a.ndjson",
+            "logs/b.ndjson",
+            "logs/c.ndjson.gz",
+        ]
         reader = connector.read("logs")
         assert [r["id"] async for r in reader] == [1, 2, 3, 4, 5]
         saved = _through_json(reader.checkpoint)

@@ -28,7 +28,7 @@ from connector_core import (
     WriteResult,
 )
 from connector_file._config import FileConfig, FileFormat, WriteMode
-from connector_file._discover import FileStream, describe
+from connector_file._discover import describe
 from connector_file._errors import translate_error
 from connector_file._paths import expand_glob, resolve_inside, walk_files
 from connector_file._read import FileReader, ReadSettings
@@ -371,9 +371,7 @@ class FileConnector(BaseConnector[FileConfig]):
         mode: str,
     ) -> None:
         key = plan.primary_key
-        keep_old = mode != "replace" and await self.run(
-            "write", aiofiles.os.wrap(real.is_file)
-        )
+        keep_old = mode != "replace" and await self.run("write", aiofiles.os.wrap(real.is_file))
         replaced: set[tuple[str, ...]] = set()
         if mode == "upsert":
             last: dict[tuple[str, ...], int] = {}
@@ -435,8 +433,6 @@ class FileConnector(BaseConnector[FileConfig]):
             compress=compress,
             flush=flush,
         )
-
-
 
 
 def _make_parents(root: Path, target: Path) -> None:

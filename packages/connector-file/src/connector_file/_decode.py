@@ -132,6 +132,7 @@ class LineDecoder:
             line += 1
             if not raw.strip():
                 continue
+            problem: str | None
             try:
                 record = parse(raw)
             except ValueError as exc:  # json and orjson errors are ValueErrors
@@ -230,18 +231,17 @@ class CsvDecoder:
             return batch
         encoding = self._encoding
         sizes: list[int] = []
-        texts: list[str] = []
+        texts: list[str] = []  # some are _Undecodable
         last = len(lines) - 1
         for index, raw in enumerate(lines):
             newline = terminated or index < last
             sizes.append(len(raw) + (1 if newline else 0))
+            bad: str | None = None
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:
                 text = raw.decode(encoding, errors="replace")
                 bad = f"not valid {encoding} text ({exc.reason} at byte {exc.start})"
-            else:
-                bad = None
             if self._offset == 0 and index == 0 and text.startswith("\ufeff"):
                 text = text[1:]  # a byte order mark
             texts.append(text + "\n" if newline else text)
@@ -250,51 +250,55 @@ class CsvDecoder:
         reader = csv.reader(texts, **self._options)
         offset, line = self._offset, self._line
         consumed = 0
-        convert = self._convert
         while True:
             start, first = offset, line + 1
+            row: list[str] | None
+            problem: str | None = None
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
                 row, problem = None, f"not a valid CSV row ({exc})"
-            else:
-                problem = None
             taken = reader.line_num - consumed
             offset += sum(sizes[consumed : consumed + taken])
-            consumed += taken
             line += taken
-            undecodable = next((t.problem for t in texts[consumed - taken : consumed]
-                                if isinstance(t, _Undecodable)), None)
-            if row is not None and not row:
-                continue  # a blank line
-            if problem is None and undecodable is not None:
-                problem = undecodable
-            if problem is None and row is not None and self._header is None:
-                self._header = row  # the header row: not a record
-                continue
+            for text in texts[consumed : consumed + taken]:
+                if problem is None and isinstance(text, _Undecodable):
+                    problem = text.problem
+            consumed += taken
             if problem is None and row is not None:
-                header = self._header
-                assert header is not None
-                if len(row) != len(header):
-                    problem = f"has {len(row)} fields, the header {len(header)}"
-                else:
-                    record = dict(zip(header, row, strict=True))
-                    for name in convert:
-                        if record.get(name) == "":
-                            record[name] = None
-                    problem = _apply(record, convert) if convert else None
-                    if problem is None:
-                        batch.records.append(record)
-                        batch.ends.append(offset)
-                        batch.lines.append(line)
-                        continue
+                if not row:
+                    continue  # a blank line
+                if self._header is None:
+                    self._header = row  # the header row: not a record
+                    continue
+                record, problem = self._record(row)
+                if record is not None:
+                    batch.records.append(record)
+                    batch.ends.append(offset)
+                    batch.lines.append(line)
+                    continue
             issue = RecordIssue(self._path, first, start, problem or "unreadable")
             batch.issues.append((len(batch.records), issue))
         self._offset, self._line = offset, line
         batch.end, batch.end_line = offset, line
         return batch
+
+    def _record(self, row: list[str]) -> tuple[dict[str, Any] | None, str | None]:
+        header = self._header
+        assert header is not None
+        if len(row) != len(header):
+            return None, f"has {len(row)} fields, the header {len(header)}"
+        record: dict[str, Any] = dict(zip(header, row, strict=True))
+        convert = self._convert
+        if not convert:
+            return record, None
+        for name in convert:
+            if record.get(name) == "":
+                record[name] = None
+        problem = _apply(record, convert)
+        return (None, problem) if problem is not None else (record, None)
 
 
 class _Undecodable(str):
@@ -368,7 +372,9 @@ class ArrayDecoder:
             state = self._state
             if state == "start":
                 if char != "[":
-                    raise self._invalid("a JSON file must hold one array of objects", base + byte_at)
+                    raise self._invalid(
+                        "a JSON file must hold one array of objects", base + byte_at
+                    )
                 self._state = "first"
             elif state == "first" and char == "]":
                 self._state = "done"
@@ -409,6 +415,7 @@ class ArrayDecoder:
         return batch
 
     def _element(self, value: Any, batch: Batch, line: int, start: int, end: int) -> None:
+        problem: str | None
         if type(value) is dict:
             problem = _apply(value, self._convert) if self._convert else None
             if problem is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ class FileReader(AsyncIterator[Record]):
         self._convert_json: dict[str, Convert] = {}
         self._convert_text: dict[str, Convert] = {}
         self._casts: dict[str, Convert | None] = {}
-        self._pages: AsyncIterator[tuple[str, Batch]] | None = None
+        self._pages: AsyncGenerator[tuple[str, Batch]] | None = None
         self._relative = ""
         self._page: list[dict[str, Any]] = []
         self._batch: Batch | None = None
@@ -187,11 +187,11 @@ class FileReader(AsyncIterator[Record]):
         while self._index >= len(self._page):
             self._end_of_page()
             try:
-                self._relative, batch = await anext(self._pages)
+                self._relative, page = await anext(self._pages)
             except StopAsyncIteration:
                 self._done = True
                 raise
-            self._batch, self._page = batch, batch.records
+            self._batch, self._page = page, page.records
             self._index = self._issue_at = 0
         index = self._index
         batch = self._batch
@@ -224,7 +224,7 @@ class FileReader(AsyncIterator[Record]):
             self._moved = True
         self._batch, self._page, self._index = None, [], 0
 
-    async def _start(self) -> AsyncIterator[tuple[str, Batch]]:
+    async def _start(self) -> AsyncGenerator[tuple[str, Batch]]:
         files = await self._list_files(self.plan)
         self.fields = await self._infer(files)
         self._convert_json = converters(self.fields, text=False)
@@ -234,7 +234,7 @@ class FileReader(AsyncIterator[Record]):
             return self._streamed(files)
         return _one(await self._ordered(files))
 
-    async def _streamed(self, files: list[tuple[str, Path]]) -> AsyncIterator[tuple[str, Batch]]:
+    async def _streamed(self, files: list[tuple[str, Path]]) -> AsyncGenerator[tuple[str, Batch]]:
         for relative, real in files:
             start = self._positions.get(relative, [0, 0])
             async for batch in self._batches(relative, real, start=(start[0], start[1])):
@@ -264,7 +264,11 @@ class FileReader(AsyncIterator[Record]):
     # -- bytes to batches -------------------------------------------------------------
 
     def _decoder(
-        self, relative: str, fmt: FileFormat, start: tuple[int, int], convert: bool,
+        self,
+        relative: str,
+        fmt: FileFormat,
+        start: tuple[int, int],
+        convert: bool,
         header: list[str] | None,
     ) -> Decoder:
         offset, line = start
@@ -291,7 +295,12 @@ class FileReader(AsyncIterator[Record]):
     async def _header(self, relative: str, real: Path, gzipped: bool) -> list[str] | None:
         """A CSV file's header row, read from its start (a resumed read needs it)."""
         decoder = CsvDecoder(
-            relative, offset=0, line=0, settings=self.plan.csv, header=None, convert={},
+            relative,
+            offset=0,
+            line=0,
+            settings=self.plan.csv,
+            header=None,
+            convert={},
             max_record=self._settings.max_record,
         )
         source = await self._open_source(real, relative, gzipped, 0)
@@ -308,7 +317,7 @@ class FileReader(AsyncIterator[Record]):
 
     async def _batches(
         self, relative: str, real: Path, *, start: tuple[int, int], convert: bool = True
-    ) -> AsyncIterator[Batch]:
+    ) -> AsyncGenerator[Batch]:
         fmt, gzipped = self.plan.file_format(relative)
         header = None
         if fmt is FileFormat.CSV and start[0] and self.plan.csv.header:
@@ -348,8 +357,9 @@ class FileReader(AsyncIterator[Record]):
         after: tuple[Any, ...] | None = None
         at_least: Any = None
         if isinstance(since, Checkpoint):
-            after = (self._cast(cursor, since.cursor),) + tuple(
-                self._cast(k, v) for k, v in zip(key, since.key, strict=False)
+            after = (
+                self._cast(cursor, since.cursor),
+                *(self._cast(k, v) for k, v in zip(key, since.key, strict=False)),
             )
         elif since is not None:
             at_least = self._cast(cursor, since)
@@ -367,7 +377,9 @@ class FileReader(AsyncIterator[Record]):
                     except KeyError as missing:
                         self._report(
                             RecordIssue(
-                                relative, batch.lines[index], -1,
+                                relative,
+                                batch.lines[index],
+                                -1,
                                 f"lacks key field {missing.args[0]!r}",
                             )
                         )
@@ -411,7 +423,7 @@ class FileReader(AsyncIterator[Record]):
         """Stop reading; the open file is closed."""
         self._done = True
         pages = self._pages
-        if pages is not None and hasattr(pages, "aclose"):
+        if pages is not None:
             await pages.aclose()
 
 
@@ -419,5 +431,5 @@ def _since_cast(kind: FieldType) -> Convert | None:
     return converters((StreamField(name="_", type=kind),), text=True).get("_")
 
 
-async def _one(batch: Batch) -> AsyncIterator[tuple[str, Batch]]:
+async def _one(batch: Batch) -> AsyncGenerator[tuple[str, Batch]]:
     yield "", batch

@@ -92,7 +92,8 @@ class FileSource:
             return await self._inflated(self._chunk)
         file = self._file
         assert file is not None
-        return await self._road(lambda: file.read(self._chunk))
+        data: bytes = await self._road(lambda: file.read(self._chunk))
+        return data
 
     async def _inflated(self, most: int) -> bytes:
         file = self._file
@@ -118,7 +119,7 @@ class FileSource:
             # At most ``most`` bytes out: a small compressed chunk may inflate to gigabytes.
             self._fed = True
             try:
-                data = inflate.decompress(source, most)
+                data: bytes = inflate.decompress(source, most)
             except zlib.error as exc:
                 raise SerializationError(
                     f"{self._relative!r}: not valid gzip data ({exc})", connector=NAME

@@ -6,6 +6,7 @@ the new one, never a mix, and a crash leaves the old one whole (decision 0113)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import fcntl
 import io
@@ -13,13 +14,14 @@ import itertools
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiofiles
 import aiofiles.os
 
-from connector_core import ErrorCode, Record, RecordError
+from connector_core import ErrorCode, RecordError
 from connector_file._codec import dumps, loads
 from connector_file._config import CsvSettings, FileFormat
 from connector_file._types import text_of
@@ -171,6 +173,10 @@ def json_value(value: Any) -> Any:
 # -- the file system part ---------------------------------------------------------------
 
 
+async def _write(handle: Any, data: bytes) -> None:
+    await settled(handle.write(data))
+
+
 def temporary_path(target: Path) -> Path:
     """A hidden name beside ``target`` (same directory: same file system, so the rename
     is atomic) that globs and discovery skip."""
@@ -207,10 +213,8 @@ async def replace_file(
     the temporary file is removed and ``target`` is untouched."""
     temporary = temporary_path(target)
     mode = None
-    try:
+    with contextlib.suppress(FileNotFoundError):
         mode = os.stat(target).st_mode & 0o7777
-    except FileNotFoundError:
-        pass
     renamed = False
     try:
         handle = await road(lambda: opened(aiofiles.open(temporary, "wb", opener=_create)))
@@ -219,7 +223,7 @@ async def replace_file(
                 if compress is not None:
                     data = compress(data)
                 if data:
-                    await road(lambda data=data: settled(handle.write(data)))
+                    await road(partial(_write, handle, data))
             if flush is not None:
                 tail = flush()
                 if tail:
@@ -238,10 +242,8 @@ async def replace_file(
     finally:
         if not renamed:
             # Synchronous: it must happen even while the task is being cancelled.
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-            except FileNotFoundError:
-                pass
 
 
 async def append_file(
@@ -274,7 +276,7 @@ async def append_file(
                 if compress is not None:
                     data = compress(data)
                 if data:
-                    await road(lambda data=data: settled(handle.write(data)))
+                    await road(partial(_write, handle, data))
             tail = flush() if flush is not None else b""
             if tail:
                 await road(lambda: settled(handle.write(tail)))

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -79,11 +80,16 @@ def _cpu(case: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
-async def main(count: int, rounds: int) -> None:
+def prepare(count: int) -> tuple[Path, Path, list[dict[str, Any]]]:
     directory = Path(tempfile.mkdtemp(prefix="file-bench-"))
     rows = records(count)
     source = directory / "source.ndjson"
     source.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+    return directory, source, rows
+
+
+async def main(count: int, rounds: int) -> None:
+    directory, source, rows = prepare(count)
     results: dict[str, list[tuple[float, float]]] = {}
     config = FileConfig(root=directory, timeout=600)
 
@@ -157,9 +163,7 @@ async def main(count: int, rounds: int) -> None:
         )
     sample = min(count, 200_000)
     codecs([json.dumps(r).encode() for r in rows[:sample]], rows[:sample])
-    for path in directory.iterdir():
-        path.unlink()
-    directory.rmdir()
+    shutil.rmtree(directory)
 
 
 def parse(argv: list[str]) -> Any:

@@ -118,10 +118,8 @@ class CsvSettings(SettingsModel):
     @model_validator(mode="after")
     def _names_without_header(self) -> CsvSettings:
         if not self.header and not self.fieldnames:
-            raise config_error(
-                type(self).__name__,
-                [("fieldnames", "give the field names when the files have no header row")],
-            )
+            # A ValueError, so that the enclosing config names the field ("csv").
+            raise ValueError("fieldnames: give the field names when the files have no header")
         return self
 
     def dialect_options(self) -> dict[str, Any]:

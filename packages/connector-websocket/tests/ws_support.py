@@ -9,7 +9,8 @@ import contextlib
 import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,14 @@ class WatchedConnection(ServerConnection):
         super().process_event(event)
 
 
+async def wait_until(condition: Callable[[], object], timeout: float = 30) -> None:
+    """Poll ``condition`` until true (ConnectorTimeoutError-free: TimeoutError after
+    ``timeout``): for states that signal no event of their own."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 @dataclass
 class Backend:
     """The test server. ``requests_seen`` and ``heartbeats`` record what clients sent."""
@@ -50,6 +59,8 @@ class Backend:
     raw_seen: list[str] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)
     live: set[ServerConnection] = field(default_factory=set)
+    requests_by_connection: dict[int, int] = field(default_factory=dict)
+    paused: set[ServerConnection] = field(default_factory=set)
     _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -88,6 +99,9 @@ class Backend:
 
     async def stop(self) -> None:
         server, self.server = self.server, None
+        for ws in self.paused:  # they would wait close_timeout for a close nobody reads
+            ws.transport.abort()
+        self.paused.clear()
         if server is not None:
             server.close()
             await server.wait_closed()
@@ -99,6 +113,8 @@ class Backend:
         """Stop reading every open connection: pings go unanswered, TCP stays up."""
         for ws in self.live:
             ws.transport.pause_reading()
+            self.paused.add(ws)
+        self.live.clear()  # ask() goes to the connections made after this
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "bye") -> None:
         for ws in list(self.live):
@@ -139,9 +155,12 @@ class Backend:
                         waiter.set_result(message)
                 else:
                     self.requests_seen.append(message)
+                    key = id(ws)
+                    self.requests_by_connection[key] = self.requests_by_connection.get(key, 0) + 1
                     self._spawn(self._answer(ws, message))
         finally:
             self.live.discard(ws)
+            self.paused.discard(ws)
             if watcher is not None:
                 watcher.cancel()
 
@@ -208,9 +227,8 @@ class Backend:
 
     async def ask(self, request: str, body: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
         """Send a request to the (first) connected agent and wait for its reply."""
+        await wait_until(lambda: self.live, timeout)
         async with asyncio.timeout(timeout):
-            while not self.live:
-                await asyncio.sleep(0.01)
             ws = next(iter(self.live))
             request_id = f"srv-{next(self._ids)}"
             waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -245,3 +263,28 @@ def proxy_to(toxiproxy: ToxiproxyClient, backend: Backend) -> Iterator[tuple[str
 def headers_of(ws: ServerConnection) -> Headers:
     assert ws.request is not None
     return ws.request.headers
+
+
+class ThreadedBackend:
+    """A Backend running in a thread of its own, on its own event loop: the test's loop
+    then holds only the tasks of the code under test."""
+
+    def __init__(self, **options: Any) -> None:
+        self.backend = Backend(**options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Backend:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.backend.start(), self._loop).result(10)
+        return self.backend
+
+    def __exit__(self, *exc_info: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self.backend.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def ask(self, request: str, body: dict[str, Any]) -> dict[str, Any]:
+        future = asyncio.run_coroutine_threadsafe(self.backend.ask(request, body), self._loop)
+        return await asyncio.wrap_future(future)

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
@@ -36,6 +37,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 _DRIVER_LOGS = DriverLogScrubber("websockets")
+# websockets makes its client logger on the first connect: made here, it is there when
+# the first connector installs the scrubbing filter (a filter does not reach children).
+_CLIENT_LOGGER = logging.getLogger("websockets.client")
 INBOX_SIZE = 1024
 """Incoming messages that are not replies wait here for ``receive()``/``messages()``."""
 
@@ -119,6 +123,7 @@ class WebSocketConnector(BaseConnector[WebSocketConfig]):
         self._closing = False
         self._lost = asyncio.Event()
         options = self.config.connect_options()
+        options["logger"] = _CLIENT_LOGGER
         links: list[Link] = []
         try:
             for index in range(self.config.pool_size):

@@ -180,9 +180,9 @@ async def test_a_server_down_for_seconds_gets_backing_off_attempts_then_recovery
         await connects.reach(2)
         reply = await backend.ask("echo", {"back": True})
     assert reply["body"] == {"echo": {"back": True}}
-    # Exponential, capped at max_delay, one attempt per wait (plus the first and last).
+    # Exponential, capped at max_delay, one attempt after each wait (and the first one).
     assert delays[:6] == [0.1, 0.2, 0.4, 0.8, 0.8, 0.8]
-    assert opener.attempts == 1 + len(delays) + 1
+    assert opener.attempts == 1 + len(delays)
 
 
 async def test_reconnect_attempts_are_bounded_by_max_attempts(backend: Backend) -> None:
@@ -195,6 +195,26 @@ async def test_reconnect_attempts_are_bounded_by_max_attempts(backend: Backend) 
             await asyncio.wait_for(task, 30)
     assert opener.attempts == 1 + 3  # the first connection, then three failed attempts
     assert agent.tasks == frozenset()
+
+
+async def test_a_server_that_drops_every_connection_at_once_is_dialled_with_backoff() -> None:
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(delay)
+
+    async with running_backend() as server:
+        config = server.config(
+            reconnect={"initial_delay": 0.02, "max_delay": 5.0, "multiplier": 2, "jitter": False}
+        )
+        agent = EchoAgent(config, sleep=sleep)
+        connects = Connects(agent)
+        async with running(agent):
+            for n in range(2, 6):
+                await server.close_all()  # right after each connect
+                await connects.reach(n)
+    assert delays[:4] == [0.02, 0.04, 0.08, 0.16]
 
 
 async def test_throw_errors_propagates_a_lost_connection(backend: Backend) -> None:

@@ -336,35 +336,46 @@ class WebSocketAgent:
     async def _serve(self) -> None:
         stopping = self._stopping
         assert stopping is not None
-        failures = 0
+        loop = asyncio.get_running_loop()
+        limit = self.config.reconnect.max_attempts
+        # Backoff steps: one per failed attempt and per connection lost soon after it was
+        # made, so that a server that accepts and drops at once is not dialled in a tight
+        # loop; a connection that stayed up max_delay seconds starts the count again.
+        steps = 0
+        failed = 0  # consecutive failed attempts, bounded by max_attempts
         while not stopping.is_set():
+            if steps:
+                delay = self._backoff.backoff(steps)
+                self.logger.info("reconnecting in %.2fs", delay)
+                await self._sleep_unless_stopped(delay)
+                if stopping.is_set():
+                    return
             try:
                 if not self.connection.is_connected:
                     await self.connection.connect()
                 elif self.connection.needs_reconnect:
                     await self.connection.reconnect()
             except ConnectorError as error:
-                failures += 1
-                limit = self.config.reconnect.max_attempts
+                failed += 1
+                steps += 1
                 if (
                     self.config.throw_errors
                     or error.code.value in _FINAL_CODES
-                    or (limit is not None and failures >= limit)
+                    or (limit is not None and failed >= limit)
                 ):
                     raise
-                delay = self._backoff.backoff(failures)
-                self.logger.warning(
-                    "connection attempt %d failed (%s); next in %.2fs", failures, error, delay
-                )
-                await self._sleep_unless_stopped(delay)
+                self.logger.warning("connection attempt %d failed: %s", failed, error)
                 continue
-            failures = 0
+            failed = 0
+            since = loop.time()
             lost = await self._serve_connection()
             if lost is None:
                 return
             if self.config.throw_errors or lost.code.value in _FINAL_CODES:
                 raise lost
             self.logger.warning("reconnecting: %s", lost)
+            stable = loop.time() - since >= self.config.reconnect.max_delay
+            steps = 1 if stable else steps + 1
 
     async def _serve_connection(self) -> ConnectorError | None:
         """Run the receiver (and heartbeat) until the connection is lost (its error),

@@ -166,16 +166,25 @@ async def timed(send: Send, requests: int, concurrency: int) -> tuple[float, flo
     return done / elapsed, cpu * 1e6 / done
 
 
-async def main(requests: int, rounds: int, compression: str) -> None:
+async def main(
+    requests: int, rounds: int, compression: str, only: str | None, levels: tuple[int, ...]
+) -> None:
     process, url = start_server(compression)
     try:
-        await run(url, requests, rounds, compression)
+        await run(url, requests, rounds, compression, only, levels)
     finally:
         process.terminate()
         process.wait(10)
 
 
-async def run(url: str, requests: int, rounds: int, compression: str) -> None:
+async def run(
+    url: str,
+    requests: int,
+    rounds: int,
+    compression: str,
+    only: str | None = None,
+    levels: tuple[int, ...] = CONCURRENCY,
+) -> None:
     config = WebSocketConfig(
         url=url, compression=compression, timeout=60.0, heartbeat_interval=20.0
     )
@@ -210,10 +219,10 @@ async def run(url: str, requests: int, rounds: int, compression: str) -> None:
         f"load average {load_before[0]:.2f} (2 cores, shared)",
         flush=True,
     )
-    names = list(sides)
+    names = [only] if only is not None else list(sides)
     for number in range(rounds):
         order = names[number % len(names) :] + names[: number % len(names)]
-        for concurrency in CONCURRENCY:
+        for concurrency in levels:
             for name in order:
                 figure = await timed(sides[name](concurrency), requests, concurrency)
                 results.setdefault((name, concurrency), []).append(figure)
@@ -233,7 +242,9 @@ async def run(url: str, requests: int, rounds: int, compression: str) -> None:
         cpu = statistics.median(f[1] for f in figures)
         print(f"{name:<12}{concurrency:>5}{speed:>16,.0f}{cpu:>18.1f}")
     print()
-    for concurrency in CONCURRENCY:
+    if only is not None:
+        return  # one client (for valgrind --tool=callgrind): no ratios
+    for concurrency in levels:
         mine, theirs = results[("connector", concurrency)], results[("websockets", concurrency)]
         ratio = statistics.median(m[0] for m in mine) / statistics.median(t[0] for t in theirs)
         per_round = [m[0] / t[0] for m, t in zip(mine, theirs, strict=True)]
@@ -258,6 +269,13 @@ def parse(argv: list[str]) -> Any:
     parser.add_argument("--requests", type=int, default=None, help="round trips per round")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--compression", choices=["none", "deflate"], default="none")
+    parser.add_argument(
+        "--only",
+        choices=["connector", "websockets", "picows"],
+        default=None,
+        help="run one client only (under valgrind --tool=callgrind, say)",
+    )
+    parser.add_argument("--concurrency", type=int, action="append", default=None)
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -269,4 +287,5 @@ if __name__ == "__main__":
     else:
         count = args.requests or (2_000 if args.quick else 20_000)
         rounds = args.rounds or (2 if args.quick else 7)
-        asyncio.run(main(count, rounds, args.compression))
+        levels = tuple(args.concurrency or CONCURRENCY)
+        asyncio.run(main(count, rounds, args.compression, args.only, levels))

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ws_support import Backend, running_backend
+from ws_support import Backend, running_backend, self_signed
 
 
 @pytest.fixture
@@ -18,3 +18,9 @@ async def backend() -> AsyncIterator[Backend]:
     """A backend on a free port that wants the secret in the Authorization header."""
     async with running_backend() as server:
         yield server
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """(key, certificate) of a self-signed certificate for ``localhost``."""
+    return self_signed(tmp_path)

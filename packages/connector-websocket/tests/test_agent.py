@@ -356,3 +356,24 @@ async def test_a_late_reply_is_dropped_with_a_log_line(
             await ws.request("sleep", {"seconds": 0.2}, timeout=0.01)
         await wait_until(lambda: any("dropped a reply" in r.getMessage() for r in caplog.records))
         assert await ws.request("echo", {"next": 1}) == {"next": 1}
+
+
+async def test_handlers_run_concurrently_up_to_handler_concurrency(backend: Backend) -> None:
+    active, peak = 0, 0
+
+    class Counting(WebSocketAgent):
+        async def handle(
+            self, request: str, request_id: str, body: dict[str, Any]
+        ) -> dict[str, Any]:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.05)
+            active -= 1
+            return {"limit": self.options["label"]}
+
+    agent = Counting(backend.config(handler_concurrency=3), options={"label": "three"})
+    async with running(agent):
+        replies = await asyncio.gather(*(backend.ask("work", {"n": n}) for n in range(12)))
+    assert [r["body"] for r in replies] == [{"limit": "three"}] * 12
+    assert peak == 3

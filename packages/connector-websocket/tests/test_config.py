@@ -3,7 +3,6 @@ driver is given."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,14 +68,8 @@ def test_tls_files_are_only_for_wss_and_must_load(tmp_path: Path) -> None:
     assert missing.value.fields == ("ssl_cafile",)
 
 
-def test_a_self_signed_ca_gives_a_verifying_context(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+def test_a_self_signed_ca_gives_a_verifying_context(certificate: tuple[Path, Path]) -> None:
+    _, cert = certificate
     config = WebSocketConfig(url="wss://localhost/", ssl_cafile=cert)
     context = config.ssl_context()
     assert context is not None

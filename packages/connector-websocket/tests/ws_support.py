@@ -9,9 +9,11 @@ import contextlib
 import itertools
 import json
 import random
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -288,3 +290,16 @@ class ThreadedBackend:
     async def ask(self, request: str, body: dict[str, Any]) -> dict[str, Any]:
         future = asyncio.run_coroutine_threadsafe(self.backend.ask(request, body), self._loop)
         return await asyncio.wrap_future(future)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """(key, certificate) of a self-signed certificate for ``localhost``, made by openssl."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return key, cert

@@ -59,3 +59,15 @@ bench: sync services ## Run every benchmark in benchmarks/ (connector versus raw
 .PHONY: build
 build: sync ## Build every package without workspace sources
 	$(UV) build --all-packages --no-sources --out-dir dist
+
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: sync ## The main job end to end: mock Chatwoot over HTTP -> PostgreSQL, with events (DEMO_ARGS=--help)
+	scripts/services up postgres
+	$(UV) run --no-sync python examples/demo.py $(DEMO_ARGS)
+
+.PHONY: demo-salesforce
+demo-salesforce: sync ## The demo with the Salesforce mock -> PostgreSQL
+	scripts/services up postgres
+	$(UV) run --no-sync python examples/demo.py --integration salesforce $(DEMO_ARGS)

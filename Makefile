@@ -64,3 +64,15 @@ build: sync ## Build every package without workspace sources
 docs: sync ## The API reference from the docstrings, into site/ (strict: a broken reference fails)
 	$(UV) run --no-sync mkdocs build --strict
 	@echo "open site/index.html"
+
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: sync ## The main job end to end: mock Chatwoot over HTTP -> PostgreSQL, with events (DEMO_ARGS=--help)
+	scripts/services up postgres
+	$(UV) run --no-sync python examples/demo.py $(DEMO_ARGS)
+
+.PHONY: demo-salesforce
+demo-salesforce: sync ## The demo with the Salesforce mock -> PostgreSQL
+	scripts/services up postgres
+	$(UV) run --no-sync python examples/demo.py --integration salesforce $(DEMO_ARGS)

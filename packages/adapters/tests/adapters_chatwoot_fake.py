@@ -46,10 +46,9 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from connector_adapters.chatwoot import (
     ChatwootConfig,
-    ChatwootContact,
-    FilterCondition,
     MockChatwoot,
 )
+from connector_adapters.chatwoot._mock_server import answer
 from connector_core import RetrySettings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -232,59 +231,6 @@ class Change:
         )
 
 
-def _drop_none(data: Mapping[str, Any], keep: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None or k in keep}
-
-
-_NULLABLE_CONTACT = frozenset({"email", "phone_number", "identifier", "last_activity_at"})
-_MESSAGE_CODES = {"incoming": 0, "outgoing": 1, "activity": 2}
-
-
-def contact_list_item(contact: ChatwootContact) -> dict[str, Any]:
-    # The attributes go out as stored: pydantic serializes at most 255 levels deep, and
-    # Chatwoot (jsonb, Ruby's JSON) sends deeper ones.
-    attributes = ("additional_attributes", "custom_attributes")
-    data = contact.model_dump(mode="json", exclude=set(attributes))
-    data.update({name: getattr(contact, name) for name in attributes})
-    data["availability_status"] = data.get("availability_status") or "offline"
-    data["thumbnail"] = data.get("thumbnail") or ""
-    inboxes = []
-    for ci in data.get("contact_inboxes") or []:
-        inbox = _drop_none(ci.get("inbox") or {}, frozenset({"provider"}))
-        inboxes.append(_drop_none({"source_id": ci.get("source_id"), "inbox": inbox}))
-    data["contact_inboxes"] = inboxes
-    return _drop_none(data, _NULLABLE_CONTACT)
-
-
-def document_contact(contact: ChatwootContact) -> dict[str, Any]:
-    """The document's ``contact`` item: no nulls at all, inbox shape of ``inbox_contact``."""
-    data = contact_list_item(contact)
-    data = _drop_none(data)
-    data["contact_inboxes"] = [
-        {**ci, "inbox": _drop_none(ci.get("inbox", {}))} for ci in data["contact_inboxes"]
-    ]
-    return data
-
-
-def conversation_item(conv: Any) -> dict[str, Any]:
-    data = _drop_none(conv.model_dump(mode="json"))
-    meta = dict(data.get("meta") or {})
-    if "sender" in meta:
-        meta["sender"] = _drop_none(meta["sender"])
-    data["meta"] = meta
-    data["messages"] = [message_item(m) for m in conv.messages]
-    return data
-
-
-def message_item(message: Any) -> dict[str, Any]:
-    data = _drop_none(message.model_dump(mode="json"))
-    if data.get("message_type") in _MESSAGE_CODES:
-        data["message_type"] = _MESSAGE_CODES[data["message_type"]]
-    else:
-        data.pop("message_type", None)
-    return data
-
-
 class FakeChatwoot:
     """The app and its state: a MockChatwoot backend, recorded requests, faults, violations."""
 
@@ -424,183 +370,21 @@ class FakeChatwoot:
                 {"description": "injected", "errors": [{"message": "injected"}]},
                 status_code=fault.status,
             )
-        if headers.get("api_access_token") != TOKEN:
-            return JSONResponse(
-                {
-                    "description": "Invalid Access Token",
-                    "errors": [{"message": "Invalid Access Token"}],
-                },
-                status_code=401,
-            )
-        template = self.contract.template(req.path) or ""
-        values = re.match(
-            "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$",
-            req.path,
+        result = await answer(
+            self.backend,
+            token=TOKEN,
+            method=method,
+            path=req.path,
+            query=list(req.parameters.query.items(multi=True)),
+            headers=headers,
+            body=body,
         )
-        params = values.groupdict() if values else {}
-        if params.get("account_id") not in (None, str(self.backend.account_id)):
-            # Chatwoot's answer when the token's user is not a member of the account.
-            message = "You are not authorized to access this account"
-            return JSONResponse(
-                {"description": message, "errors": [{"message": message}]}, status_code=401
-            )
-        query = req.parameters.query
-        b = self.backend
-        suffix = template.removeprefix("/api/v1/accounts/{account_id}")
-        cid = headers.get("x-correlation-id")
-
-        def page() -> int:
-            return int(query.get("page", "1"))
-
-        def contacts_list(result: Any) -> Response:
-            return JSONResponse(
-                {
-                    "meta": {"count": result.count or 0, "current_page": str(result.page)},
-                    "payload": [contact_list_item(c) for c in result.contacts],
-                }
-            )
-
-        def not_found(what: str) -> Response:
-            return JSONResponse({"description": f"{what} not found"}, status_code=404)
-
-        if template == "/api/v1/profile":
-            return JSONResponse(
-                {
-                    "id": b.user_id,
-                    "name": "Agent",
-                    "email": "agent@example.com",
-                    "account_id": b.account_id,
-                    "role": "administrator",
-                }
-            )
-        if suffix == "/contacts" and method == "get":
-            return contacts_list(
-                await b.list_contacts(page=page(), sort=query.get("sort"), correlation_id=cid)
-            )
-        if suffix == "/contacts/search":
-            q = (query.get("q") or "").strip()
-            if not q:
-                return JSONResponse(
-                    {"description": "Specify search string with parameter q"}, status_code=422
-                )
-            return contacts_list(
-                await b.search_contacts(q, page=page(), sort=query.get("sort"), correlation_id=cid)
-            )
-        if suffix == "/contacts/filter":
-            conditions = [FilterCondition.model_validate(c) for c in body.get("payload", [])]
-            return contacts_list(
-                await b.filter_contacts(conditions, page=page(), correlation_id=cid)
-            )
-        if suffix == "/contacts" and method == "post":
-            fields = {
-                k: v
-                for k, v in body.items()
-                if k
-                in {
-                    "inbox_id",
-                    "name",
-                    "email",
-                    "phone_number",
-                    "identifier",
-                    "blocked",
-                    "additional_attributes",
-                    "custom_attributes",
-                }
-            }
-            contact = await b.create_contact(**fields, correlation_id=cid)
-            return JSONResponse(
-                {
-                    "id": contact.id,
-                    "availability_status": "offline",
-                    "payload": [document_contact(contact)],
-                }
-            )
-        if suffix == "/contacts/{id}":
-            contact_id = int(float(params["id"]))
-            if method == "get":
-                found = await b.get_contact(contact_id, correlation_id=cid)
-                return (
-                    JSONResponse({"payload": contact_list_item(found)})
-                    if found
-                    else not_found("Contact")
-                )
-            if method == "put":
-                updated = await b.update_contact(contact_id, **body, correlation_id=cid)
-                return Response(status_code=204) if updated else not_found("Contact")
-            if method == "delete":
-                deleted = await b.delete_contact(contact_id, correlation_id=cid)
-                return Response(status_code=200) if deleted else not_found("Contact")
-        if suffix == "/conversations" and method == "get":
-            result = await b.list_conversations(
-                status=query.get("status"),  # type: ignore[arg-type]
-                assignee_type=query.get("assignee_type"),  # type: ignore[arg-type]
-                inbox_id=int(query["inbox_id"]) if "inbox_id" in query else None,
-                team_id=int(query["team_id"]) if "team_id" in query else None,
-                labels=query.getlist("labels") or None,
-                page=page(),
-                correlation_id=cid,
-            )
-            return JSONResponse(
-                {
-                    "data": {
-                        "meta": result.counts,
-                        "payload": [conversation_item(c) for c in result.conversations],
-                    }
-                }
-            )
-        if suffix == "/conversations" and method == "post":
-            conv = await b.create_conversation(
-                source_id=body["source_id"],
-                inbox_id=body["inbox_id"],
-                contact_id=body.get("contact_id"),
-                status=body.get("status"),
-                assignee_id=body.get("assignee_id"),
-                team_id=body.get("team_id"),
-                message=(body.get("message") or {}).get("content"),
-                additional_attributes=body.get("additional_attributes"),
-                custom_attributes=body.get("custom_attributes"),
-                correlation_id=cid,
-            )
-            return JSONResponse(
-                {"id": conv.id, "account_id": conv.account_id, "inbox_id": conv.inbox_id}
-            )
-        if suffix == "/conversations/{conversation_id}" and method == "get":
-            conv = await b.get_conversation(int(params["conversation_id"]), correlation_id=cid)
-            return JSONResponse(conversation_item(conv)) if conv else not_found("Conversation")
-        if suffix == "/conversations/{conversation_id}/toggle_status":
-            result = await b.toggle_status(
-                int(params["conversation_id"]), body["status"], correlation_id=cid
-            )
-            if result is None:
-                return not_found("Conversation")
-            payload = _drop_none(result.model_dump(mode="json"))
-            if payload.get("current_status") not in ("open", "resolved"):
-                payload.pop("current_status", None)  # the document's enum lacks 'pending'
-            return JSONResponse({"meta": {}, "payload": payload})
-        if suffix == "/conversations/{conversation_id}/messages":
-            conv_id = int(params["conversation_id"])
-            if conv_id not in b.conversations:
-                return not_found("Conversation")
-            if method == "get":
-                messages = await b.list_messages(
-                    conv_id,
-                    before=int(query["before"]) if "before" in query else None,
-                    after=int(query["after"]) if "after" in query else None,
-                    correlation_id=cid,
-                )
-                return JSONResponse(
-                    {"meta": {"labels": []}, "payload": [message_item(m) for m in messages]}
-                )
-            message = await b.create_message(
-                conv_id,
-                content=body["content"],
-                message_type=body.get("message_type", "outgoing"),
-                private=bool(body.get("private", False)),
-                correlation_id=cid,
-            )
-            return JSONResponse(message_item(message))
-        self.violations.append(f"{method.upper()} {req.path}: documented but not faked")
-        return JSONResponse({"description": "not implemented by the fake"}, status_code=400)
+        if result is None:
+            self.violations.append(f"{method.upper()} {req.path}: documented but not faked")
+            return JSONResponse({"description": "not implemented by the fake"}, status_code=400)
+        if result.body is None:
+            return Response(status_code=result.status)
+        return JSONResponse(result.body, status_code=result.status)
 
 
 class AsgiServer:

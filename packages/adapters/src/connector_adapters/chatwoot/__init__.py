@@ -16,6 +16,7 @@ from connector_adapters.chatwoot._client import CONTACT_SORTS, CONTACTS_PER_PAGE
 from connector_adapters.chatwoot._config import ChatwootConfig
 from connector_adapters.chatwoot._managed import ManagedChatwoot
 from connector_adapters.chatwoot._mock import MockChatwoot
+from connector_adapters.chatwoot._mock_server import MockChatwootServer
 from connector_adapters.chatwoot._models import (
     ChatwootContact,
     ChatwootContactInbox,
@@ -84,6 +85,7 @@ __all__ = [
     "ManagedChatwoot",
     "MessageWebhook",
     "MockChatwoot",
+    "MockChatwootServer",
     "OtherWebhook",
     "ToggleStatusResult",
     "WebhookEvent",

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from install_support import make_venv
 
 from connector_core import redact_url
 from connector_mongo import MongoConnector
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("connector")
 COMMANDS = ("list", "check", "discover", "read", "write", "sync")
 
@@ -115,7 +117,7 @@ def test_python_dash_m_runs_the_same_app() -> None:
     assert result.stdout.startswith("connector (connector-core 0.")
 
 
-def test_list_shows_installed_packages_and_how_to_install_the_others() -> None:
+def test_list_shows_installed_packages_and_their_schemes() -> None:
     result = connector("list", "--json")
     assert result.returncode == 0, result.stderr
     packages = {p["package"]: p for p in json.loads(result.stdout)}
@@ -124,12 +126,41 @@ def test_list_shows_installed_packages_and_how_to_install_the_others() -> None:
     assert postgres["version"].startswith("0.")
     assert {"postgres", "postgresql"} <= set(postgres["schemes"])
     assert packages["connector-http"]["schemes"] == ["http", "https"]
+    assert packages["connector-websocket"]["schemes"] == ["ws", "wss"]
+    assert packages["connector-file"]["installed"] is True
+    table = connector("list")
+    assert "connector-kafka" in table.stdout
+
+
+def test_list_and_check_name_the_install_line_of_a_package_not_installed(
+    tmp_path: Path,
+) -> None:
+    """In an environment with only connector-core[cli] and connector-postgres (the
+    workspace has every package, so this needs an environment of its own)."""
+    python = make_venv(
+        tmp_path, f"{ROOT}/packages/connector-core[cli]", f"{ROOT}/packages/connector-postgres"
+    )
+    script = python.with_name("connector")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+    )
+    listed = run("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    packages = {p["package"]: p for p in json.loads(listed.stdout)}
+    assert packages["connector-postgres"]["installed"] is True
     missing = packages["connector-file"]
     assert missing["installed"] is False
     assert missing["install"] == "pip install connector-file"
-    table = connector("list")
-    assert "connector-kafka" in table.stdout
-    assert "pip install connector-websocket" in table.stdout
+    assert "pip install connector-websocket" in run("list").stdout
+    ws = run("check", "wss://example.org/feed")
+    assert ws.returncode == 2
+    assert "pip install connector-websocket" in ws.stderr
 
 
 @pytest.mark.parametrize(
@@ -153,9 +184,6 @@ def test_a_url_no_connector_handles_is_a_usage_error_with_the_install_line() -> 
     assert result.returncode == 2
     assert result.stderr.startswith("error: no connector installed for URL scheme")
     assert "hint: `connector list`" in result.stderr
-    ws = connector("check", "wss://example.org/feed")
-    assert ws.returncode == 2
-    assert "pip install connector-websocket" in ws.stderr
 
 
 # -- check -----------------------------------------------------------------------------------

@@ -391,6 +391,17 @@ async def main(args: argparse.Namespace) -> None:
         f"{load[0]:.2f}, at end {os.getloadavg()[0]:.2f} (1 min)"
     )
     print(
+        "raw aiohttp: aiohttp's defaults (ClientTimeout total=300 s, sock_connect=30 s: one "
+        "timer per request; a cookie jar), TCPConnector(limit=concurrency), the "
+        "Authorization header; raise_for_status(), response.json()"
+    )
+    print(
+        "HttpConnector: HttpConfig defaults (timeouts connect 10 / read 30 / write 30 / pool "
+        "10 s, attempt deadline timeout=30 s), bearer auth, rate limit 1e6/s burst 10,000, "
+        "retry policy, circuit breaker, correlation id and User-Agent headers, "
+        "max_connections=concurrency; HttpResponse.json()"
+    )
+    print(
         f"{block * args.rounds:,} GETs per client at concurrency {args.concurrency}, in "
         f"{args.rounds} interleaved rounds of {block:,}:"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
+import http.cookiejar
 import importlib.util
 import logging
 import math
@@ -13,7 +13,6 @@ import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, Unpack
 
 import aiohttp
@@ -100,14 +99,16 @@ class RequestOptions(TypedDict, total=False):
     accept_error: Callable[[HttpResponse], bool] | None
 
 
-@dataclass(frozen=True, slots=True)
 class _Outgoing:
     """One request as every attempt sends it (the same headers, correlation id and
-    credential each time)."""
+    credential each time). A plain class whose options default at class level, set on
+    the instance only when a call gives them: a frozen dataclass's ``__init__`` of
+    twelve fields cost more than the rest of the connector's own work (decision 0098).
 
-    method: str
-    url: str
-    headers: dict[str, str]
+    ``direct``: the direct aiohttp path can send it (no body, not a stream). ``plain``:
+    its headers are only the correlation id (the call gave no headers), so the direct
+    path sends the cached default headers and that one pair."""
+
     params: Mapping[str, Any] | None = None
     json: Any = None
     data: Mapping[str, Any] | None = None
@@ -115,14 +116,26 @@ class _Outgoing:
     timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
     user_token: str | None = None
     stream: bool = False
-    accept_error: Callable[[HttpResponse], bool] | None = field(default=None, compare=False)
+    accept_error: Callable[[HttpResponse], bool] | None = None
+    direct: bool = True
 
-    @property
-    def direct(self) -> bool:
-        """Whether the direct aiohttp path can send it: no body, not a stream."""
-        return not self.stream and self.json is None and self.data is None and (
-            self.content is None
-        )  # fmt: skip
+    def __init__(self, method: str, url: str, headers: dict[str, str], plain: bool) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.plain = plain
+
+
+class _CookieJar(http.cookiejar.CookieJar):
+    """The client's cookie jar, which remembers whether it was ever given a cookie:
+    every way into a jar (httpx's ``extract_cookies``, ``Cookies.set``) goes through
+    ``set_cookie``. Until then the direct path need not count an empty jar per request."""
+
+    held = False
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        self.held = True
+        super().set_cookie(cookie)
 
 
 def _credential(token: str | None) -> dict[str, Any] | None:
@@ -220,8 +233,13 @@ class HttpConnector(BaseConnector[HttpConfig]):
         self._wire: CredentialTransport | None = None
         self._aio: AiohttpTransport | None = None
         self._direct = False
-        self._targets: dict[str, tuple[httpx.URL, str, bool]] = {}
+        self._targets: dict[str, tuple[httpx.URL, yarl.URL, bool]] = {}
         self._wire_headers: dict[str, tuple[str, str]] = {}
+        self._default_pairs: list[tuple[str, str]] = []
+        self._static_pairs: list[tuple[str, str]] = []
+        self._auth_free = True
+        self._plain_ok = False
+        self._jar = _CookieJar()
         self._aio_timeout = aiohttp.ClientTimeout()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -312,15 +330,21 @@ class HttpConnector(BaseConnector[HttpConfig]):
         # Not when following redirects: only client.send builds redirect requests.
         self._direct = aio is not None and not cfg.follow_redirects
         self._targets.clear()
-        self._aio_timeout = client_timeout(httpx.Timeout(**cfg.timeouts.model_dump()).as_dict())
+        # Every read of the direct path happens within the attempt's deadline (the
+        # config's ``timeout``): a per-read timeout that cannot end first is left out.
+        self._aio_timeout = client_timeout(
+            httpx.Timeout(**cfg.timeouts.model_dump()).as_dict(), deadline=cfg.timeout
+        )
         # The credentials are the transport's to add (to trusted origins only): a header
         # of the same name in ``headers`` must not go out to every origin in their place.
         names = {name.lower() for name in static.headers}
         headers = {"User-Agent": cfg.user_agent}
         headers.update((k, v) for k, v in cfg.headers.items() if k.lower() not in names)
+        self._jar = jar = _CookieJar()
         client = httpx.AsyncClient(
             base_url=httpx.URL(cfg.base_url),
             headers=headers,
+            cookies=jar,
             timeout=httpx.Timeout(**cfg.timeouts.model_dump()),
             transport=transport,
             # Redirects are followed by _send_following, never by httpx (which would read
@@ -329,7 +353,15 @@ class HttpConnector(BaseConnector[HttpConfig]):
             trust_env=cfg.trust_env,
         )
         # The client's default headers as the direct path sends them (lower name: pair).
-        self._wire_headers = {k.lower(): (k, v) for k, v in client.headers.items()}
+        self._wire_headers = wire_headers = {k.lower(): (k, v) for k, v in client.headers.items()}
+        self._default_pairs = list(wire_headers.values())
+        self._static_pairs = list(static.headers.items())
+        credentials = {name.lower() for name in static.headers}
+        taken = {*wire_headers, *credentials}
+        self._auth_free = "authorization" not in taken
+        # A default or credential of the correlation header's name, or a credential of a
+        # default's: the general merge decides.
+        self._plain_ok = self._corr_lower not in taken and not credentials & set(wire_headers)
         return client
 
     async def _connect(self) -> None:
@@ -350,7 +382,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
 
     async def _ping(self) -> None:
         headers = {self._corr_header: os.urandom(16).hex()}
-        await self._send(_Outgoing("GET", self.config.health_path, headers))
+        await self._send(_Outgoing("GET", self.config.health_path, headers, plain=True))
 
     def _translate_error(self, exc: BaseException) -> ConnectorError | None:
         if isinstance(exc, httpx.InvalidURL):
@@ -390,7 +422,11 @@ class HttpConnector(BaseConnector[HttpConfig]):
     def _headers(
         self, headers: Mapping[str, str] | None, correlation_id: str | None
     ) -> dict[str, str]:
-        out = dict(headers) if headers else {}
+        if not headers:  # the usual call: only the correlation id
+            if not (correlation_id and correlation_id.strip()):
+                correlation_id = os.urandom(16).hex()
+            return {self._corr_header: correlation_id}
+        out = dict(headers)
         if correlation_id and correlation_id.strip():
             for key in [k for k in out if k.lower() == self._corr_lower]:
                 del out[key]
@@ -418,7 +454,12 @@ class HttpConnector(BaseConnector[HttpConfig]):
         token = out.user_token
         if source is not None:
             token = await source.token(client)
-        if self._aio is not None and self._direct and out.direct and not client.cookies.jar:
+        if (
+            self._aio is not None
+            and self._direct
+            and out.direct
+            and not (self._jar.held and len(self._jar))
+        ):
             got = await self._send_direct(client, self._aio, out, token)
             if isinstance(got, tuple):
                 return got
@@ -484,8 +525,10 @@ class HttpConnector(BaseConnector[HttpConfig]):
             response = await self._dispatch(client, next_request)
         return response
 
-    def _target(self, client: httpx.AsyncClient, out: _Outgoing) -> tuple[httpx.URL, str, bool]:
-        """(the URL as httpx would merge it, the URL sent with the query credential when
+    def _target(
+        self, client: httpx.AsyncClient, out: _Outgoing
+    ) -> tuple[httpx.URL, yarl.URL, bool]:
+        """(the URL as httpx would merge it, the URL sent, with the query credential when
         trusted, whether its origin is trusted): cached for a path without params."""
         if out.params is None:
             hit = self._targets.get(out.url)
@@ -500,10 +543,34 @@ class HttpConnector(BaseConnector[HttpConfig]):
         trusted = origin_of(url) in self._origins
         query = self._static.query
         wire = str(url.copy_merge_params({query[0]: query[1]}) if trusted and query else url)
-        target = (url, wire, trusted)
+        target = (url, yarl.URL(wire, encoded=True), trusted)
         if out.params is None and len(self._targets) < 256:
             self._targets[out.url] = target
         return target
+
+    def _wire_pairs(
+        self, out: _Outgoing, trusted: bool, token: str | None
+    ) -> list[tuple[str, str]]:
+        """The headers the direct path sends, as the httpx road would: the client's
+        defaults, the call's (replacing defaults of the same name), then, to a trusted
+        origin only, the static credentials the call does not set and the bearer token."""
+        if out.plain and self._plain_ok and (token is None or self._auth_free):
+            # Only the correlation id, whose name no default or credential uses.
+            pairs = [*self._default_pairs, *out.headers.items()]
+            if trusted:
+                pairs += self._static_pairs
+                if token is not None:
+                    pairs.append(("Authorization", "Bearer " + token))
+            return pairs
+        headers = dict(self._wire_headers)
+        for name, value in out.headers.items():
+            headers[name.lower()] = (name, value)
+        if trusted:
+            for name, value in self._static.headers.items():
+                headers.setdefault(name.lower(), (name, value))
+            if token is not None:
+                headers["authorization"] = ("Authorization", "Bearer " + token)
+        return list(headers.values())
 
     async def _send_direct(
         self,
@@ -518,27 +585,17 @@ class HttpConnector(BaseConnector[HttpConfig]):
         them). A 2xx with an identity body is read here, within ``max_response_bytes``;
         anything else (a redirect, an error status, a compressed body, a cookie) comes
         back as an ``httpx.Response`` for the general road to handle."""
-        cfg = self.config
         url, wire, trusted = self._target(client, out)
-        headers = dict(self._wire_headers)
-        for name, value in out.headers.items():
-            headers[name.lower()] = (name, value)
-        if trusted:
-            for name, value in self._static.headers.items():
-                headers.setdefault(name.lower(), (name, value))
-            if token is not None:
-                headers["authorization"] = ("Authorization", "Bearer " + token)
+        headers = self._wire_pairs(out, trusted, token)
         timeout = self._aio_timeout
         if out.timeout is not httpx.USE_CLIENT_DEFAULT:
-            timeout = client_timeout(out.timeout.as_dict())
+            # A per-call timeout is both the phase timeouts and the attempt's deadline.
+            phases = out.timeout.as_dict()
+            timeout = client_timeout(phases, deadline=phases["read"])
         started = time.perf_counter()
         try:
             response = await aio.session().request(
-                out.method,
-                yarl.URL(wire, encoded=True),
-                headers=list(headers.values()),
-                allow_redirects=False,
-                timeout=timeout,
+                out.method, wire, headers=headers, allow_redirects=False, timeout=timeout
             )
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             with mapped(self._build(client, out, token)):
@@ -553,7 +610,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
         ):
             got = wrap(response, self._build(client, out, token), started)
             return await self._received(client, got)
-        limit = cfg.max_response_bytes
+        limit = self.config.max_response_bytes
         content = response.content
         chunks: list[bytes] = []
         size = 0
@@ -567,6 +624,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
                         connector=self.name, masked_params=self._masked,
                     )  # fmt: skip
                 chunks.append(chunk)
+                if content.at_eof():  # no empty read to learn it (one await less)
+                    break
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             with mapped(self._build(client, out, token), reading=True):
@@ -586,7 +645,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             response.raw_headers,
             out.method,
             url,
-            datetime.timedelta(seconds=time.perf_counter() - started),
+            time.perf_counter() - started,
         )
         return received, body
 
@@ -650,24 +709,34 @@ class HttpConnector(BaseConnector[HttpConfig]):
     ) -> tuple[_Outgoing, bool]:
         """The request every attempt sends, and whether it may be retried by default."""
         method = method.upper()
+        if not options:  # the usual call: nothing but the path
+            out = _Outgoing(method, path, self._headers(None, None), True)
+            if stream:
+                out.stream, out.direct = True, False
+            return out, method in IDEMPOTENT_METHODS
         headers = options.get("headers")
         idempotent = options.get("idempotent")
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS or _has_idempotency_key(headers)
-        timeout = options.get("timeout")
         out = _Outgoing(
-            method,
-            path,
-            self._headers(headers, options.get("correlation_id")),
-            params=options.get("params"),
-            json=options.get("json"),
-            data=options.get("data"),
-            content=options.get("content"),
-            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
-            user_token=self._user_token(options.get("user_token")),
-            stream=stream,
-            accept_error=options.get("accept_error"),
+            method, path, self._headers(headers, options.get("correlation_id")), not headers
         )
+        if (params := options.get("params")) is not None:
+            out.params = params
+        out.json, out.data, out.content = (
+            options.get("json"),
+            options.get("data"),
+            options.get("content"),
+        )
+        if stream:
+            out.stream = True
+        out.direct = not stream and out.json is None and out.data is None and out.content is None
+        if (timeout := options.get("timeout")) is not None:
+            out.timeout = httpx.Timeout(timeout)
+        if (token := options.get("user_token")) is not None:
+            out.user_token = self._user_token(token)
+        if (accept := options.get("accept_error")) is not None:
+            out.accept_error = accept
         return out, idempotent
 
     async def request(

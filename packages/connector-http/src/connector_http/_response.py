@@ -122,9 +122,13 @@ class _SentRequest:
 class Received:
     """A successful response read straight from aiohttp (decision 0090), with what
     :class:`HttpResponse` reads of an ``httpx.Response``; the rest is built only if
-    asked for (the encoding, the links)."""
+    asked for (the request, ``elapsed`` as a timedelta, the headers, the encoding, the
+    links)."""
 
-    __slots__ = ("_headers", "_raw", "_view", "elapsed", "reason_phrase", "request", "status_code")
+    __slots__ = (
+        "_headers", "_method", "_raw", "_request", "_seconds", "_url", "_view",
+        "reason_phrase", "status_code",
+    )  # fmt: skip
 
     http_version = "HTTP/1.1"
 
@@ -135,15 +139,27 @@ class Received:
         raw_headers: Sequence[tuple[bytes, bytes]],
         method: str,
         url: httpx.URL,
-        elapsed: datetime.timedelta,
+        seconds: float,
     ) -> None:
         self.status_code = status
         self.reason_phrase = reason
         self._raw = raw_headers
         self._headers: httpx.Headers | None = None
-        self.request = _SentRequest(method, url)
-        self.elapsed = elapsed
+        self._method = method
+        self._url = url
+        self._request: _SentRequest | None = None
+        self._seconds = seconds
         self._view: httpx.Response | None = None
+
+    @property
+    def request(self) -> _SentRequest:
+        if self._request is None:
+            self._request = _SentRequest(self._method, self._url)
+        return self._request
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        return datetime.timedelta(seconds=self._seconds)
 
     @property
     def headers(self) -> httpx.Headers:

@@ -104,10 +104,12 @@ class Provisionable(Protocol):
 class Deletable(Protocol):
     """Delete records of a stream by key.
 
-    ``delete(stream, keys)`` takes mappings holding the primary key's fields (a whole
+    ``delete_keys(stream, keys)`` takes mappings holding the primary key's fields (a whole
     record will do) and deletes the record of each key; a key that matches nothing is
     not an error (deleting twice is deleting once). The result counts every key given
     as written or failed, like :class:`Writable`'s.
     """
 
-    async def delete(self, stream: str, keys: Iterable[Mapping[str, object]]) -> WriteResult: ...
+    async def delete_keys(
+        self, stream: str, keys: Iterable[Mapping[str, object]]
+    ) -> WriteResult: ...

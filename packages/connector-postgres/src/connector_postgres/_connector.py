@@ -572,7 +572,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         self.invalidate_catalog()
         return SchemaChange(added=tuple(f.name for f in missing))
 
-    async def delete(self, stream: str, keys: Iterable[Record]) -> WriteResult:
+    async def delete_keys(self, stream: str, keys: Iterable[Record]) -> WriteResult:
         """Delete the rows of ``stream`` whose primary key is one of ``keys`` (mappings
         holding the key's columns; whole records will do), in one transaction. A key
         that matches no row is not an error. A key lacking a key column is a RecordError
@@ -582,7 +582,7 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         key = table.stream.primary_key
         if not key:
             raise InvalidRequestError(
-                f"delete(): table {table.schema}.{table.name} has no primary key",
+                f"delete_keys(): table {table.schema}.{table.name} has no primary key",
                 connector=self.name,
             )
         rows: list[tuple[Any, ...]] = []

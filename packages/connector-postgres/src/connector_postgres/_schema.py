@@ -32,9 +32,7 @@ _WIDER: dict[FieldType, frozenset[FieldType]] = {
     FieldType.NUMBER: frozenset({FieldType.INTEGER}),
     FieldType.DECIMAL: frozenset({FieldType.INTEGER}),
     FieldType.JSON: _JSONISH
-    | frozenset(
-        {FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.BOOLEAN}
-    ),
+    | frozenset({FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.BOOLEAN}),
 }
 
 
@@ -74,7 +72,9 @@ def create_table_sql(schema: str, table: str, stream: Stream) -> str:
 
 def add_columns_sql(schema: str, table: str, fields: Sequence[StreamField]) -> str:
     """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for each of ``fields``."""
-    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {quote_ident(f.name)} {sql_type(f)}" for f in fields)
+    adds = ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {quote_ident(f.name)} {sql_type(f)}" for f in fields
+    )
     return f"ALTER TABLE {qualified(schema, table)} {adds}"
 
 

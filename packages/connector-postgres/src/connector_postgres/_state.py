@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connector_core.sync import JsonObject, decode_state, state_value
 from connector_postgres._identifiers import quote_ident

@@ -251,8 +251,11 @@ class StreamSync:
         known = _Schema(schema)
         if schema is not None:
             await self._fit_schema(schema, report)
-        # The reader's order (for records of a reader that has no checkpoint of its own).
-        cursor_field: str | None = self.read_options.get("cursor_field")
+        # The reader's order (for records of a reader that has no checkpoint of its own):
+        # the cursor asked for, else the stream's (the Readable contract's order).
+        cursor_field: str | None = self.read_options.get("cursor_field") or (
+            schema.cursor_field if schema is not None else None
+        )
         key_fields = tuple(
             self.read_options.get("key_fields") or (schema.primary_key if schema else ())
         )
@@ -376,7 +379,7 @@ class StreamSync:
         if gone:
             assert isinstance(self.sink, Deletable)
             keys = [{k: r[k] for k in key_fields} if key_fields else r for r in gone]
-            await self._write(self.sink.delete(self.target, keys), len(gone), "delete")
+            await self._write(self.sink.delete_keys(self.target, keys), len(gone), "delete")
             report.deleted += len(gone)
 
     async def _write(self, call: Awaitable[WriteResult], count: int, what: str) -> None:

@@ -98,7 +98,10 @@ def test_public_api_is_deliberate() -> None:
         "contacts_table_ddl", "parse_webhook", "sync_contacts", "to_canonical_contact",
         "verify_signature",
     }  # fmt: skip
-    assert set(connector_adapters.postgres_state.__all__) == {"PostgresStateStore", "state_table_ddl"}
+    assert set(connector_adapters.postgres_state.__all__) == {
+        "PostgresStateStore",
+        "state_table_ddl",
+    }
     assert set(connector_adapters.salesforce.__all__) == {
         "DEFAULT_API_VERSION", "INTEGRATION", "PRODUCTION_LOGIN_URL", "QUERY_BATCH_SIZE",
         "SANDBOX_LOGIN_URL", "SOAP_TYPES", "ApiUsage", "ClientCredentialsAuth", "DeletedRecord",

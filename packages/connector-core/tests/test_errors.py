@@ -125,7 +125,8 @@ def test_field_error_is_frozen() -> None:
 def test_schema_change_error_names_the_stream_field_and_types() -> None:
     error = SchemaChangeError("changed", stream="users", field="age", was="string", now="integer")
     assert isinstance(error, ConflictError)
-    assert error.code is ErrorCode.CONFLICT and not error.transient
+    assert error.code is ErrorCode.CONFLICT
+    assert not error.transient
     assert (error.stream, error.field, error.was, error.now) == (
         "users",
         "age",

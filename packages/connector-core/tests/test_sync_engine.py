@@ -226,12 +226,13 @@ async def test_hard_deletes_remove_the_key_from_the_sink(pair: Any) -> None:
     await StreamSync(source, "items", provisioned, state=state, **options).run()
     await source.write("items", [{"id": 1, "name": "n1", "updated": 5, "deleted": True}])
     report = await StreamSync(source, "items", provisioned, state=state, **options).run()
-    assert report.deleted == 1 and provisioned.deleted == [1]
+    assert report.deleted == 1
+    assert provisioned.deleted == [1]
     assert [r["id"] for r in await sink_rows(sink, "items")] == [0, 2]
 
 
 async def test_bad_settings_are_one_config_error_naming_each(pair: Any) -> None:
-    source, sink = pair
+    source, _sink = pair
     with pytest.raises(ConfigError) as caught:
         StreamSync(
             source,

@@ -3,12 +3,12 @@ with every record in the sink exactly once and equal to the source's."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,7 +35,7 @@ async def pg(postgres_url: str) -> AsyncIterator[PostgresConnector]:
 
 
 def start(url: str, schema: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own script
+    return subprocess.Popen(
         [sys.executable, str(WORKER), url, schema],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -58,22 +58,22 @@ async def test_killed_twenty_times_every_record_exactly_once(
     checkpoints = []
     for _ in range(20):
         process = start(postgres_url, schema)
-        time.sleep(rng.uniform(0.7, 3.0))  # imports and connect take ~0.7 s
+        await asyncio.sleep(rng.uniform(0.7, 3.0))  # imports and connect take ~0.7 s
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
         process.communicate(timeout=60)
         checkpoints.append(
             await pg.query_value(
-                f"SELECT value->'position'->'key'->>0 FROM \"{schema}\".sync_state "  # noqa: S608
+                f"SELECT value->'position'->'key'->>0 FROM \"{schema}\".sync_state "
                 "WHERE key = 'items->copy:checkpoint'"
             )
         )
     final = start(postgres_url, schema)
-    out, err = final.communicate(timeout=300)
+    _out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err
     assert killed >= 10  # most runs were killed mid-way, not after they finished
     seen = [int(c) for c in checkpoints if c is not None]
     assert seen == sorted(seen)  # checkpoints only move forward
-    rows = await pg.query(f'SELECT id, name, n FROM "{schema}".copy ORDER BY id')  # noqa: S608
+    rows = await pg.query(f'SELECT id, name, n FROM "{schema}".copy ORDER BY id')
     assert [tuple(r) for r in rows] == [(i, f"name {i}", i * 7) for i in range(ROWS)]

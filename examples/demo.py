@@ -35,7 +35,7 @@ from connector_adapters.chatwoot import (
     contacts_table_ddl,
     sync_contacts,
 )
-from connector_adapters.postgres import PostgresStateStore
+from connector_adapters.postgres_state import PostgresStateStore
 from connector_adapters.salesforce import MockSalesforce, sobject_table_ddl, sync_sobject
 from connector_core import redact_url
 from connector_postgres import PostgresConnector

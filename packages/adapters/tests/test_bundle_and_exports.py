@@ -11,7 +11,7 @@ from adapters_chatwoot_fake import TOKEN, FakeChatwoot
 
 import connector_adapters
 import connector_adapters.chatwoot
-import connector_adapters.postgres
+import connector_adapters.postgres_state
 import connector_adapters.salesforce
 from connector_adapters import (
     Adapters,
@@ -99,7 +99,10 @@ def test_public_api_is_deliberate() -> None:
         "contacts_table_ddl", "parse_webhook", "sync_contacts", "to_canonical_contact",
         "verify_signature",
     }  # fmt: skip
-    assert set(connector_adapters.postgres.__all__) == {"PostgresStateStore", "state_table_ddl"}
+    assert set(connector_adapters.postgres_state.__all__) == {
+        "PostgresStateStore",
+        "state_table_ddl",
+    }
     assert set(connector_adapters.salesforce.__all__) == {
         "DEFAULT_API_VERSION", "INTEGRATION", "PRODUCTION_LOGIN_URL", "QUERY_BATCH_SIZE",
         "SANDBOX_LOGIN_URL", "SOAP_TYPES", "ApiUsage", "ClientCredentialsAuth", "DeletedRecord",
@@ -124,7 +127,7 @@ def test_public_api_is_deliberate() -> None:
     for module in (
         connector_adapters,
         connector_adapters.chatwoot,
-        connector_adapters.postgres,
+        connector_adapters.postgres_state,
         connector_adapters.salesforce,
     ):
         for name in module.__all__:

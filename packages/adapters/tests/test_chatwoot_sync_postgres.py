@@ -12,7 +12,7 @@ from adapters_chatwoot_fake import FakeChatwoot, managed_config
 
 from connector_adapters import InMemoryEventPublisher, SyncProgress
 from connector_adapters.chatwoot import ManagedChatwoot, sync_contacts
-from connector_adapters.postgres import PostgresStateStore
+from connector_adapters.postgres_state import PostgresStateStore
 from connector_core import ErrorCode, SerializationError
 from connector_postgres import PostgresConnector
 

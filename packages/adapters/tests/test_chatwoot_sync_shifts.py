@@ -19,7 +19,7 @@ from adapters_chatwoot_fake import BackendChange, FakeChatwoot, managed_config, 
 
 from connector_adapters import InMemoryEventPublisher, SyncProgress, SyncReport
 from connector_adapters.chatwoot import ManagedChatwoot, MockChatwoot, sync_contacts
-from connector_adapters.postgres import PostgresStateStore
+from connector_adapters.postgres_state import PostgresStateStore
 from connector_postgres import PostgresConnector
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector_adapters import StateStore
-from connector_adapters.postgres import PostgresStateStore
+from connector_adapters.postgres_state import PostgresStateStore
 from connector_core import ConnectorError, SerializationError
 from connector_postgres import PostgresConnector
 from connector_testing import unique_name

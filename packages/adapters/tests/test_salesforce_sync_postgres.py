@@ -18,7 +18,7 @@ from connector_adapters import (
     SyncProgress,
     SyncReport,
 )
-from connector_adapters.postgres import PostgresStateStore
+from connector_adapters.postgres_state import PostgresStateStore
 from connector_adapters.salesforce import (
     ManagedSalesforce,
     MockSalesforce,

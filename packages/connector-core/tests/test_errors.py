@@ -21,8 +21,10 @@ from connector_core import (
     PermissionDeniedError,
     QueryError,
     RateLimitedError,
+    SchemaChangeError,
     SerializationError,
     ServiceUnavailableError,
+    SyncWriteError,
 )
 
 EXPECTED: list[tuple[type[ConnectorError], ErrorCode, bool]] = [
@@ -41,6 +43,7 @@ EXPECTED: list[tuple[type[ConnectorError], ErrorCode, bool]] = [
     (ServiceUnavailableError, ErrorCode.UNAVAILABLE, True),
     (CircuitOpenError, ErrorCode.CIRCUIT_OPEN, True),
     (SerializationError, ErrorCode.SERIALIZATION, False),
+    (SyncWriteError, ErrorCode.INVALID_REQUEST, False),
 ]
 
 
@@ -62,7 +65,11 @@ def test_every_exported_error_class_is_covered() -> None:
         if isinstance(obj := getattr(connector_core, name), type)
         and issubclass(obj, ConnectorError)
     }
-    covered = {cls for cls, _, _ in EXPECTED} | {connector_core.ConnectorNotInstalledError}
+    # SchemaChangeError takes where and what changed: its own test below.
+    covered = {cls for cls, _, _ in EXPECTED} | {
+        connector_core.ConnectorNotInstalledError,
+        SchemaChangeError,
+    }
     assert exported == covered
 
 
@@ -113,3 +120,17 @@ def test_field_error_is_frozen() -> None:
     field_error = FieldError("port", "too big")
     with pytest.raises(AttributeError):
         field_error.field = "host"  # type: ignore[misc]
+
+
+def test_schema_change_error_names_the_stream_field_and_types() -> None:
+    error = SchemaChangeError("changed", stream="users", field="age", was="string", now="integer")
+    assert isinstance(error, ConflictError)
+    assert error.code is ErrorCode.CONFLICT
+    assert not error.transient
+    assert (error.stream, error.field, error.was, error.now) == (
+        "users",
+        "age",
+        "string",
+        "integer",
+    )
+    assert error.details == {"stream": "users", "field": "age", "was": "string", "now": "integer"}

@@ -10,6 +10,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
         "Notification",
         "PostgresConfig",
         "PostgresConnector",
+        "PostgresStateStore",
         "PostgresTransaction",
         "ReadCheckpoint",
         "RecordReader",
@@ -17,8 +18,11 @@ def test_exported_names_are_exactly_the_public_api() -> None:
         "Table",
         "TransactionRollbackError",
         "__version__",
+        "create_table_sql",
         "is_read_only",
         "quote_ident",
+        "sql_type",
+        "state_table_ddl",
     }
     for name in connector_postgres.__all__:
         assert hasattr(connector_postgres, name)

@@ -37,8 +37,10 @@ from connector_core._errors import (
     PermissionDeniedError,
     QueryError,
     RateLimitedError,
+    SchemaChangeError,
     SerializationError,
     ServiceUnavailableError,
+    SyncWriteError,
 )
 from connector_core._events import EventInfo, LifecycleEvent
 from connector_core._models import (
@@ -49,11 +51,20 @@ from connector_core._models import (
     ForeignKey,
     Record,
     RecordError,
+    SchemaChange,
     Stream,
     StreamField,
     WriteResult,
 )
-from connector_core._protocols import Checkable, Connector, Discoverable, Readable, Writable
+from connector_core._protocols import (
+    Checkable,
+    Connector,
+    Deletable,
+    Discoverable,
+    Provisionable,
+    Readable,
+    Writable,
+)
 from connector_core._rate_limit import TokenBucket
 from connector_core._redaction import (
     redact_url,
@@ -102,6 +113,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorNotInstalledError",
     "ConnectorTimeoutError",
+    "Deletable",
     "Discoverable",
     "DriverLogScrubber",
     "ErrorCode",
@@ -116,6 +128,7 @@ __all__ = [
     "NotFoundError",
     "OperationStats",
     "PermissionDeniedError",
+    "Provisionable",
     "QueryError",
     "RateLimitSettings",
     "RateLimitedError",
@@ -125,12 +138,15 @@ __all__ = [
     "RetryPolicy",
     "RetryRule",
     "RetrySettings",
+    "SchemaChange",
+    "SchemaChangeError",
     "SerializationError",
     "ServiceUnavailableError",
     "SettingsModel",
     "StatsSnapshot",
     "Stream",
     "StreamField",
+    "SyncWriteError",
     "TokenBucket",
     "UseDefault",
     "Writable",

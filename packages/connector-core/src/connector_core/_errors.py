@@ -182,3 +182,40 @@ class SerializationError(ConnectorError):
     """A value could not be encoded for, or decoded from, the remote side."""
 
     code = ErrorCode.SERIALIZATION
+
+
+class SchemaChangeError(ConflictError):
+    """A stream's field changed type in a way its copy cannot follow (text to integer,
+    say): the sync of that stream stops before writing anything of the new shape.
+
+    ``stream`` and ``field`` name where; ``was`` and ``now`` are the portable types (or
+    the sink's native type against the source's portable one). Fix the sink (alter or
+    drop the column, or start the stream over) and run again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream: str,
+        field: str,
+        was: str,
+        now: str,
+        connector: str | None = None,
+    ) -> None:
+        details = {"stream": stream, "field": field, "was": was, "now": now}
+        super().__init__(message, connector=connector, details=details)
+        self.stream, self.field, self.was, self.now = stream, field, was, now
+
+
+class SyncWriteError(ConnectorError):
+    """The sink rejected records of a sync batch: the batch is not checkpointed, so the
+    next run writes it again once the cause is fixed. ``errors`` are the sink's
+    :class:`~connector_core.RecordError` objects (``index`` in the batch)."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+    def __init__(
+        self, message: str, *, errors: Iterable[Any] = (), connector: str | None = None
+    ) -> None:
+        super().__init__(message, connector=connector)
+        self.errors: tuple[Any, ...] = tuple(errors)

@@ -145,6 +145,15 @@ class Checkpoint(_Frozen):
         return cls(cursor=cursor, key=tuple(record[k] for k in key_fields if k != cursor_field))
 
 
+class SchemaChange(_Frozen):
+    """What a sink did to make a stream's table or collection fit a :class:`Stream`."""
+
+    created: bool = False
+    """The table, collection or topic did not exist and was created."""
+    added: tuple[str, ...] = ()
+    """Fields that were added to it (columns a source added later)."""
+
+
 class RecordError(_Frozen):
     """Why one record of a write failed."""
 

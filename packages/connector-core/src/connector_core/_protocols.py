@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from connector_core._models import Catalog, CheckResult, Record, WriteResult
+from connector_core._models import Catalog, CheckResult, Record, SchemaChange, Stream, WriteResult
 
 
 @runtime_checkable
@@ -83,3 +83,33 @@ class Writable(Protocol):
     """
 
     async def write(self, stream: str, records: Iterable[Record]) -> WriteResult: ...
+
+
+@runtime_checkable
+class Provisionable(Protocol):
+    """Create a stream (table, collection, topic) shaped like a :class:`Stream`, or make an
+    existing one fit it.
+
+    ``ensure_stream(name, schema)`` creates ``name`` with ``schema``'s fields and primary
+    key when it does not exist, adds the fields it lacks (a column a source added later)
+    and leaves the others alone; it raises :class:`~connector_core.SchemaChangeError` when
+    an existing field's type cannot hold the schema's (nothing is changed then). It is
+    idempotent: a second call with the same schema changes nothing.
+    """
+
+    async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange: ...
+
+
+@runtime_checkable
+class Deletable(Protocol):
+    """Delete records of a stream by key.
+
+    ``delete_keys(stream, keys)`` takes mappings holding the primary key's fields (a whole
+    record will do) and deletes the record of each key; a key that matches nothing is
+    not an error (deleting twice is deleting once). The result counts every key given
+    as written or failed, like :class:`Writable`'s.
+    """
+
+    async def delete_keys(
+        self, stream: str, keys: Iterable[Mapping[str, object]]
+    ) -> WriteResult: ...

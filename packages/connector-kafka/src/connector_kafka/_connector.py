@@ -22,6 +22,7 @@ from connector_core import (
     USE_DEFAULT,
     BaseConnector,
     Catalog,
+    ConflictError,
     ConnectionFailedError,
     ConnectorError,
     ConnectorTimeoutError,
@@ -33,7 +34,9 @@ from connector_core import (
     Record,
     RecordError,
     RetryPolicy,
+    SchemaChange,
     SerializationError,
+    Stream,
     UseDefault,
     WriteResult,
     scrub_secrets,
@@ -843,6 +846,18 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
                 timeout_ms=round(self.config.request_timeout * 1000),
             ),
         )
+
+    async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange:
+        """Create topic ``name`` (one partition, the cluster's replication factor) when it
+        does not exist: a sync's sink, say. Values carry any fields, so nothing else
+        changes. Raises InvalidRequestError for a bad name, PermissionDeniedError."""
+        if name in await self.list_topics():
+            return SchemaChange()
+        try:
+            await self.create_topic(name)
+        except ConflictError:  # created meanwhile
+            return SchemaChange()
+        return SchemaChange(created=True)
 
     async def delete_topic(self, topic: str) -> None:
         """Delete ``topic``. Raises NotFoundError when it does not exist."""

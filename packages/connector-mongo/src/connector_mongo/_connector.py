@@ -48,7 +48,10 @@ from connector_core import (
     NotFoundError,
     Record,
     RecordError,
+    SchemaChange,
+    Stream,
     UseDefault,
+    WriteResult,
     scrub_secrets,
 )
 from connector_mongo._bulk import OPERATION_TYPES, WriteOperation, from_error_details, from_result
@@ -636,6 +639,47 @@ class MongoConnector(BaseConnector[MongoConfig]):
             await self.database.drop_collection(collection)
 
         await self.run("drop_collection", call, idempotent=True)
+
+    async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange:
+        """Create collection ``name`` when it does not exist (a sync's sink, say). Documents
+        take any fields, so nothing else changes: a field a source adds later is simply
+        stored. InvalidRequestError for a bad name."""
+        self.collection(name)
+        if name in await self.list_collections():
+            return SchemaChange()
+
+        async def call() -> None:
+            with contextlib.suppress(mongo_errors.CollectionInvalid):  # made meanwhile
+                await self.database.create_collection(name)
+
+        await self.run("create_collection", call, idempotent=True)
+        return SchemaChange(created=True)
+
+    async def delete_keys(self, collection: str, keys: Iterable[Mapping[str, Any]]) -> WriteResult:
+        """Delete the documents whose ``_id`` (shown as ``config.id_field``) is that of one
+        of ``keys`` (mappings holding it; whole records will do), with one
+        ``delete_many``. A key that matches nothing is not an error; one without the id
+        field is a RecordError and nothing is deleted (all or nothing). Retried on
+        transient errors (deleting again deletes nothing more)."""
+        shown = self.config.id_field
+        ids: list[Any] = []
+        errors: list[RecordError] = []
+        for index, key in enumerate(keys):
+            if shown in key:
+                ids.append(key[shown])
+            else:
+                errors.append(
+                    RecordError(
+                        index=index,
+                        message=f"the key lacks {shown!r}",
+                        code=ErrorCode.INVALID_REQUEST,
+                    )
+                )
+        if errors:
+            return WriteResult(written=0, failed=len(ids) + len(errors), errors=tuple(errors))
+        if ids:
+            await self.delete_many(collection, {"_id": {"$in": ids}})
+        return WriteResult(written=len(ids))
 
     async def create_index(
         self,

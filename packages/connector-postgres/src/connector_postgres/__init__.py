@@ -13,7 +13,9 @@ from connector_postgres._identifiers import quote_ident
 from connector_postgres._listen import Listener
 from connector_postgres._read import ReadCheckpoint, RecordReader
 from connector_postgres._results import ExecuteResult, Notification
+from connector_postgres._schema import create_table_sql, sql_type
 from connector_postgres._sql import is_read_only
+from connector_postgres._state import PostgresStateStore, state_table_ddl
 from connector_postgres._transaction import PostgresTransaction
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "Notification",
     "PostgresConfig",
     "PostgresConnector",
+    "PostgresStateStore",
     "PostgresTransaction",
     "ReadCheckpoint",
     "RecordReader",
@@ -30,6 +33,9 @@ __all__ = [
     "Table",
     "TransactionRollbackError",
     "__version__",
+    "create_table_sql",
     "is_read_only",
     "quote_ident",
+    "sql_type",
+    "state_table_ddl",
 ]

@@ -23,9 +23,14 @@ from connector_core import (
     BaseConnector,
     Catalog,
     ConnectorError,
+    ErrorCode,
     InvalidRequestError,
+    NotFoundError,
     Record,
+    RecordError,
     RetryPolicy,
+    SchemaChange,
+    Stream,
     WriteResult,
     scrub_secrets,
 )
@@ -34,11 +39,12 @@ from connector_postgres._codecs import use_json_codecs
 from connector_postgres._config import IsolationLevel, PostgresConfig
 from connector_postgres._copy import BulkCopy, CopyFormat
 from connector_postgres._errors import connection_closed, translate_error
-from connector_postgres._identifiers import column_list
+from connector_postgres._identifiers import column_list, quote_ident
 from connector_postgres._keepalive import keep_alive
 from connector_postgres._listen import Listener
 from connector_postgres._read import IndexHints, ReadScan, RecordReader
 from connector_postgres._results import ExecuteResult
+from connector_postgres._schema import add_columns_sql, check_fits, create_table_sql, split_name
 from connector_postgres._session import (
     PoolSession,
     Session,
@@ -540,6 +546,66 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
         per record (``bulk_timeout`` replaces it): ConnectorTimeoutError when it runs out.
         """
         return await self._writer.write(self._session(), stream, records, mode)
+
+    async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange:
+        """Make table ``name`` (``schema.table``, or a table of the first of
+        ``config.schemas``) fit ``schema``: create it from the stream's fields and primary
+        key when it does not exist (types from ``FieldType``: ``bigint``, ``text``,
+        ``timestamptz``, ``jsonb`` for objects and unknown types, ...), add the columns it
+        lacks (``ADD COLUMN IF NOT EXISTS``, nullable) and leave the others alone.
+
+        Raises SchemaChangeError (nothing changed) when an existing column cannot hold a
+        field's type (a ``text`` column for integers, say; ``bigint`` into
+        ``numeric``/``double precision`` or anything into ``jsonb`` fits), and
+        InvalidRequestError for a bad name."""
+        try:
+            table = await self.stream_info(name)
+        except NotFoundError:
+            namespace, table_name = split_name(name, self.config.schemas[0])
+            await self.execute(create_table_sql(namespace, table_name, schema), idempotent=True)
+            self.invalidate_catalog(name)
+            return SchemaChange(created=True)
+        missing = check_fits(name, table.stream, schema)
+        if not missing:
+            return SchemaChange()
+        await self.execute(add_columns_sql(table.schema, table.name, missing), idempotent=True)
+        self.invalidate_catalog()
+        return SchemaChange(added=tuple(f.name for f in missing))
+
+    async def delete_keys(self, stream: str, keys: Iterable[Record]) -> WriteResult:
+        """Delete the rows of ``stream`` whose primary key is one of ``keys`` (mappings
+        holding the key's columns; whole records will do), in one transaction. A key
+        that matches no row is not an error. A key lacking a key column is a RecordError
+        (nothing is deleted then: the batch is all or nothing). Raises NotFoundError for
+        an unknown table, InvalidRequestError for a table without a primary key."""
+        table = await self.stream_info(stream)
+        key = table.stream.primary_key
+        if not key:
+            raise InvalidRequestError(
+                f"delete_keys(): table {table.schema}.{table.name} has no primary key",
+                connector=self.name,
+            )
+        rows: list[tuple[Any, ...]] = []
+        errors: list[RecordError] = []
+        for index, record in enumerate(keys):
+            absent = [k for k in key if k not in record]
+            if absent:
+                errors.append(
+                    RecordError(
+                        index=index,
+                        message=f"the key lacks {', '.join(absent)}",
+                        code=ErrorCode.INVALID_REQUEST,
+                    )
+                )
+            rows.append(tuple(record.get(k) for k in key))
+        if errors:
+            return WriteResult(written=0, failed=len(rows), errors=tuple(errors))
+        if rows:
+            where = " AND ".join(f"{quote_ident(k)} = ${i}" for i, k in enumerate(key, 1))
+            sql = f"DELETE FROM {table.sql_name} WHERE {where}"  # noqa: S608
+            async with self.transaction() as tx:
+                await tx.execute_many(sql, rows)
+        return WriteResult(written=len(rows))
 
     # -- LISTEN / NOTIFY ------------------------------------------------------------------
 

@@ -1,14 +1,18 @@
-"""PostgresStateStore: sync checkpoints and fingerprints in a PostgreSQL table."""
+"""PostgresStateStore: sync checkpoints (and fingerprints) in a PostgreSQL table: the
+PostgreSQL implementation of connector_core.sync's StateStore port."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector_adapters._ports import JsonObject, _decode_json, _to_json_object
-from connector_postgres import PostgresConnector, quote_ident
+from connector_core.sync import JsonObject, decode_state, state_value
+from connector_postgres._identifiers import quote_ident
+
+if TYPE_CHECKING:
+    from connector_postgres._connector import PostgresConnector
 
 DEFAULT_STATE_TABLE = "connector_state"
 
@@ -31,7 +35,7 @@ def state_table_ddl(table: str = DEFAULT_STATE_TABLE) -> str:
 
 
 class PostgresStateStore:
-    """A :class:`~connector_adapters.StateStore` in one table, through PostgresConnector.
+    """A :class:`connector_core.sync.StateStore` in one table, through PostgresConnector.
 
     Rows are ``(namespace, key, value jsonb, updated_at)``; ``namespace`` keeps several
     applications apart in one table. ``put_many`` runs in one transaction, so a
@@ -79,7 +83,7 @@ class PostgresStateStore:
 
     def _decode(self, key: str, text: str) -> JsonObject:
         # jsonb is valid JSON, but may be any JSON, or nest deeper than Python can decode.
-        return _decode_json(text, f"state value for {key!r} in table {self.table!r}")
+        return decode_state(text, f"state value for {key!r} in table {self.table!r}")
 
     async def get(self, key: str) -> JsonObject | None:
         await self._ensure()
@@ -105,7 +109,7 @@ class PostgresStateStore:
 
     def _rows(self, items: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
         return [
-            (self.namespace, key, json.dumps(_to_json_object(key, value), sort_keys=True))
+            (self.namespace, key, json.dumps(state_value(key, value), sort_keys=True))
             for key, value in items.items()
         ]
 

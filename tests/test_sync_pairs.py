@@ -34,6 +34,10 @@ def as_record(row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(("id", "name", "score", "active", "updated_at"), row, strict=True))
 
 
+def as_stored(record: dict[str, Any]) -> dict[str, Any]:
+    return {"_id": record["id"], **{k: v for k, v in record.items() if k != "id"}}
+
+
 def normal(record: Any) -> dict[str, Any]:
     """A record as comparable values: aware UTC datetimes (Mongo returns naive UTC, a
     JSON topic ISO text), nothing but the five fields."""
@@ -124,7 +128,9 @@ async def test_postgres_to_mongo(
 async def test_mongo_to_postgres(
     pg: PostgresConnector, mongo: MongoConnector, unique_collection: str
 ) -> None:
-    records = [as_record(row) for row in source_rows(N)]
+    # Stored as MongoDB stores a keyed document: the key in `_id`, which the connector's
+    # `id_field="id"` hands out as `id` (insert_many is the raw operation, no mapping).
+    records = [as_stored(as_record(row)) for row in source_rows(N)]
     for start in range(0, N, 50_000):
         await mongo.insert_many(unique_collection, records[start : start + 50_000])
     try:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from connector_core import (
+    Catalog,
     ConfigError,
     ConnectionFailedError,
+    FieldType,
     SchemaChange,
     SchemaChangeError,
     Stream,
@@ -273,3 +275,43 @@ async def test_sync_streams_reports_each_stream(pair: Any) -> None:
     )
     assert [(r.sink_stream, r.records) for r in reports] == [("items", 2), ("copy", 3)]
     assert len(await sink_rows(sink, "copy")) == 3
+
+
+class NativeId:
+    """A driver's id type (like bson's ObjectId): discovery reports it as a string."""
+
+    def __init__(self, hex_: str) -> None:
+        self.hex = hex_
+
+    def __str__(self) -> str:
+        return self.hex
+
+
+async def test_values_of_fields_declared_strings_reach_the_sink_as_text(pair: Any) -> None:
+    source, sink = pair
+    await source.write("items", [{**r, "name": NativeId(f"ab{r['id']}")} for r in rows(3)])
+    catalog = await source.discover()
+    declared = catalog.stream("items")
+    assert declared.field("name").type is FieldType.UNKNOWN  # the sample's objects: no type
+
+    class DeclaringSource:
+        """The same records, with discovery saying `name` is a string (as MongoDB's says
+        of an ObjectId `_id`)."""
+
+        async def discover(self) -> Catalog:
+            fields = tuple(
+                f.model_copy(update={"type": FieldType.STRING}) if f.name == "name" else f
+                for f in declared.fields
+            )
+            return Catalog(streams=(declared.model_copy(update={"fields": fields}),))
+
+        def read(self, stream: str, **options: Any) -> Any:
+            return source.read(stream, **options)
+
+        def sample(self, stream: str, **options: Any) -> Any:
+            return source.sample(stream, **options)
+
+    await StreamSync(DeclaringSource(), "items", sink, state=InMemoryStateStore()).run()  # type: ignore[arg-type]
+    got = await sink_rows(sink, "items")
+    assert [r["name"] for r in got] == ["ab0", "ab1", "ab2"]
+    assert all(type(r["name"]) is str for r in got)

@@ -270,6 +270,8 @@ class StreamSync:
             async for records, checkpoint in batches:
                 if known.stream is not None and (extra := known.new_fields(records)):
                     await self._add_fields(known, extra, report)
+                if text_fields := known.text_fields():
+                    records = _as_text(records, text_fields)
                 await self._apply(records, report, key_fields)
                 report.records += len(records)
                 report.batches += 1
@@ -402,6 +404,8 @@ class _Schema:
         self.stream = stream
         self._names: set[str] = {f.name for f in stream.fields} if stream else set()
         self._last_keys: Any = None
+        self._text_of: Stream | None = None
+        self._text: tuple[str, ...] = ()
 
     def new_fields(self, records: list[Record]) -> list[StreamField]:
         """The fields of ``records`` not known yet; when the records do not all have the
@@ -433,6 +437,16 @@ class _Schema:
                     records[index] = {k: record.get(k) for k in every}
             self._last_keys = None
         return [StreamField(name=k, type=t) for k, t in found.items()]
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The fields declared as strings (cached until the schema changes)."""
+        stream = self.stream
+        if stream is None:
+            return ()
+        if self._text_of is not stream:
+            self._text_of = stream
+            self._text = tuple(f.name for f in stream.fields if f.type is FieldType.STRING)
+        return self._text
 
     def extend(self, extra: Sequence[StreamField]) -> Stream:
         assert self.stream is not None
@@ -500,6 +514,31 @@ async def _read_ahead(
         if close is not None:
             with contextlib.suppress(Exception):
                 await close()
+
+
+def _as_text(records: list[Record], fields: Sequence[str]) -> list[Record]:
+    """Values of fields the source declares as strings, in their text form: a source may
+    hand out a native value its discovery reports as a string (MongoDB's ObjectId), which
+    a sink's text column or a JSON message cannot take as it is."""
+    out: list[Record] | None = None
+    for i, record in enumerate(records):
+        fixed: dict[str, Any] | None = None
+        for name in fields:
+            value = record.get(name)
+            if value is None or isinstance(value, _NOT_TEXT):
+                continue
+            if fixed is None:
+                fixed = dict(record)
+            fixed[name] = str(value)
+        if fixed is not None:
+            if out is None:
+                out = list(records)
+            out[i] = fixed
+    return records if out is None else out
+
+
+# Values str() would not turn into their text (bytes' repr, containers).
+_NOT_TEXT = (str, bytes, bytearray, memoryview, dict, list, tuple)
 
 
 def _is_set(value: Any) -> bool:

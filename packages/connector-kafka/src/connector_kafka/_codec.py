@@ -45,6 +45,11 @@ class MessageCodec(Generic[K, V]):
         self._decode_key = not is_plain_bytes(key_serializer)
         self._decode_value = not is_plain_bytes(value_serializer)
 
+    @property
+    def plain(self) -> bool:
+        """Whether keys and values are bytes both ways (nothing to call per message)."""
+        return not self._decode_key and not self._decode_value
+
     def encode_key(self, key: K | None) -> bytes | None:
         if key is None:
             return None

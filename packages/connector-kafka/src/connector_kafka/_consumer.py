@@ -25,6 +25,7 @@ from connector_kafka._messages import (
     TopicPartition,
     timestamp_ms,
 )
+from connector_kafka._prebuilt import install as install_prebuilt
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -108,6 +109,9 @@ class KafkaConsumer(Generic[K, V]):
         self._new_consumer = new_consumer
         self._on_close = on_close
         self._consumer: Any = None
+        # Whether the driver builds each KafkaMessage itself (bytes keys and values,
+        # docs/decisions/0100): its records are then the messages.
+        self._prebuilt = False
         self._closed = False
         self._start_lock = asyncio.Lock()
         # Fetched records: the chunk being yielded (one partition's records of a fetch,
@@ -154,6 +158,7 @@ class KafkaConsumer(Generic[K, V]):
             except BaseException:
                 await asyncio.shield(_stop_quietly(consumer, self._config.connect_timeout))
                 raise
+            self._prebuilt = self._codec.plain and install_prebuilt(consumer)
             self._consumer = consumer
 
     async def __aenter__(self) -> Self:
@@ -235,7 +240,7 @@ class KafkaConsumer(Generic[K, V]):
         self._in_hand = True
         self._hand_tp = self._chunk_tp
         self._hand_offset = record.offset
-        return self._codec.decode(record)
+        return record if self._prebuilt else self._codec.decode(record)
 
     async def _refill(self, consumer: Any) -> Any:
         """The next buffered record, fetching (and committing when due) as needed."""
@@ -350,6 +355,13 @@ class KafkaConsumer(Generic[K, V]):
 
     def _hand_out(self, taken: list[tuple[Any, list[Any]]]) -> list[KafkaMessage[K, V]]:
         """Decode ``taken`` into the batch now in the caller's hands."""
+        if self._prebuilt:  # the records are the messages: nothing to decode or to fail
+            self._hand_batch = {
+                tp: (records[0].offset, records[-1].offset + 1) for tp, records in taken
+            }
+            if len(taken) == 1:
+                return taken[0][1]
+            return [message for _, records in taken for message in records]
         decode_all = self._codec.decode_all  # empties each list it decodes
         if len(taken) == 1:  # the common case: one partition's records
             tp, records = taken[0]

@@ -38,6 +38,9 @@ from connector_adapters.chatwoot import (
 from connector_adapters.postgres_state import PostgresStateStore
 from connector_adapters.salesforce import MockSalesforce, sobject_table_ddl, sync_sobject
 from connector_core import redact_url
+from connector_core.sync import FileStateStore, StreamSync
+from connector_core.sync import SyncProgress as StreamProgress
+from connector_file import FileConfig, FileConnector
 from connector_postgres import PostgresConnector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,6 +279,76 @@ async def salesforce_demo(pg: PostgresConnector, args: argparse.Namespace, url: 
     what_next(url, table, "id")
 
 
+async def files_demo(pg: PostgresConnector, args: argparse.Namespace, url: str) -> None:
+    """A PostgreSQL table into an NDJSON file on the generic engine (connector_core.sync):
+    any Readable into any Writable, checkpointed after every batch."""
+    rng = random.Random(18)
+    table, target = "demo_orders", "demo_orders.ndjson"
+    out = Path(args.out) if args.out else ROOT / ".demo" / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / target).unlink(missing_ok=True)
+    state_file = out.parent / "demo_orders.state.json"
+    state_file.unlink(missing_ok=True)
+    step(f"seeding PostgreSQL table {table} with {args.contacts:,} orders")
+    await pg.execute(f'DROP TABLE IF EXISTS "{table}"')
+    await pg.execute(
+        f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, customer text NOT NULL, '
+        "city text NOT NULL, amount double precision NOT NULL, "
+        "updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    )
+    await pg.execute(f'CREATE INDEX ON "{table}" (updated_at, id)')  # the read's order
+    await pg.execute_many(
+        f'INSERT INTO "{table}" (id, customer, city, amount) VALUES ($1, $2, $3, $4)',  # noqa: S608
+        [
+            (i, f"{rng.choice(FIRST)} {rng.choice(LAST)}", rng.choice(CITIES),
+             round(rng.uniform(5, 900), 2))
+            for i in range(1, args.contacts + 1)
+        ],
+    )  # fmt: skip
+    async with FileConnector(FileConfig(root=out)) as files:
+
+        async def run(total: int) -> int:
+            progress, task = progress_bar(total)
+            started = time.monotonic()
+
+            def on_progress(p: StreamProgress) -> None:
+                rate = p.records / max(time.monotonic() - started, 1e-6)
+                progress.update(task, completed=p.records, rate=f"{rate:,.0f} records/s")
+
+            sync = StreamSync(
+                pg, table, files, target=target, state=FileStateStore(state_file),
+                batch_size=250, read_options={"cursor_field": "updated_at"},
+                on_progress=on_progress,
+            )  # fmt: skip
+            with progress:
+                report = await sync.run()
+                progress.update(task, completed=total)
+            return report.records
+
+        step(f"syncing {table} into {out / target} (checkpoints in {state_file.name})")
+        console.print(f"synced {await run(args.contacts)} orders into {target}")
+        step(f"changing {CHANGED} orders in PostgreSQL")
+        changed = rng.sample(range(1, args.contacts + 1), CHANGED)
+        await pg.execute(
+            f'UPDATE "{table}" SET city = $2, updated_at = clock_timestamp() '  # noqa: S608
+            "WHERE id = ANY($1::bigint[])",
+            changed, "Reykjavik",
+        )  # fmt: skip
+        step("syncing again: only what changed after the checkpoint is read and appended")
+        console.print(f"re-synced {await run(CHANGED)} orders")
+        lines = (out / target).read_text(encoding="utf-8").splitlines()
+        console.print(f"{target} has {len(lines)} lines; the last three:", markup=False)
+        for line in lines[-3:]:
+            console.print(f"  {line}", markup=False)
+    step("what to try next")
+    console.print(
+        f"  uv run connector read 'file://{out}' {target} --limit 5 --format table\n"
+        "  The same StreamSync copies any Readable into any Writable (MongoDB, Kafka, files,"
+        " PostgreSQL): see connector-core's README, 'Syncing any source into any sink'.",
+        markup=False,
+    )
+
+
 def what_next(url: str, table: str, key: str) -> None:
     shown = redact_url(url).replace(":***@", ":${PGPASSWORD}@")
     step("what to try next")
@@ -288,7 +361,7 @@ def what_next(url: str, table: str, key: str) -> None:
         f'  uv run connector read "$PG" {table} --limit 5 --format table\n'
         f'  uv run connector sync "$PG" {table} "$PG" --into {table}_copy --state copy.json'
         f"   # after CREATE TABLE {table}_copy (LIKE {table})\n"
-        "Other demos: make demo DEMO_ARGS='--integration salesforce'\n"
+        "Other demos: make demo DEMO_ARGS='--integration salesforce' (or 'postgres-file')\n"
         "Your own Chatwoot or Salesforce: ManagedChatwoot / ManagedSalesforce with your "
         "credentials, see packages/adapters/README.md.\n"
         f"Rows are upserted on {key}; run the demo again to start over.",
@@ -298,11 +371,14 @@ def what_next(url: str, table: str, key: str) -> None:
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--integration", choices=("chatwoot", "salesforce"), default="chatwoot")
+    parser.add_argument(
+        "--integration", choices=("chatwoot", "salesforce", "postgres-file"), default="chatwoot"
+    )
     parser.add_argument(
         "--contacts", type=int, default=1000, help="records to seed (default 1000; at least 10)"
     )
     parser.add_argument("--pg-url", help="PostgreSQL URL (default: the one of scripts/services)")
+    parser.add_argument("--out", help="postgres-file: the export directory (.demo/exports)")
     args = parser.parse_args(argv)
     if args.contacts < CHANGED:
         parser.error(f"--contacts must be at least {CHANGED}")
@@ -313,8 +389,10 @@ async def main(argv: list[str] | None = None) -> int:
         await pg.execute(f'DROP TABLE IF EXISTS "{STATE_TABLE}"')
         if args.integration == "chatwoot":
             await chatwoot_demo(pg, args, url)
-        else:
+        elif args.integration == "salesforce":
             await salesforce_demo(pg, args, url)
+        else:
+            await files_demo(pg, args, url)
     return 0
 
 

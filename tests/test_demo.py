@@ -4,6 +4,7 @@ it never rots: each integration into a fresh PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -67,3 +68,17 @@ def test_salesforce_demo(postgres_database_url: str) -> None:
     assert "synced 30 accounts: 30 created" in out
     assert "re-synced 10 accounts: 0 created, 10 updated, 0 unchanged, 0 failed; 10 events" in out
     assert len(re.findall(r"account\.updated id=\w+ industry=Aerospace", out)) == 10
+
+
+def test_postgres_to_file_demo(postgres_database_url: str, tmp_path: Path) -> None:
+    out = run_demo(
+        "--integration", "postgres-file", "--contacts", "40",
+        "--pg-url", postgres_database_url, "--out", str(tmp_path / "exports"),
+    )  # fmt: skip
+    assert "synced 40 orders into demo_orders.ndjson" in out
+    assert "re-synced 10 orders" in out
+    lines = (tmp_path / "exports" / "demo_orders.ndjson").read_text().splitlines()
+    assert len(lines) == 50
+    changed = [json.loads(line) for line in lines[40:]]
+    assert {r["city"] for r in changed} == {"Reykjavik"}
+    assert len({r["id"] for r in changed}) == 10

@@ -360,7 +360,7 @@ def what_next(url: str, table: str, key: str) -> None:
         f'  uv run connector discover "$PG" {table}\n'
         f'  uv run connector read "$PG" {table} --limit 5 --format table\n'
         f'  uv run connector sync "$PG" {table} "$PG" --into {table}_copy --state copy.json'
-        f"   # after CREATE TABLE {table}_copy (LIKE {table})\n"
+        "   # creates the copy, then copies only what changed\n"
         "Other demos: make demo DEMO_ARGS='--integration salesforce' (or 'postgres-file')\n"
         "Your own Chatwoot or Salesforce: ManagedChatwoot / ManagedSalesforce with your "
         "credentials, see packages/adapters/README.md.\n"

@@ -354,6 +354,18 @@ def test_sync_postgres_to_postgres_resumes_from_the_state_file(
     assert "belongs to another sync" in other.stderr
 
 
+def test_sync_creates_a_sink_table_that_does_not_exist(pg: str, people: str) -> None:
+    sink = f"made_{uuid.uuid4().hex[:8]}"
+    result = connector("sync", pg, people, pg, "--into", sink)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("synced 25 records")
+    assert f"created {sink} in the sink" in result.stdout
+    copied = rows(pg, f"SELECT id, name FROM {sink} ORDER BY id")
+    assert [r["id"] for r in copied] == list(range(1, 26))
+    source = rows(pg, f"SELECT id, name FROM {people} ORDER BY id")
+    assert [dict(r) for r in copied] == [dict(r) for r in source]
+
+
 def test_sync_postgres_to_mongodb(pg: str, mongo_url: str, unique_collection: str) -> None:
     source = f"notes_{uuid.uuid4().hex[:8]}"
     sql(

@@ -595,6 +595,11 @@ def sync(
             f"{sync_state.records} in all over {sync_state.runs} runs",
             markup=False,
         )
+        if outcome.created:
+            session.out.print(f"created {sink_stream} in the sink", markup=False)
+        if outcome.added_fields:
+            added = ", ".join(outcome.added_fields)
+            session.out.print(f"added field(s) {added} to {sink_stream}", markup=False)
         if state is not None:
             session.out.print(f"state saved to {state}", markup=False)
         return EXIT_OK

@@ -1,5 +1,6 @@
-"""``connector sync``: a small generic loop over ``read()`` and ``write()`` with a JSON
-state file checkpointed after every written batch (decision 0119)."""
+"""``connector sync``: :class:`connector_core.sync.StreamSync` (the one sync engine) over
+a JSON state file that names the sync it belongs to and is saved after every written
+batch (decisions 0119, 0122)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import inspect
 import json
 import os
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector_core._models import Checkpoint, Record, RecordError, Stream
+from connector_core._models import Checkpoint, RecordError, Stream
 from connector_core._protocols import Readable, Writable
+from connector_core.sync import StreamSync, SyncProgress
+from connector_core.sync._state import state_value
 
 STATE_VERSION = 1
 
@@ -54,6 +56,8 @@ class SyncState:
     checkpoint: Checkpoint | None = None
     records: int = 0
     runs: int = 0
+    engine: dict[str, Any] = field(default_factory=dict)
+    """What the engine keeps beside the checkpoint (the schema it saw), by key."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +71,7 @@ class SyncState:
             ),
             "records": self.records,
             "runs": self.runs,
+            "engine": self.engine,
             "updated_at": datetime.now(UTC).isoformat(),
         }
 
@@ -101,7 +106,10 @@ def load_state(path: Path, identity: SyncIdentity) -> SyncState:
     records, runs = data.get("records", 0), data.get("runs", 0)
     if type(records) is not int or type(runs) is not int:
         raise SyncStateError(f"{path}: records and runs must be integers")
-    return SyncState(identity, checkpoint, records, runs)
+    engine = data.get("engine", {})
+    if not isinstance(engine, dict) or not all(isinstance(v, dict) for v in engine.values()):
+        raise SyncStateError(f"{path}: engine must be an object of objects")
+    return SyncState(identity, checkpoint, records, runs, engine)
 
 
 def save_state(path: Path, state: SyncState) -> None:
@@ -134,7 +142,49 @@ class SyncOutcome:
     batches: int = 0
     seconds: float = 0.0
     resumed: bool = False
-    errors: list[RecordError] = field(default_factory=list)
+    created: bool = False
+    added_fields: tuple[str, ...] = ()
+
+
+class _StateFile:
+    """The engine's StateStore over the state file: the checkpoint key is the file's
+    ``checkpoint``, other keys go to its ``engine`` object; every change is saved."""
+
+    def __init__(self, state: SyncState, path: Path | None, checkpoint_key: str) -> None:
+        self._state, self._path, self._key = state, path, checkpoint_key
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        if key == self._key:
+            checkpoint = self._state.checkpoint
+            return None if checkpoint is None else {"position": checkpoint.model_dump(mode="json")}
+        value = self._state.engine.get(key)
+        return None if value is None else dict(value)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = {key: await self.get(key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        if key == self._key:
+            self._state.checkpoint = Checkpoint.model_validate(value["position"])
+        else:
+            self._state.engine[key] = state_value(key, value)
+        self._save()
+
+    async def put_many(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+        for key, value in items.items():
+            await self.put(key, value)
+
+    async def delete(self, key: str) -> None:
+        if key == self._key:
+            self._state.checkpoint = None
+        else:
+            self._state.engine.pop(key, None)
+        self._save()
+
+    def _save(self) -> None:
+        if self._path is not None:
+            save_state(self._path, self._state)
 
 
 async def run_sync(
@@ -149,47 +199,43 @@ async def run_sync(
     batch_size: int,
     on_batch: Callable[[int], None],
 ) -> SyncOutcome:
-    """Copy the records of ``stream`` after ``state.checkpoint`` into ``sink_stream``,
-    ``batch_size`` at a time, saving the checkpoint after every batch the sink accepted
-    whole (when ``state_path`` is given). Raises SyncBatchError when a batch has rejected
-    records (its checkpoint is not saved, so the next run writes it again), and what the
-    connectors raise."""
-    key_fields = tuple(k for k in stream.primary_key if k != cursor_field)
+    """Copy the records of ``stream`` after ``state.checkpoint`` into ``sink_stream``
+    with :class:`StreamSync`, ``batch_size`` at a time, the checkpoint saved after every
+    batch the sink accepted whole (when ``state_path`` is given). The sink's table or
+    collection is created from the source's stream when the sink can (Provisionable).
+    Raises SyncWriteError when a batch has rejected records (its checkpoint is not
+    saved, so the next run writes it again), and what the connectors raise."""
     outcome = SyncOutcome(resumed=state.checkpoint is not None)
-    started = time.monotonic()
-    batch: list[Record] = []
+    before = state.records
+    done = 0
 
-    async def flush() -> None:
-        result = await sink.write(sink_stream, batch)
-        if not result.ok:
-            raise SyncBatchError(outcome.written, outcome.batches + 1, result.errors)
-        state.checkpoint = Checkpoint.after(
-            batch[-1], cursor_field=cursor_field, key_fields=key_fields
-        )
-        state.records += result.written
-        outcome.written += result.written
-        outcome.batches += 1
-        if state_path is not None:
-            save_state(state_path, state)
-        on_batch(len(batch))
-        batch.clear()
+    def on_progress(progress: SyncProgress) -> None:
+        nonlocal done
+        on_batch(progress.records - done)
+        done = progress.records
+        state.records = before + done
 
-    reader = source.read(
-        stream.qualified_name, since=state.checkpoint, **read_kwargs(source, cursor_field)
+    sync = StreamSync(
+        source,
+        stream.qualified_name,
+        sink,
+        target=sink_stream,
+        name="cli",
+        state=_StateFile(state, state_path, "cli:checkpoint"),
+        batch_size=batch_size,
+        read_options=read_kwargs(source, cursor_field),
+        on_progress=on_progress,
     )
-    try:
-        async for record in reader:
-            batch.append(record)
-            if len(batch) >= batch_size:
-                await flush()
-        if batch:
-            await flush()
-    finally:
-        close = getattr(reader, "aclose", None)
-        if close is not None:
-            await close()
+    assert sync.checkpoint_key == "cli:checkpoint"
+    report = await sync.run()
+    state.records = before + report.records
     state.runs += 1
     if state_path is not None:
         save_state(state_path, state)
-    outcome.seconds = time.monotonic() - started
+    outcome.written, outcome.batches, outcome.seconds = (
+        report.written,
+        report.batches,
+        report.elapsed,
+    )
+    outcome.created, outcome.added_fields = report.created, report.added_fields
     return outcome

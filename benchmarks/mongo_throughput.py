@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class Steps:
         self.speed_ratios: list[float] = []
         self.cpu_ratios: list[float] = []
 
-    async def pair(self, number: int, work: dict[str, Callable[[], Awaitable[int]]]) -> bool:
+    async def pair(self, number: int, work: Mapping[str, Callable[[], Awaitable[int]]]) -> bool:
         """Run one step of each side, the order swapped on odd ``number``s; False once a
         side has nothing left."""
         step: dict[str, tuple[int, float, float]] = {}
@@ -149,6 +149,16 @@ def documents(count: int, start: int = 0) -> list[dict[str, Any]]:
     return [{"_id": i, "name": f"name-{i}", "score": i / 3} for i in range(start, start + count)]
 
 
+async def run_pairs(work: Mapping[str, Callable[[], Awaitable[int]]]) -> Steps:
+    """Pairs of steps, one per side, until the sides run out, under one RSS sampler."""
+    with PeakRss() as rss:
+        steps = Steps(rss)
+        number = 0
+        while await steps.pair(number, work):
+            number += 1
+    return steps
+
+
 async def stream_round(mongo: MongoConnector, raw: Any, source: str) -> Steps:
     """Both sides' cursors over ``source``, ``BATCH`` documents from one then the other."""
     cursors = {
@@ -171,13 +181,7 @@ async def stream_round(mongo: MongoConnector, raw: Any, source: str) -> Steps:
 
         return take
 
-    work = {side: slice_of(side) for side in SIDES}
-    with PeakRss() as rss:
-        steps = Steps(rss)
-        number = 0
-        while await steps.pair(number, work):
-            number += 1
-    return steps
+    return await run_pairs({side: slice_of(side) for side in SIDES})
 
 
 async def insert_round(
@@ -209,12 +213,7 @@ async def insert_round(
         await raw[targets["raw"]].insert_many(chunk, ordered=False)
         return len(chunk)
 
-    work = {"connector": connector_chunk, "raw": raw_chunk}
-    with PeakRss() as rss:
-        steps = Steps(rss)
-        number = 0
-        while await steps.pair(number, work):
-            number += 1
+    steps = await run_pairs({"connector": connector_chunk, "raw": raw_chunk})
     for target in targets.values():
         await raw.drop_collection(target)
     if profiler:

@@ -423,7 +423,10 @@ class MongoConnector(BaseConnector[MongoConfig]):
         coll = self.collection(collection)
         docs: list[Any] = documents if isinstance(documents, list) else list(documents)
         for index, document in enumerate(docs):
-            if not isinstance(document, MutableMapping | RawBSONDocument):
+            # ``type(...) is dict`` first: the ABC check costs ~0.6 s of CPU per million.
+            if type(document) is not dict and not isinstance(
+                document, MutableMapping | RawBSONDocument
+            ):
                 raise InvalidRequestError(
                     f"document #{index} is a {type(document).__name__}, not a dict (the "
                     "driver sets a missing _id in it)",

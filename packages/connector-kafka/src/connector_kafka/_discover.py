@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from connector_core import FieldType, Stream, StreamField
+from connector_core.sync import field_type_of
 from connector_kafka._messages import KafkaMessage
 
 
@@ -19,22 +20,6 @@ class TopicStream(Stream):
     kind: str = "topic"
     partitions: int = 0
     replication_factor: int = 0
-
-
-def _type_of(value: Any) -> FieldType:
-    if isinstance(value, bool):
-        return FieldType.BOOLEAN
-    if isinstance(value, int):
-        return FieldType.INTEGER
-    if isinstance(value, float):
-        return FieldType.NUMBER
-    if isinstance(value, str):
-        return FieldType.STRING
-    if isinstance(value, Mapping):
-        return FieldType.OBJECT
-    if isinstance(value, list | tuple):
-        return FieldType.ARRAY
-    return FieldType.UNKNOWN
 
 
 def _as_object(value: Any) -> Mapping[str, Any] | None:
@@ -60,7 +45,7 @@ def infer_fields(values: Sequence[Mapping[str, Any]]) -> tuple[StreamField, ...]
             if item is None:
                 nulls.add(name)
             else:
-                kinds.add(_type_of(item))
+                kinds.add(field_type_of(item))
     fields = []
     for name, kinds in seen.items():
         if not kinds:

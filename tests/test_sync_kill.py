@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from connector_postgres import PostgresConnector, state_table_ddl
 pytestmark = pytest.mark.integration
 
 ROWS = 300_000
+MORE = 20_000
 WORKER = Path(__file__).with_name("sync_kill_worker.py")
 
 
@@ -56,19 +58,31 @@ async def test_killed_twenty_times_every_record_exactly_once(
     rng = random.Random(18)
     killed = 0
     checkpoints = []
+    total = ROWS
+    query = (
+        f"SELECT value->'position'->'key'->>0 FROM \"{schema}\".sync_state "
+        "WHERE key = 'items->copy:checkpoint'"
+    )
     for _ in range(20):
+        # New rows every round, so a run always has work left whatever the machine's speed.
+        more = [(i, f"name {i}", i * 7) for i in range(total, total + MORE)]
+        await pg.copy_in(f"{schema}.items", more)
+        total += MORE
+        before = await pg.query_value(query)
         process = start(postgres_url, schema)
-        await asyncio.sleep(rng.uniform(0.7, 3.0))  # imports and connect take ~0.7 s
+        # Kill once the run has committed a batch (the checkpoint moved), at a random point
+        # after it: mid-run, not before the first write nor (mostly) after the last.
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if await pg.query_value(query) != before:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(rng.uniform(0.0, 0.3))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
         process.communicate(timeout=60)
-        checkpoints.append(
-            await pg.query_value(
-                f"SELECT value->'position'->'key'->>0 FROM \"{schema}\".sync_state "
-                "WHERE key = 'items->copy:checkpoint'"
-            )
-        )
+        checkpoints.append(await pg.query_value(query))
     final = start(postgres_url, schema)
     _out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err
@@ -76,4 +90,4 @@ async def test_killed_twenty_times_every_record_exactly_once(
     seen = [int(c) for c in checkpoints if c is not None]
     assert seen == sorted(seen)  # checkpoints only move forward
     rows = await pg.query(f'SELECT id, name, n FROM "{schema}".copy ORDER BY id')
-    assert [tuple(r) for r in rows] == [(i, f"name {i}", i * 7) for i in range(ROWS)]
+    assert [tuple(r) for r in rows] == [(i, f"name {i}", i * 7) for i in range(total)]

@@ -7,8 +7,13 @@ so no global provider is set and other test modules are unaffected.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,3 +160,79 @@ def test_get_tracer_returns_a_tracer_when_the_api_is_installed() -> None:
     tracer = telemetry.get_tracer("1.2.3")
     assert tracer is not None
     assert hasattr(tracer, "start_span")
+
+
+async def test_without_a_provider_no_span_is_started_and_the_callers_context_stays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The API's proxy tracer with no provider in the process: a span would only be
+    # the caller's context again, so the road does not start one (decision 0128)...
+    started: list[str] = []
+    real_start = trace.NoOpTracer.start_span
+
+    def counting_start(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(name)
+        return real_start(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(trace.NoOpTracer, "start_span", counting_start)
+    connector = ScriptedConnector()
+    assert telemetry.is_proxy(connector._tracer)
+    await connector.connect()
+    # ...and a trace context the caller carries (say, extracted from an incoming
+    # request) is what the operation sees, so propagators inject the same parent.
+    parent = trace.SpanContext(
+        trace_id=0x1234, span_id=0x5678, is_remote=True, trace_flags=trace.TraceFlags(1)
+    )
+    inside: list[Any] = []
+
+    async def op() -> None:
+        inside.append(trace.get_current_span().get_span_context())
+
+    with trace.use_span(trace.NonRecordingSpan(parent)):
+        await connector.run("get", op)
+    assert inside == [parent]
+    assert started == []
+
+
+def test_a_provider_set_after_the_connector_was_built_records_its_spans() -> None:
+    # set_tracer_provider() works once per process: run in a fresh interpreter.
+    script = textwrap.dedent(
+        """
+        import asyncio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from _core_support import ScriptedConnector
+
+        async def main():
+            connector = ScriptedConnector()  # built before any provider exists
+            await connector.connect()
+            async def op():
+                return trace.get_current_span().get_span_context().is_valid
+            before = await connector.run("get", op)
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)
+            after = await connector.run("get", op)
+            names = [span.name for span in exporter.get_finished_spans()]
+            print(before, after, names)
+
+        asyncio.run(main())
+        """
+    )
+    tests_dir = Path(__file__).parent
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tests_dir,
+        env={**os.environ, "PYTHONPATH": str(tests_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "False True ['scripted.get']"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 
@@ -116,8 +117,51 @@ def test_works_across_event_loops() -> None:
     # The first loop leaves a timer armed for 60 s; the second must not depend on it.
     assert asyncio.run(main()) == ["finished", "TimeoutError"]
     assert asyncio.run(main()) == ["finished", "TimeoutError"]
+    # And in another thread's loop: the task cancelled is that loop's own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, main()).result() == ["finished", "TimeoutError"]
+    assert asyncio.run(main()) == ["finished", "TimeoutError"]
 
 
 def test_outside_a_task_is_a_runtime_error() -> None:
     with pytest.raises(RuntimeError, match="no running event loop"):
         CallTimeouts().limit(1)
+
+
+class _FarClockLoop(asyncio.SelectorEventLoop):
+    """A loop whose clock is not time.monotonic() (as uvloop's or a test loop's may be)."""
+
+    def time(self) -> float:
+        return super().time() + 1e6
+
+
+def test_deadlines_are_on_the_running_loops_clock() -> None:
+    # Deadlines read from time.monotonic() would lie 1e6 s in this loop's past and
+    # expire at once; on the loop's own clock the short call finishes, the long one
+    # times out.
+    timeouts = CallTimeouts()
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            sleep_under(timeouts, 5, 0.01),
+            sleep_under(timeouts, 0.02, 5),
+            return_exceptions=True,
+        )
+
+    loop = _FarClockLoop()
+    try:
+        results = loop.run_until_complete(both())
+    finally:
+        loop.close()
+    assert [outcome(r) for r in results] == ["finished", "TimeoutError"]
+
+
+def test_outside_a_task_but_inside_a_loop_is_a_runtime_error() -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(loop)  # as in a loop callback: no task
+    try:
+        with pytest.raises(RuntimeError, match="inside a task"):
+            CallTimeouts().limit(1)
+    finally:
+        asyncio.events._set_running_loop(None)
+        loop.close()

@@ -142,6 +142,7 @@ class BaseConnector(ABC, Generic[ConfigT]):
         self._events = EventEmitter(self.logger)
         self._stats = StatsRecorder(self.name)
         self._tracer = _telemetry.get_tracer(self.version)
+        self._tracer_is_proxy = _telemetry.is_proxy(self._tracer)
         self._timeouts = CallTimeouts()
 
     # -- construction -------------------------------------------------------------------
@@ -468,7 +469,9 @@ class BaseConnector(ABC, Generic[ConfigT]):
         else:
             policy = self.retry_policy if retry_policy is None else retry_policy
         tracer = self._tracer
-        if tracer is None:
+        if tracer is None or (self._tracer_is_proxy and _telemetry.is_inert_proxy(tracer)):
+            # No tracing, or the OpenTelemetry API without any provider (a library
+            # user's usual state): a span would be the caller's context again.
             return await self._run(operation, fn, idempotent, timeout, policy, retry_on)
         span = tracer.start_span(
             f"{self.name}.{operation}",

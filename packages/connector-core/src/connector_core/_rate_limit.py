@@ -63,10 +63,21 @@ class TokenBucket:
 
     def try_acquire(self, n: float = 1) -> bool:
         """Take ``n`` tokens if they are there now; never waits."""
-        self._check(n)
-        if self._refill() >= n:
-            self._tokens -= n
+        # _check() and _refill() inlined: this runs once per call of every connector.
+        if not 0 < n <= self.burst:
+            self._check(n)
+        now = self._clock()
+        tokens = self._tokens
+        elapsed = now - self._last
+        if elapsed > 0:
+            tokens += elapsed * self.rate
+            if tokens > self.burst:
+                tokens = float(self.burst)
+            self._last = now
+        if tokens >= n:
+            self._tokens = tokens - n
             return True
+        self._tokens = tokens
         return False
 
     async def acquire(self, n: float = 1) -> float:

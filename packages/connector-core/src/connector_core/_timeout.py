@@ -10,7 +10,24 @@ only registers and unregisters its deadline in a dict. See decision 0006.
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
+
+# On Python 3.11 asyncio.current_task() is a Python function over this dict; read it
+# as that function does, for the connector's own loop (see CallTimeouts.limit).
+_tasks_by_loop: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = (
+    asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+    if sys.version_info < (3, 12)
+    and asyncio.current_task.__module__ == "asyncio.tasks"
+    and isinstance(getattr(asyncio.tasks, "_current_tasks", None), dict)
+    else None
+)
+_thread = threading.get_ident
+_new_call = object.__new__
 
 # A timer may fire up to the loop's clock resolution early; treat that as on time.
 _EARLY = 1e-6
@@ -19,13 +36,15 @@ _EARLY = 1e-6
 class CallTimeouts:
     """The deadlines of one connector's calls in flight, watched by one timer handle."""
 
-    __slots__ = ("_calls", "_handle", "_loop", "_when")
+    __slots__ = ("_calls", "_handle", "_loop", "_now", "_thread", "_when")
 
     def __init__(self) -> None:
         self._calls: dict[CallTimeout, float] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._when = float("inf")
+        self._now: Callable[[], float] = time.monotonic
+        self._thread = 0  # the thread that runs _loop
 
     def limit(self, delay: float) -> CallTimeout:
         """A ``with`` block that raises ``TimeoutError`` when it runs past ``delay`` s.
@@ -34,16 +53,29 @@ class CallTimeouts:
         and the cancellation leaves the block as ``TimeoutError``; any other
         cancellation passes through untouched. Must be used inside a task.
         """
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a call timeout must be used inside a task")
-        call = CallTimeout(self, task)
-        loop = task.get_loop()
-        if loop is not self._loop:  # first use, or the connector moved to a new loop
-            if self._handle is not None:
-                self._handle.cancel()
-            self._loop, self._handle, self._when = loop, None, float("inf")
-        deadline = loop.time() + delay
+        loop = self._loop
+        # The task running on this connector's loop, when that loop runs in this
+        # thread: one dict read, where asyncio.current_task() on Python 3.11 costs a
+        # Python frame and get_running_loop() a getpid() system call (decision 0128).
+        task = (
+            _tasks_by_loop.get(loop)
+            if _tasks_by_loop is not None and loop is not None and _thread() == self._thread
+            else None
+        )
+        if task is None:  # first use, another loop or thread, or no task at all
+            task = asyncio.current_task()  # RuntimeError without a running loop
+            if task is None:
+                raise RuntimeError("a call timeout must be used inside a task")
+            if task.get_loop() is not loop:
+                loop = self._switch_loop(task.get_loop())
+        assert loop is not None
+        # Built without __init__ (one frame less on every call of every connector).
+        call = _new_call(CallTimeout)
+        call._owner = self
+        call._task = task
+        call._cancelling = task.cancelling()
+        call._expired = False
+        deadline = self._now() + delay
         self._calls[call] = deadline
         if deadline < self._when:
             if self._handle is not None:
@@ -52,8 +84,16 @@ class CallTimeouts:
             self._handle = loop.call_at(deadline, self._fire)
         return call
 
-    def _discard(self, call: CallTimeout) -> None:
-        self._calls.pop(call, None)
+    def _switch_loop(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+        """First use, or the connector moved to a new loop: forget the old timer."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._loop, self._handle, self._when = loop, None, float("inf")
+        self._thread = _thread()
+        # asyncio's own loops read time.monotonic(); call it without the method frame.
+        base_time = asyncio.BaseEventLoop.time
+        self._now = time.monotonic if getattr(type(loop), "time", None) is base_time else loop.time
+        return loop
 
     def _fire(self) -> None:
         loop = self._loop
@@ -74,11 +114,10 @@ class CallTimeout:
 
     __slots__ = ("_cancelling", "_expired", "_owner", "_task")
 
-    def __init__(self, owner: CallTimeouts, task: asyncio.Task[object]) -> None:
-        self._owner = owner
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._expired = False
+    _owner: CallTimeouts
+    _task: asyncio.Task[Any]
+    _cancelling: int
+    _expired: bool
 
     def _expire(self) -> None:
         self._task.cancel()
@@ -93,7 +132,7 @@ class CallTimeout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._owner._discard(self)
+        self._owner._calls.pop(self, None)
         if (
             self._expired
             and self._task.uncancel() <= self._cancelling

@@ -236,3 +236,10 @@ def test_a_provider_set_after_the_connector_was_built_records_its_spans() -> Non
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == "False True ['scripted.get']"
+
+
+def test_the_provider_check_holds_for_the_locked_api() -> None:
+    # The names decision 0128 reads exist in the locked opentelemetry-api: when a
+    # release renames them this fails, before the road silently starts every span.
+    assert telemetry._PROVIDER_KNOWN
+    assert telemetry.is_proxy(telemetry.get_tracer("1"))

@@ -16,7 +16,12 @@ _ProxyTracer: Any = getattr(_trace, "ProxyTracer", None)
 # The API's own test of whether a global provider exists (ProxyTracer._tracer reads
 # the same module global). Private: when a release renames it, every span is started
 # and judged by is_noop() as before (decision 0128); test_telemetry.py fails first.
-_PROVIDER_KNOWN = _trace is not None and hasattr(_trace, "_TRACER_PROVIDER")
+_PROVIDER_KNOWN = (
+    _trace is not None
+    and hasattr(_trace, "_TRACER_PROVIDER")
+    and _ProxyTracer is not None
+    and "_real_tracer" in vars(_ProxyTracer("connector_core"))
+)
 
 
 def get_tracer(version: str) -> Any | None:

@@ -49,7 +49,7 @@ class TableMapping(SettingsModel):
 
     entity_type: str | None = Field(None, min_length=1, max_length=128)
     """The entity's name in events (``<entity_type>.created``; default: the table's)."""
-    columns: dict[str, str | ColumnMapping] = Field(default_factory=dict)
+    columns: dict[str, ColumnMapping] = Field(default_factory=dict)
     unmapped: Literal["keep", "drop"] = "keep"
     key: tuple[str, ...] = ()
     incremental: Incremental | None = None
@@ -61,26 +61,24 @@ class TableMapping(SettingsModel):
     def _split_key(cls, value: Any) -> Any:
         return _names(value)
 
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _field_names(cls, value: Any) -> Any:
+        # {"amount": "total"} is short for {"amount": {"field": "total"}}.
+        if isinstance(value, dict):
+            return {k: {"field": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
     @field_validator("columns")
     @classmethod
-    def _check_columns(
-        cls, value: dict[str, str | ColumnMapping]
-    ) -> dict[str, str | ColumnMapping]:
-        problems = [c for c in value if not c or len(c.encode()) > 63]
-        if problems:
+    def _check_columns(cls, value: dict[str, ColumnMapping]) -> dict[str, ColumnMapping]:
+        if any(not c or len(c.encode()) > 63 for c in value):
             raise ValueError("column names must be 1 to 63 bytes")
-        for column, mapping in value.items():
-            name = mapping if isinstance(mapping, str) else mapping.field
-            if name is not None and not name:
-                raise ValueError(f"column {column!r}: the field name must not be empty")
         return value
 
     def column(self, name: str) -> ColumnMapping:
         """The mapping of column ``name`` (its own name, no coercion, when not listed)."""
-        given = self.columns.get(name)
-        if given is None:
-            return ColumnMapping()
-        return ColumnMapping(field=given) if isinstance(given, str) else given
+        return self.columns.get(name) or ColumnMapping()
 
     def field_name(self, column: str) -> str | None:
         """The entity field of ``column``; None when the column is dropped."""

@@ -232,6 +232,8 @@ async def test_a_mapping_that_does_not_fit_the_table_names_the_fields(
     with pytest.raises(ConfigError) as info:
         await read_all(client, table)
     assert set(info.value.fields) == {
-        f"tables.{table}.columns.nme", "cursor_column", "soft_delete_column"
+        f"tables.{table}.columns.nme",
+        "cursor_column",
+        "soft_delete_column",
     }
     assert "known: id, name" in str(info.value)

@@ -66,7 +66,8 @@ def test_cross_field_mistakes_are_named() -> None:
 
 def test_the_url_is_the_database_and_selects_the_managed_client() -> None:
     config = PostgresDataConfig.from_url(URL + "?timeout=5")
-    assert config.is_managed and config.postgres is not None
+    assert config.is_managed
+    assert config.postgres is not None
     assert (config.postgres.host, config.postgres.timeout) == ("db.example", 5.0)
     assert isinstance(load_adapters({"postgres_data": config}).postgres_data, ManagedPostgresData)
     for shown in shown_texts(config, config.connection_string()):

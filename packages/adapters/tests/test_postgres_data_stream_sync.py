@@ -49,11 +49,11 @@ async def test_a_soft_delete_reaches_the_other_table(
         copied = await rows_of(pg, target)
         assert sorted(copied) == list(range(1, 26))
         assert str(copied[7]["total"]) == "7.50"
-        assert "amount" not in copied[7] and "id" not in copied[7]
+        assert "amount" not in copied[7]
+        assert "id" not in copied[7]
 
         await pg.execute(
-            f'UPDATE "{source}" SET deleted_at = now(), updated_at = clock_timestamp() '
-            "WHERE id = 3"
+            f'UPDATE "{source}" SET deleted_at = now(), updated_at = clock_timestamp() WHERE id = 3'
         )
         second = await sync.run()
         assert (second.records, second.deleted) == (1, 1)

@@ -11,6 +11,7 @@ from adapters_chatwoot_fake import TOKEN, FakeChatwoot
 
 import connector_adapters
 import connector_adapters.chatwoot
+import connector_adapters.postgres_data
 import connector_adapters.postgres_state
 import connector_adapters.salesforce
 from connector_adapters import (
@@ -99,6 +100,11 @@ def test_public_api_is_deliberate() -> None:
         "contacts_table_ddl", "parse_webhook", "sync_contacts", "to_canonical_contact",
         "verify_signature",
     }  # fmt: skip
+    assert set(connector_adapters.postgres_data.__all__) == {
+        "INTEGRATION", "SOURCE_SYSTEM", "ChangeReader", "Coercion", "ColumnMapping",
+        "Incremental", "ManagedPostgresData", "MockPostgresData", "PostgresDataClient",
+        "PostgresDataConfig", "TableMap", "TableMapping", "TableSource", "coerce", "sync_table",
+    }  # fmt: skip
     assert set(connector_adapters.postgres_state.__all__) == {
         "PostgresStateStore",
         "state_table_ddl",
@@ -127,6 +133,7 @@ def test_public_api_is_deliberate() -> None:
     for module in (
         connector_adapters,
         connector_adapters.chatwoot,
+        connector_adapters.postgres_data,
         connector_adapters.postgres_state,
         connector_adapters.salesforce,
     ):

@@ -54,6 +54,7 @@ def test_base_package_imports_without_any_connector(bare_python: Path) -> None:
         ("connector_adapters.chatwoot", "connector-adapters[chatwoot]"),
         ("connector_adapters.salesforce", "connector-adapters[salesforce]"),
         ("connector_adapters.postgres_state", "connector-adapters[postgres]"),
+        ("connector_adapters.postgres_data", "connector-adapters[postgres]"),
     ],
 )
 def test_integration_without_its_extra_names_the_extra(

@@ -4,6 +4,8 @@ streaming, against a real uvicorn server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import socket
 import time
 from typing import Any
@@ -318,6 +320,51 @@ class ResettingServer:
         await self.server.wait_closed()
 
 
+class HeadRecorder(ResettingServer):
+    """Answers every request and keeps the header lines of each, as sent."""
+
+    def __init__(self) -> None:
+        super().__init__(resets=0)
+        self.heads: list[list[tuple[str, str]]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")[1:-2]
+        self.heads.append([(k.lower(), v.strip()) for k, _, v in (x.partition(":") for x in lines)])
+        await super().handle(_Replay(head), writer)
+
+
+class _Replay(asyncio.StreamReader):
+    def __init__(self, head: bytes) -> None:
+        super().__init__()
+        self.feed_data(head)
+        self.feed_eof()
+
+
+async def test_the_direct_path_sends_the_headers_of_the_httpx_road_once_each() -> None:
+    # The direct path leaves the client's default headers to the aiohttp session
+    # (decision 0138): on the wire a plain GET must carry exactly what the httpx road
+    # sends (follow_redirects takes that road), each header once.
+    raw = HeadRecorder()
+    config = {
+        "connect_probe": False,
+        "headers": {"X-Tenant": "t1"},
+        "user_agent": "tests/1.0",
+        "auth": {"type": "bearer", "token": "tok-123456"},
+    }
+    async with raw as url:
+        async with make(url, **config) as http:
+            await http.get("/a", correlation_id="c-1")
+        async with make(url, follow_redirects=True, **config) as http:
+            await http.get("/a", correlation_id="c-1")
+    direct, road = (sorted(head) for head in raw.heads)
+    assert direct == road
+    names = [name for name, _ in direct]
+    assert len(names) == len(set(names))
+    assert {"x-tenant", "user-agent", "authorization", "x-correlation-id"} <= set(names)
+    assert dict(direct)["user-agent"] == "tests/1.0"
+
+
 async def test_connection_reset_mid_response_is_transient_and_retried() -> None:
     raw = ResettingServer(resets=1)
     async with raw as url, make(url, connect_probe=False) as http:
@@ -482,3 +529,33 @@ async def test_deeply_nested_json_is_a_serialization_error(base_url: str, state:
             async for _ in http.paginate_pages("/deep", items=None):
                 pass
     assert caught.value.details["status"] == 200
+
+
+def test_generated_correlation_ids_do_not_follow_the_random_module() -> None:
+    # Unique, not secret (decision 0138): a private generator, so code that seeds
+    # ``random`` (tests often do) cannot make two processes send the same ids.
+    from connector_http._connector import _new_correlation_id
+
+    random.seed(7)
+    first = [_new_correlation_id() for _ in range(3)]
+    random.seed(7)
+    second = [_new_correlation_id() for _ in range(3)]
+    assert first != second
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first + second)
+    assert len(set(first + second)) == 6
+
+
+def test_a_forked_child_makes_other_correlation_ids() -> None:
+    from connector_http._connector import _new_correlation_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id to the parent, then out without cleanup
+        os.write(write, _new_correlation_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 32
+    assert child != _new_correlation_id()

@@ -129,6 +129,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limit = max_connections or 0  # aiohttp: 0 is no limit
         self._keepalive = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        # Sent with every request unless the request names them (the httpx client's
+        # default headers, which every httpx request carries anyway): set before first
+        # use, so the connector's direct path sends only a request's own (decision 0138).
+        self.default_headers: tuple[tuple[str, str], ...] = ()
 
     def _open(self) -> aiohttp.ClientSession:
         kwargs: dict[str, Any] = {}
@@ -146,6 +150,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # httpx sends its own User-Agent, Accept and Accept-Encoding.
             skip_auto_headers=("User-Agent",),
             cookie_jar=aiohttp.DummyCookieJar(),
+            headers=self.default_headers or None,
             timeout=aiohttp.ClientTimeout(total=None),
         )
         return session

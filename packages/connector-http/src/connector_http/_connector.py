@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import math
 import os
+import random
 import ssl
 import time
 import urllib.request
@@ -149,6 +150,19 @@ def _has_idempotency_key(headers: Mapping[str, str] | None) -> bool:
     return headers is not None and any(k.lower() == "idempotency-key" for k in headers)
 
 
+# Correlation ids need to be unique, not secret: a private generator seeded from the OS
+# (again in a forked child) makes one in a third of os.urandom's time, without its
+# system call on every request; user code seeding ``random`` cannot repeat them.
+_ids = random.Random(os.urandom(32))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
+def _new_correlation_id() -> str:
+    """32 hex digits (128 random bits), as ``os.urandom(16).hex()`` gave."""
+    return _ids.randbytes(16).hex()
+
+
 async def _raising(exc: Exception) -> Any:
     """A coroutine that raises ``exc`` when awaited (what a coroutine function does)."""
     raise exc
@@ -240,7 +254,6 @@ class HttpConnector(BaseConnector[HttpConfig]):
         self._direct = False
         self._targets: dict[str, tuple[httpx.URL, yarl.URL, bool]] = {}
         self._wire_headers: dict[str, tuple[str, str]] = {}
-        self._default_pairs: list[tuple[str, str]] = []
         self._static_pairs: list[tuple[str, str]] = []
         self._auth_free = True
         self._plain_ok = False
@@ -359,7 +372,8 @@ class HttpConnector(BaseConnector[HttpConfig]):
         )
         # The client's default headers as the direct path sends them (lower name: pair).
         self._wire_headers = wire_headers = {k.lower(): (k, v) for k, v in client.headers.items()}
-        self._default_pairs = list(wire_headers.values())
+        if aio is not None:  # the session sends them: the direct path need not
+            aio.default_headers = tuple(wire_headers.values())
         self._static_pairs = list(static.headers.items())
         credentials = {name.lower() for name in static.headers}
         taken = {*wire_headers, *credentials}
@@ -375,7 +389,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             # Any HTTP answer proves the server is there; ping() judges the status. A
             # little of the body is read (so the connection can be reused), never all.
             request = client.build_request(
-                "GET", self.config.health_path, headers={self._corr_header: os.urandom(16).hex()}
+                "GET", self.config.health_path, headers={self._corr_header: _new_correlation_id()}
             )
             response = await client.send(request, stream=True)
             await read_capped(response, self.config.max_error_body_bytes)
@@ -386,7 +400,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             await client.aclose()
 
     async def _ping(self) -> None:
-        headers = {self._corr_header: os.urandom(16).hex()}
+        headers = {self._corr_header: _new_correlation_id()}
         await self._send(_Outgoing("GET", self.config.health_path, headers, plain=True))
 
     def _translate_error(self, exc: BaseException) -> ConnectorError | None:
@@ -429,7 +443,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
     ) -> dict[str, str]:
         if not headers:  # the usual call: only the correlation id
             if not (correlation_id and correlation_id.strip()):
-                correlation_id = os.urandom(16).hex()
+                correlation_id = _new_correlation_id()
             return {self._corr_header: correlation_id}
         out = dict(headers)
         if correlation_id and correlation_id.strip():
@@ -438,7 +452,7 @@ class HttpConnector(BaseConnector[HttpConfig]):
             out[self._corr_header] = correlation_id
         elif not any(k.lower() == self._corr_lower for k in out):
             # None or "" (or blank): generate one.
-            out[self._corr_header] = os.urandom(16).hex()
+            out[self._corr_header] = _new_correlation_id()
         return out
 
     def _build(self, client: httpx.AsyncClient, out: _Outgoing, token: str | None) -> httpx.Request:
@@ -598,8 +612,9 @@ class HttpConnector(BaseConnector[HttpConfig]):
         defaults, the call's (replacing defaults of the same name), then, to a trusted
         origin only, the static credentials the call does not set and the bearer token."""
         if out.plain and self._plain_ok and (token is None or self._auth_free):
-            # Only the correlation id, whose name no default or credential uses.
-            pairs = [*self._default_pairs, *out.headers.items()]
+            # Only the correlation id, whose name no default or credential uses; the
+            # defaults are the aiohttp session's (AiohttpTransport.default_headers).
+            pairs = list(out.headers.items())
             if trusted:
                 pairs += self._static_pairs
                 if token is not None:

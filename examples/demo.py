@@ -32,7 +32,6 @@ from connector_adapters.chatwoot import (
     ManagedChatwoot,
     MockChatwoot,
     MockChatwootServer,
-    contacts_table_ddl,
     sync_contacts,
 )
 from connector_adapters.postgres_state import PostgresStateStore
@@ -172,8 +171,8 @@ async def chatwoot_demo(pg: PostgresConnector, args: argparse.Namespace, url: st
         step(f"serving it over HTTP at {server.url}; the managed client connects")
         async with ManagedChatwoot(server.config()) as chatwoot:
             console.print(f"GET /api/v1/profile answered in {await chatwoot.ping() * 1000:.1f} ms")
+            # The sync makes the table from CONTACTS_STREAM (DDL by connector-postgres).
             await pg.execute(f'DROP TABLE IF EXISTS "{table}"')
-            await pg.execute(contacts_table_ddl(table))
             state = PostgresStateStore(pg, table=STATE_TABLE)
             publisher = InMemoryEventPublisher()
 
@@ -305,6 +304,8 @@ async def files_demo(pg: PostgresConnector, args: argparse.Namespace, url: str) 
             for i in range(1, args.contacts + 1)
         ],
     )  # fmt: skip
+    # The file sink takes the table's primary key from the sync (ensure_stream) and
+    # upserts on it: a changed order replaces its line (decision 0135).
     async with FileConnector(FileConfig(root=out)) as files:
 
         async def run(total: int) -> int:
@@ -334,7 +335,10 @@ async def files_demo(pg: PostgresConnector, args: argparse.Namespace, url: str) 
             "WHERE id = ANY($1::bigint[])",
             changed, "Reykjavik",
         )  # fmt: skip
-        step("syncing again: only what changed after the checkpoint is read and appended")
+        step(
+            "syncing again: only what changed after the checkpoint is read, and upserted on "
+            "the table's key (the file keeps one line per order)"
+        )
         console.print(f"re-synced {await run(CHANGED)} orders")
         lines = (out / target).read_text(encoding="utf-8").splitlines()
         console.print(f"{target} has {len(lines)} lines; the last three:", markup=False)

@@ -23,7 +23,6 @@ from adapters_salesforce_fake import (
     make_key_pair,
 )
 
-from connector_adapters.chatwoot import contacts_table_ddl
 from connector_postgres import PostgresConnector
 from connector_testing import unique_name
 
@@ -68,11 +67,10 @@ async def pg(postgres_database_url: str) -> AsyncIterator[PostgresConnector]:
 
 
 @pytest.fixture
-async def table(pg: PostgresConnector) -> str:
-    """A new, empty contacts table (``contacts_table_ddl``) in that PostgreSQL."""
-    name = unique_name("contacts")
-    await pg.execute(contacts_table_ddl(name))
-    return name
+def table() -> str:
+    """A contacts table name no other test uses; ``sync_contacts`` creates the table
+    (from ``CONTACTS_STREAM``) on its first run."""
+    return unique_name("contacts")
 
 
 # -- Salesforce ---------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_public_api_is_deliberate() -> None:
         "load_adapters",
     }  # fmt: skip
     assert set(connector_adapters.chatwoot.__all__) == {
-        "INTEGRATION", "CONTACTS_PER_PAGE", "CONTACT_COLUMNS", "CONTACT_SORTS", "ChatwootClient",
+        "INTEGRATION", "CONTACTS_PER_PAGE", "CONTACTS_STREAM", "CONTACT_SORTS", "ChatwootClient",
         "ChatwootConfig", "ChatwootContact", "ChatwootContactInbox", "ChatwootContactSource",
         "ChatwootConversation", "ChatwootInbox", "ChatwootMessage", "ChatwootModel",
         "ContactPage", "ContactWebhook", "ConversationPage", "ConversationWebhook",

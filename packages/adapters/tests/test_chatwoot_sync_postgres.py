@@ -1,4 +1,5 @@
-"""End to end: fake Chatwoot (contract-checked) -> sync_contacts -> real PostgreSQL."""
+"""End to end: fake Chatwoot (contract-checked) -> sync_contacts -> real PostgreSQL,
+into a table the sync makes from CONTACTS_STREAM."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import pytest
 from adapters_chatwoot_fake import FakeChatwoot, managed_config
 
 from connector_adapters import InMemoryEventPublisher, SyncProgress
-from connector_adapters.chatwoot import ManagedChatwoot, sync_contacts
+from connector_adapters.chatwoot import (
+    CONTACTS_STREAM,
+    ManagedChatwoot,
+    contacts_table_ddl,
+    sync_contacts,
+)
 from connector_adapters.postgres_state import PostgresStateStore
 from connector_core import ErrorCode, SerializationError
-from connector_postgres import PostgresConnector
+from connector_postgres import PostgresConnector, create_table_sql
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +192,68 @@ async def test_a_checkpoint_the_sync_did_not_write_is_a_serialization_error(
             await sync_contacts(client, pg, publisher=InMemoryEventPublisher(), state=state,
                                 table=table, name="odd")  # fmt: skip
     assert "checkpoint" in str(info.value)
+
+
+async def _columns(pg: PostgresConnector, table: str) -> dict[str, str]:
+    rows = await pg.query(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = $1 ORDER BY ordinal_position",
+        table,
+    )
+    return {r["column_name"]: r["data_type"] for r in rows}
+
+
+async def test_the_sync_makes_its_table_from_the_contacts_stream(
+    fake_chatwoot: FakeChatwoot, pg: PostgresConnector, table: str
+) -> None:
+    fake_chatwoot.backend.seed_contacts(3)
+    assert await _columns(pg, table) == {}
+    state = PostgresStateStore(pg, namespace=table)
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        report = await sync_contacts(
+            client, pg, publisher=InMemoryEventPublisher(), state=state, table=table
+        )
+    assert (report.completed, report.written) == (True, 3)
+    assert await _columns(pg, table) == {
+        "chatwoot_id": "bigint", "account_id": "bigint", "name": "text", "email": "text",
+        "phone_number": "text", "identifier": "text", "blocked": "boolean",
+        "additional_attributes": "jsonb", "custom_attributes": "jsonb",
+        "created_at": "timestamp with time zone",
+        "last_activity_at": "timestamp with time zone",
+        "synced_at": "timestamp with time zone",
+    }  # fmt: skip
+    assert [f.name for f in CONTACTS_STREAM.fields] == list(await _columns(pg, table))
+    key = await pg.query_value(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND i.indrelid = $1::regclass",
+        table,
+    )
+    assert key == "chatwoot_id"
+    assert contacts_table_ddl(f"public.{table}") == create_table_sql(
+        "public", table, CONTACTS_STREAM
+    )
+
+
+async def test_a_table_of_the_earlier_hand_written_ddl_is_used_as_it_is(
+    fake_chatwoot: FakeChatwoot, pg: PostgresConnector, table: str
+) -> None:
+    # What contacts_table_ddl() made before it was generated from CONTACTS_STREAM (0.1.0),
+    # less the synced_at column, which the sync adds.
+    await pg.execute(
+        f'CREATE TABLE "{table}" (chatwoot_id bigint PRIMARY KEY, account_id bigint, '
+        "name text, email text, phone_number text, identifier text, "
+        "blocked boolean NOT NULL DEFAULT false, "
+        "additional_attributes jsonb NOT NULL DEFAULT '{}'::jsonb, "
+        "custom_attributes jsonb NOT NULL DEFAULT '{}'::jsonb, "
+        "created_at timestamptz, last_activity_at timestamptz)"
+    )
+    fake_chatwoot.backend.seed_contacts(5)
+    state = PostgresStateStore(pg, namespace=table)
+    async with ManagedChatwoot(managed_config(fake_chatwoot.url)) as client:
+        report = await sync_contacts(
+            client, pg, publisher=InMemoryEventPublisher(), state=state, table=table
+        )
+    assert (report.completed, report.written) == (True, 5)
+    assert list(await _columns(pg, table))[-1] == "synced_at"
+    assert await _rows(pg, table) == (5, 5)
+    assert await pg.query_value(f'SELECT count(*) FROM "{table}" WHERE synced_at IS NULL') == 0

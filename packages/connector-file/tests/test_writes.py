@@ -1,17 +1,27 @@
 """Writes beyond the suites: upserts keep the other records, appends refuse unknown CSV
 columns, a record given twice, unterminated files, JSON arrays appended to, discovery of
-configured globs."""
+configured globs; ensure_stream's key for a sync's sink, and a resumed sync."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connector_core import InvalidRequestError, SerializationError
+from connector_core import (
+    FieldType,
+    InvalidRequestError,
+    SchemaChange,
+    SerializationError,
+    Stream,
+    StreamField,
+)
+from connector_core.sync import StreamSync
 from connector_file import FileConfig, FileConnector, FileStream
+from connector_testing import CrashingStateStore, MemoryConfig, MemoryConnector, SimulatedCrashError
 
 
 async def _all(connector: FileConnector, stream: str) -> list[dict[str, Any]]:
@@ -104,3 +114,72 @@ async def test_discover_lists_configured_globs_and_the_files(root: Path) -> None
     assert logs.primary_key == ("id",)
     assert logs.field("at").nullable
     assert catalog.stream("logs/a.ndjson").primary_key == ()  # no default key given
+
+
+def _keyed_stream(*key: str) -> Stream:
+    fields = (
+        StreamField(name="id", type=FieldType.INTEGER),
+        StreamField(name="v", type=FieldType.STRING),
+    )
+    return Stream(name="s", fields=fields, primary_key=key)
+
+
+@pytest.mark.parametrize("name", ["k.ndjson", "k.csv"])
+async def test_ensure_stream_gives_a_keyless_stream_the_key_writes_upsert_on(
+    files: FileConnector, name: str
+) -> None:
+    assert await files.ensure_stream(name, _keyed_stream("id")) == SchemaChange()
+    assert not (files.root / name).exists()  # the file comes with the first batch
+    batch = [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+    assert (await files.write(name, batch)).ok
+    assert (await files.write(name, [{"id": 2, "v": "c"}, {"id": 3, "v": "d"}])).ok
+    assert sorted(await _all(files, name), key=lambda r: r["id"]) == [
+        {"id": 1, "v": "a"},
+        {"id": 2, "v": "c"},
+        {"id": 3, "v": "d"},
+    ]
+    await files.ensure_stream(name, _keyed_stream())  # no key: appends again
+    assert (await files.write(name, [{"id": 3, "v": "e"}])).ok
+    assert [r["v"] for r in await _all(files, name)][-2:] == ["d", "e"]
+
+
+async def test_ensure_stream_leaves_a_configured_key_and_mode_alone(root: Path) -> None:
+    config = FileConfig(root=root, streams={"log": {"path": "log.ndjson", "write_mode": "append"}})
+    async with FileConnector(config) as files:
+        await files.ensure_stream("log", _keyed_stream("id"))
+        assert (await files.write("log", [{"id": 1, "v": 1}])).ok
+        assert (await files.write("log", [{"id": 1, "v": 2}])).ok
+        assert [r["v"] for r in await _all(files, "log")] == [1, 2]
+    config = FileConfig(root=root, primary_key=("v",))
+    async with FileConnector(config) as files:
+        await files.ensure_stream("u.ndjson", _keyed_stream("id"))
+        assert (await files.write("u.ndjson", [{"id": 1, "v": 1}, {"id": 2, "v": 1}])).ok
+        assert await _all(files, "u.ndjson") == [{"id": 2, "v": 1}]  # upserted on v
+
+
+async def test_ensure_stream_refuses_what_cannot_be_a_sink(root: Path) -> None:
+    config = FileConfig(root=root, streams={"all": {"path": "*.ndjson"}})
+    async with FileConnector(config) as files:
+        with pytest.raises(InvalidRequestError, match="glob"):
+            await files.ensure_stream("all", _keyed_stream("id"))
+        with pytest.raises(InvalidRequestError, match="format"):
+            await files.ensure_stream("notes.txt", _keyed_stream("id"))
+        with pytest.raises(InvalidRequestError):
+            await files.ensure_stream("../out.ndjson", _keyed_stream("id"))
+
+
+async def test_a_resumed_sync_into_a_file_leaves_each_record_once(files: FileConnector) -> None:
+    source = MemoryConnector(MemoryConfig(store=f"src-{uuid.uuid4().hex}"))
+    async with source:
+        source.create_stream("items", primary_key=("id",))
+        rows = [{"id": i, "name": f"n{i}"} for i in range(25)]
+        await source.write("items", rows)
+        state = CrashingStateStore(fail_at=2)
+        options: dict[str, Any] = {"target": "items.ndjson", "state": state, "batch_size": 10}
+        with pytest.raises(SimulatedCrashError):
+            await StreamSync(source, "items", files, **options).run()
+        assert len(await _all(files, "items.ndjson")) == 20  # batch 2 is in the file
+        state.fail_at = None
+        report = await StreamSync(source, "items", files, **options).run()
+    assert report.records == 15  # batch 2 again, then the rest
+    assert sorted(await _all(files, "items.ndjson"), key=lambda r: r["id"]) == rows

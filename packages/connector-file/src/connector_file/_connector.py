@@ -4,6 +4,7 @@ step of :meth:`BaseConnector.run`: timeout, error translation, stats."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import zlib
@@ -25,6 +26,8 @@ from connector_core import (
     NotConnectedError,
     Record,
     RecordError,
+    SchemaChange,
+    Stream,
     WriteResult,
 )
 from connector_file._config import FileConfig, FileFormat, WriteMode
@@ -76,6 +79,8 @@ class FileConnector(BaseConnector[FileConfig]):
         rate_limiter, circuit_breaker, clock, sleep)."""
         super().__init__(config, **kwargs)
         self._root: Path | None = None
+        # Stream -> the primary key ensure_stream gave a stream the config gives none.
+        self._stream_keys: dict[str, tuple[str, ...]] = {}
 
     # -- driver hooks -------------------------------------------------------------------
 
@@ -247,6 +252,29 @@ class FileConnector(BaseConnector[FileConfig]):
 
     # -- writing ------------------------------------------------------------------------
 
+    async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange:
+        """Make stream ``name`` ready for records of ``schema`` (a sync's sink, say):
+        when the config gives the stream no primary key, it takes ``schema.primary_key``,
+        so :meth:`write`'s default mode becomes ``upsert`` on that key and a batch written
+        twice leaves one record per key. Nothing is written: the file appears with the
+        first batch (``SchemaChange()``; CSV columns follow the records).
+
+        Raises InvalidRequestError for a glob stream, a path outside the root or a file
+        whose format is unknown (before any record is read)."""
+        plan = self.stream(name)
+        if plan.glob:
+            raise InvalidRequestError(
+                f"stream {name!r} is a glob ({plan.pattern}): a sink is one file",
+                connector=self.name,
+            )
+        plan.file_format(plan.pattern)
+        if not plan.primary_key:
+            if schema.primary_key:
+                self._stream_keys[name] = tuple(schema.primary_key)
+            else:
+                self._stream_keys.pop(name, None)
+        return SchemaChange()
+
     async def write(
         self, stream: str, records: Iterable[Record], *, mode: WriteMode | None = None
     ) -> WriteResult:
@@ -260,7 +288,8 @@ class FileConnector(BaseConnector[FileConfig]):
         * ``replace``: the records become the file's content, atomically (a temporary
           file in the same directory, fsync, rename, fsync of the directory);
         * ``upsert``: like replace, keeping the old records whose primary key the batch
-          does not hold (a record given twice: the last one wins).
+          does not hold (a record given twice: the last one wins). The key is the
+          stream's in the config, else the one :meth:`ensure_stream` gave it.
 
         A record that cannot be written (a value with no JSON or CSV form, a CSV field
         that is no column of the file) is a RecordError with its index; the others are
@@ -273,6 +302,8 @@ class FileConnector(BaseConnector[FileConfig]):
                 f"stream {stream!r} is a glob ({plan.pattern}): write to one file",
                 connector=self.name,
             )
+        if not plan.primary_key and stream in self._stream_keys:
+            plan = dataclasses.replace(plan, primary_key=self._stream_keys[stream])
         chosen = mode or plan.write_mode or ("upsert" if plan.primary_key else "append")
         if chosen not in _MODES:
             raise InvalidRequestError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -63,6 +64,7 @@ from connector_kafka._messages import (
 from connector_kafka._process import DeadLetter, Handler, HandlerFailedError, Processor
 from connector_kafka._read import TopicReader
 from connector_kafka._serializers import (
+    BytesSerializer,
     Serializer,
     StringSerializer,
     is_json,
@@ -135,6 +137,9 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
         self._admin: Any = None
         self._transaction_lock = asyncio.Lock()
         self._consumers: weakref.WeakSet[KafkaConsumer[Any, Any]] = weakref.WeakSet()
+        # Topic -> the primary key of the stream last given to ensure_stream (a sync's
+        # sink): write() keys its messages by it.
+        self._stream_keys: dict[str, tuple[str, ...]] = {}
         _DRIVER_LOGS.register(self._known_secrets)
 
     # -- driver hooks ---------------------------------------------------------------------
@@ -850,7 +855,15 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
     async def ensure_stream(self, name: str, schema: Stream) -> SchemaChange:
         """Create topic ``name`` (one partition, the cluster's replication factor) when it
         does not exist: a sync's sink, say. Values carry any fields, so nothing else
-        changes. Raises InvalidRequestError for a bad name, PermissionDeniedError."""
+        changes. From then on :meth:`write` keys the messages of ``name`` by
+        ``schema.primary_key`` (when it has one), so every version of a record lands on
+        one partition in order and a compacted topic keeps the latest. Raises
+        InvalidRequestError for a bad name, PermissionDeniedError."""
+        _check_topic(name)
+        if schema.primary_key:
+            self._stream_keys[name] = tuple(schema.primary_key)
+        else:
+            self._stream_keys.pop(name, None)
         if name in await self.list_topics():
             return SchemaChange()
         try:
@@ -1082,14 +1095,22 @@ class KafkaConnector(BaseConnector[KafkaConfig]):
     ) -> WriteResult:
         """Produce each record as one message of topic ``stream``: the record is the value
         (through the value serializer: JSON, or a pydantic model's), and the key is
-        ``record[key]`` (or ``key(record)``; None: no key). Per-record results as
-        :meth:`produce_many`; a record without the ``key`` field is refused alone."""
+        ``record[key]`` (or ``key(record)``). Without ``key``, the primary key of the
+        stream last given to :meth:`ensure_stream` for this topic (what a
+        ``StreamSync`` does before its first batch): one field's value, an object of
+        several (compact JSON text for string or bytes keys); no key when there is none.
+        Per-record results as :meth:`produce_many`; a record without the key's field is
+        refused alone."""
         messages: list[OutgoingMessage[Any, Any] | _Refused] = []
+        fields = self._stream_keys.get(stream) if key is None else None
         for record in records:
             try:
-                key_value = _key_of(record, key)
-                if isinstance(self.key_serializer, StringSerializer):
-                    key_value = _as_text(key_value)
+                if fields:
+                    key_value = _primary_key_of(record, fields, self.key_serializer)
+                else:
+                    key_value = _key_of(record, key)
+                    if isinstance(self.key_serializer, StringSerializer):
+                        key_value = _as_text(key_value)
             except (KeyError, TypeError) as exc:
                 messages.append(_Refused(f"cannot take the key of the record: {exc!r}"))
                 continue
@@ -1125,6 +1146,22 @@ def _key_of(record: Record, key: str | Callable[[Record], Any] | None) -> Any:
     if isinstance(key, str):
         return record[key]
     return key(record)
+
+
+def _primary_key_of(record: Record, fields: tuple[str, ...], serializer: Serializer[Any]) -> Any:
+    """The message key of ``record`` from its stream's primary key ``fields``, in the form
+    ``serializer`` takes: text for string keys (compact JSON for several fields), that
+    text's UTF-8 bytes for bytes keys, the value (an object for several) otherwise."""
+    value = record[fields[0]] if len(fields) == 1 else {f: record[f] for f in fields}
+    if value is None or not isinstance(serializer, StringSerializer | BytesSerializer):
+        return value
+    if isinstance(value, bytes) and isinstance(serializer, BytesSerializer):
+        return value
+    if isinstance(value, Mapping):
+        text = json.dumps(value, separators=(",", ":"), default=str)
+    else:
+        text = _as_text(value)
+    return text.encode("utf-8") if isinstance(serializer, BytesSerializer) else text
 
 
 def _as_text(value: Any) -> Any:

@@ -4,6 +4,7 @@
 ``ConnectorContractTests`` (lifecycle, config, secrets), ``RoadContractTests``,
 ``ReadableContractTests``, ``WritableContractTests`` and ``DiscoverableContractTests``
 are the standard suites each connector package runs, by subclassing them;
+``CrashingStateStore`` stops a sync between a batch's write and its checkpoint;
 the pytest plugin (registered through ``pytest11``) provides fixtures for real
 services: ``postgres_url``, ``kafka_bootstrap``, ``mongo_url``, ``toxiproxy``.
 """
@@ -17,6 +18,7 @@ from connector_testing._road_contract import RoadContractTests
 from connector_testing._secrets import exception_texts, record_texts, secret_leaks, shown_texts
 from connector_testing._streams import StreamSuite, cursor_value, records
 from connector_testing._suite import ContractSuite, Observable
+from connector_testing._sync import CrashingStateStore, SimulatedCrashError
 from connector_testing._toxiproxy import ToxiproxyClient, ToxiproxyError
 from connector_testing._writable_contract import WritableContractTests
 from connector_testing.plugin import skip_or_fail, unique_name
@@ -24,12 +26,14 @@ from connector_testing.plugin import skip_or_fail, unique_name
 __all__ = [
     "ConnectorContractTests",
     "ContractSuite",
+    "CrashingStateStore",
     "DiscoverableContractTests",
     "MemoryConfig",
     "MemoryConnector",
     "Observable",
     "ReadableContractTests",
     "RoadContractTests",
+    "SimulatedCrashError",
     "StreamSuite",
     "ToxiproxyClient",
     "ToxiproxyError",

@@ -30,7 +30,7 @@ from connector_adapters.chatwoot._models import (
     ToggleStatusResult,
 )
 from connector_adapters.chatwoot._sync import (
-    CONTACT_COLUMNS,
+    CONTACTS_STREAM,
     ChatwootContactSource,
     contact_row,
     contacts_table_ddl,
@@ -65,7 +65,7 @@ INTEGRATION = Integration(
 
 __all__ = [
     "CONTACTS_PER_PAGE",
-    "CONTACT_COLUMNS",
+    "CONTACTS_STREAM",
     "CONTACT_SORTS",
     "INTEGRATION",
     "ChatwootClient",

@@ -209,7 +209,7 @@ async def test_a_failing_stream_is_marked_and_does_not_hold_up_the_round(pair: A
 
 def test_bad_settings_are_named(pair: Any) -> None:
     with pytest.raises(ConfigError) as caught:
-        SyncWorker([], object(), every=-1, poll=0)  # type: ignore[arg-type]
+        SyncWorker([], object(), every=-1, poll=0)
     assert set(caught.value.fields) == {"syncs", "leases", "every", "poll"}
 
 

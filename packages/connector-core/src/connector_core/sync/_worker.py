@@ -144,7 +144,7 @@ class SyncWorker:
     def __init__(
         self,
         syncs: Sequence[StreamSync],
-        leases: StreamLeases,
+        leases: StreamLeases | object,
         *,
         every: float = 60.0,
         poll: float = 1.0,
@@ -160,7 +160,7 @@ class SyncWorker:
             problems.append(("syncs", f"names must differ (twice: {', '.join(twice)})"))
         if not isinstance(leases, StreamLeases):
             problems.append(("leases", "must be StreamLeases (try_acquire, release, check)"))
-        elif not _positive(leases.heartbeat):
+        elif not _positive(getattr(leases, "heartbeat", None)):
             problems.append(("leases", "heartbeat must be a finite number of seconds > 0"))
         if not (_positive(every) or every == 0):
             problems.append(("every", "must be a finite number of seconds >= 0"))
@@ -168,8 +168,9 @@ class SyncWorker:
             problems.append(("poll", "must be a finite number of seconds > 0"))
         if problems:
             raise config_error("SyncWorker", problems)
+        assert isinstance(leases, StreamLeases)
         self.syncs = tuple(syncs)
-        self.leases = leases
+        self.leases: StreamLeases = leases
         self.every = every
         self.poll = poll
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"

@@ -87,7 +87,8 @@ async def test_on_batch_sees_each_applied_batch_before_its_checkpoint(pair: Any)
     seen: list[tuple[int, Any]] = []
 
     async def on_batch(batch: SyncBatch) -> None:
-        assert batch.key_fields == ("id",) and batch.sink_stream == "s0_copy"
+        assert batch.key_fields == ("id",)
+        assert batch.sink_stream == "s0_copy"
         # Applied already, not checkpointed yet.
         assert {r["id"] async for r in sink.read("s0_copy")} >= {r["id"] for r in batch.records}
         seen.append((len(batch.records), await sync.checkpoint()))
@@ -174,9 +175,11 @@ async def test_a_stream_leased_elsewhere_waits_for_its_holder(pair: Any) -> None
     worker = SyncWorker(syncs(source, sink, state), InMemoryLeases(board), poll=0.01)
     task = asyncio.ensure_future(worker.run(until_round=1))
     await asyncio.sleep(0.2)
-    assert not task.done() and worker.runs == 5  # all but the leased one
+    assert not task.done()
+    assert worker.runs == 5
     del board["s0->s0_copy"]  # its holder is gone without marking it: taken over
-    assert await task == 1 and worker.runs == 6
+    assert await task == 1
+    assert worker.runs == 6
 
 
 async def test_lost_leases_stop_the_run_in_progress(pair: Any) -> None:
@@ -190,7 +193,8 @@ async def test_lost_leases_stop_the_run_in_progress(pair: Any) -> None:
     leases.drop()
     with pytest.raises(ConnectionFailedError, match="dropped"):
         await task
-    assert worker.runs == 0 and sink.busy == set()  # the hung write was cancelled
+    assert worker.runs == 0
+    assert sink.busy == set()
 
 
 async def test_a_failing_stream_is_marked_and_does_not_hold_up_the_round(pair: Any) -> None:

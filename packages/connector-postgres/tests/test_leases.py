@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -60,7 +59,8 @@ async def test_one_session_holds_a_lease_at_a_time(pg: PostgresConnector, group:
         await first.release("s1")
         assert await holders(pg, first.key("s1")) == []
         assert await second.try_acquire("s1") is True
-        assert second.held == {"s1", "s2"} and first.held == set()
+        assert second.held == {"s1", "s2"}
+        assert first.held == set()
         await first.release("never-held")  # nothing to give back
     assert await holders(pg, first.key("s1")) == []  # closing released them all
     assert await holders(pg, first.key("s2")) == []
@@ -68,7 +68,8 @@ async def test_one_session_holds_a_lease_at_a_time(pg: PostgresConnector, group:
 
 async def test_groups_do_not_share_leases(pg: PostgresConnector, group: str) -> None:
     async with pg.leases(group) as mine, pg.leases(f"{group}-other") as theirs:
-        assert await mine.try_acquire("s1") and await theirs.try_acquire("s1")
+        assert await mine.try_acquire("s1")
+        assert await theirs.try_acquire("s1")
 
 
 async def test_a_terminated_session_loses_its_leases_and_says_so(
@@ -103,7 +104,8 @@ def test_bad_arguments_are_refused(pg: PostgresConnector) -> None:
     for timeout in (0, 2.9, float("inf"), float("nan")):
         with pytest.raises(InvalidRequestError, match="timeout"):
             pg.leases("g", timeout=timeout)
-    assert "g" in repr(pg.leases("g")) and pg.leases("g").heartbeat == 10.0
+    assert "g" in repr(pg.leases("g"))
+    assert pg.leases("g").heartbeat == 10.0
 
 
 class HangingSink:
@@ -141,5 +143,6 @@ async def test_a_worker_whose_lease_session_ends_stops_its_run(
         await pg.execute("SELECT pg_terminate_backend($1)", leases.backend_pid)
         with pytest.raises(ConnectionFailedError):
             await task
-    assert sink.cancelled and worker.runs == 0
+    assert sink.cancelled
+    assert worker.runs == 0
     assert await state.get(f"{sync.name}:round") is None  # not marked: another runs it

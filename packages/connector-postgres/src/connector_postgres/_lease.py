@@ -113,9 +113,7 @@ class AdvisoryLeases:
                 raise
             return connection
 
-        self._connection = await self._road(
-            "lease", connect, idempotent=True, timeout=self.timeout
-        )
+        self._connection = await self._road("lease", connect, idempotent=True, timeout=self.timeout)
         self._lost = False
 
     def _settings_sql(self, connection: asyncpg.Connection) -> str:

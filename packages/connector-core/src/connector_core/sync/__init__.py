@@ -20,13 +20,6 @@ from connector_core.sync._engine import (
     field_type_of,
 )
 from connector_core.sync._run import sync_streams
-from connector_core.sync._worker import (
-    InMemoryLeases,
-    RunCallback,
-    StreamLeases,
-    StreamRun,
-    SyncWorker,
-)
 from connector_core.sync._state import (
     MAX_STATE_DEPTH,
     FileStateStore,
@@ -35,6 +28,13 @@ from connector_core.sync._state import (
     StateStore,
     decode_state,
     state_value,
+)
+from connector_core.sync._worker import (
+    InMemoryLeases,
+    RunCallback,
+    StreamLeases,
+    StreamRun,
+    SyncWorker,
 )
 
 __all__ = [

@@ -159,7 +159,7 @@ async def test_batch_events_without_publish_many_and_with_composite_keys() -> No
     await events(SyncBatch("s", "lines", [{"v": 1}], (), None))
     assert [e.entity_id for e in publisher.events] == ['[7,"a"]', "line"]
     with pytest.raises(ConfigError) as caught:
-        BatchEvents(object(), source_system="", entity_type="")  # type: ignore[arg-type]
+        BatchEvents(object(), source_system="", entity_type="")
     assert set(caught.value.fields) == {"publisher", "source_system", "entity_type"}
 
 

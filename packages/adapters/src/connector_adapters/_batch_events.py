@@ -43,13 +43,13 @@ class BatchEvents:
 
     def __init__(
         self,
-        publisher: EventPublisher,
+        publisher: EventPublisher | object,
         *,
         source_system: str,
         entity_type: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        problems = []
+        problems: list[tuple[str, str]] = []
         if not isinstance(publisher, EventPublisher):
             problems.append(("publisher", "must be an EventPublisher (publish)"))
         if not source_system:
@@ -58,7 +58,8 @@ class BatchEvents:
             problems.append(("entity_type", "must not be empty (None: the sink stream)"))
         if problems:
             raise config_error("BatchEvents", problems)
-        self.publisher = publisher
+        assert isinstance(publisher, EventPublisher)
+        self.publisher: EventPublisher = publisher
         self.source_system = source_system
         self.entity_type = entity_type
         self.correlation_id = correlation_id

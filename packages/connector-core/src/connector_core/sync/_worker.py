@@ -129,9 +129,11 @@ class SyncWorker:
     server). Rounds start at most every ``every`` seconds.
 
     The state store must be one all workers share (connector-postgres's
-    ``PostgresStateStore``). A run that raises is logged, handed to ``on_run`` with its
-    error and marked, so one failing stream does not stop the round; it is tried again
-    next round from its last checkpoint.
+    ``PostgresStateStore``). ``on_run`` (sync or async) gets a :class:`StreamRun` after
+    each run, before the mark is stored (so at least once per run; what it raises is
+    logged). A run that raises is logged, handed to ``on_run`` with its error and
+    marked, so one failing stream does not stop the round; it is tried again next round
+    from its last checkpoint.
 
     While it runs, the worker calls ``leases.check()`` every ``leases.heartbeat`` seconds;
     when that raises (the lease session is gone, so others may take the streams) the
@@ -273,15 +275,23 @@ class SyncWorker:
                 self.worker_id, sync.name, number, type(exc).__name__, exc,
             )  # fmt: skip
         finished = _now()
+        self.runs += 1
+        if self.on_run is not None:
+            # Before the mark: a worker that dies in between has its run done again, so
+            # on_run sees every run at least once.
+            run = StreamRun(sync.name, number, self.worker_id, started, finished, report, error)
+            try:
+                if inspect.isawaitable(result := self.on_run(run)):
+                    await result
+            except Exception as exc:
+                logger.warning(
+                    "worker %s: on_run failed for stream %s (%s: %s)",
+                    self.worker_id, sync.name, type(exc).__name__, exc,
+                )  # fmt: skip
         mark = {"round": number, "worker": self.worker_id, "at": finished.isoformat()}
         if error is not None:
             mark["error"] = type(error).__name__
         await sync.state.put(_mark_key(sync), mark)
-        self.runs += 1
-        if self.on_run is not None:
-            run = StreamRun(sync.name, number, self.worker_id, started, finished, report, error)
-            if inspect.isawaitable(result := self.on_run(run)):
-                await result
 
 
 def _mark_key(sync: StreamSync) -> str:

@@ -35,14 +35,8 @@ NAMES = [f"src{i}->dst{i}" for i in range(STREAMS)]
 
 
 @pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[PostgresConnector]:
-    schema = f"workers_{uuid.uuid4().hex[:10]}"
-    async with PostgresConnector.from_url(postgres_url, schemas=(schema,)) as connector:
-        await connector.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield connector
-        finally:
-            await connector.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def pg(pg_in_fresh_schema: PostgresConnector) -> PostgresConnector:
+    return pg_in_fresh_schema
 
 
 @pytest.fixture

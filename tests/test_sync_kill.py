@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +24,8 @@ WORKER = Path(__file__).with_name("sync_kill_worker.py")
 
 
 @pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[PostgresConnector]:
-    schema = f"kill_{uuid.uuid4().hex[:10]}"
-    async with PostgresConnector.from_url(postgres_url, schemas=(schema,)) as connector:
-        await connector.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield connector
-        finally:
-            await connector.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def pg(pg_in_fresh_schema: PostgresConnector) -> PostgresConnector:
+    return pg_in_fresh_schema
 
 
 def start(url: str, schema: str) -> subprocess.Popen[str]:

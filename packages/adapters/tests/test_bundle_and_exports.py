@@ -79,8 +79,8 @@ async def test_bundle_connects_and_disconnects_managed_clients(
 def test_public_api_is_deliberate() -> None:
     assert set(connector_adapters.__all__) == {
         "ENTRY_POINT_GROUP", "Integration", "integration_names", "register_integration",
-        "unregister_integration", "Adapters", "Contact", "CountedSource", "DomainEvent",
-        "EventPublisher", "FileStateStore",
+        "unregister_integration", "Adapters", "BatchEvents", "Contact", "CountedSource",
+        "DomainEvent", "EventPublisher", "FileStateStore",
         "InMemoryEventPublisher", "InMemoryStateStore", "IncrementalSync", "JsonObject",
         "KafkaEventPublisher",
         "ProgressCallback", "SourceBatch", "SourceReference", "StateStore", "SyncItem",

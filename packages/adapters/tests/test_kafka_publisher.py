@@ -1,6 +1,6 @@
 """KafkaEventPublisher against the real broker: key, headers and JSON value of each event,
-per-entity order, acknowledged before publish returns, and the Chatwoot contact sync
-publishing through it."""
+per-entity order, acknowledged before publish returns, the Chatwoot contact sync
+publishing through it, and a StreamSync's batches published as events by BatchEvents."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connector_adapters import DomainEvent, EventPublisher, InMemoryStateStore, KafkaEventPublisher
+from connector_adapters import (
+    BatchEvents,
+    DomainEvent,
+    EventPublisher,
+    InMemoryEventPublisher,
+    InMemoryStateStore,
+    KafkaEventPublisher,
+)
 from connector_adapters.chatwoot import MockChatwoot, sync_contacts
-from connector_core import InvalidRequestError
+from connector_core import ConfigError, InvalidRequestError, SyncWriteError
+from connector_core.sync import StreamSync, SyncBatch
 from connector_kafka import BytesSerializer, KafkaConfig, KafkaConnector, KafkaMessage
 from connector_testing import MemoryConfig, MemoryConnector, unique_name
 
@@ -113,3 +121,54 @@ async def test_the_chatwoot_contact_sync_publishes_through_it(
     assert {m.header("correlation-id") for m in messages} == {b"sync-run-1"}
     events = [DomainEvent.model_validate_json(m.value or b"") for m in messages]
     assert {e.payload["name"] for e in events} == {c.name for c in client.contacts.values()}
+
+
+async def test_batch_events_publish_every_synced_record_keyed_by_entity(
+    kafka: KafkaConnector, topic: str
+) -> None:
+    source = MemoryConnector(MemoryConfig(store=unique_name("src")))
+    sink = MemoryConnector(MemoryConfig(store=unique_name("dst")))
+    async with source, sink:
+        source.create_stream("orders", primary_key=("id",), cursor_field="id")
+        await source.write(
+            "orders", [{"id": i, "total": i * 10, "gone": i == 3} for i in range(40)]
+        )
+        events = BatchEvents(KafkaEventPublisher(kafka, topic), source_system="shop")
+        sync = StreamSync(source, "orders", sink, state=InMemoryStateStore(), batch_size=16,
+                          deleted_field="gone", on_batch=events)  # fmt: skip
+        await sync.run()
+    for store in (source, sink):
+        MemoryConnector.reset_store(store.config.store)
+    messages = await _messages(kafka, topic)
+    assert sorted(int(m.key or b"-1") for m in messages) == list(range(40))
+    partitions: dict[bytes, int] = {}
+    for message in messages:
+        event = DomainEvent.model_validate_json(message.value or b"")
+        assert message.key == event.entity_id.encode() == str(event.payload["id"]).encode()
+        assert event.type == ("orders.deleted" if event.payload["id"] == 3 else "orders.upserted")
+        assert (event.entity_type, event.source_system) == ("orders", "shop")
+        assert event.correlation_id == "orders->orders"
+        assert partitions.setdefault(message.key, message.partition) == message.partition
+    assert len(set(partitions.values())) > 1  # entities spread over the partitions
+
+
+async def test_batch_events_without_publish_many_and_with_composite_keys() -> None:
+    publisher = InMemoryEventPublisher()
+    events = BatchEvents(publisher, source_system="erp", entity_type="line")
+    await events(SyncBatch("s", "lines", [{"order": 7, "n": "a"}], ("order", "n"), None))
+    await events(SyncBatch("s", "lines", [{"v": 1}], (), None))
+    assert [e.entity_id for e in publisher.events] == ['[7,"a"]', "line"]
+    with pytest.raises(ConfigError) as caught:
+        BatchEvents(object(), source_system="", entity_type="")
+    assert set(caught.value.fields) == {"publisher", "source_system", "entity_type"}
+
+
+async def test_publish_many_names_what_was_not_acknowledged(
+    kafka: KafkaConnector, topic: str
+) -> None:
+    publisher = KafkaEventPublisher(kafka, topic)
+    huge = _event("2", payload={"blob": "x" * 2_000_000})  # over the producer's request size
+    with pytest.raises(SyncWriteError, match="1 of 3 events") as caught:
+        await publisher.publish_many([_event("1"), huge, _event("3")])
+    assert [e.index for e in caught.value.errors] == [1]
+    assert sorted(m.key for m in await _messages(kafka, topic)) == [b"1", b"3"]

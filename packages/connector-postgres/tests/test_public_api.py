@@ -4,6 +4,7 @@ from connector_core import connector_class
 
 def test_exported_names_are_exactly_the_public_api() -> None:
     assert set(connector_postgres.__all__) == {
+        "AdvisoryLeases",
         "ExecuteResult",
         "IsolationLevel",
         "Listener",
@@ -20,6 +21,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
         "__version__",
         "create_table_sql",
         "is_read_only",
+        "lease_key",
         "quote_ident",
         "sql_type",
         "state_table_ddl",

@@ -8,6 +8,7 @@ integration is a subpackage whose connectors come with an extra:
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from connector_adapters._batch_events import BatchEvents
 from connector_adapters._bundle import Adapters, load_adapters
 from connector_adapters._domain import Contact, DomainEvent, SourceReference
 from connector_adapters._integrations import (
@@ -46,6 +47,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Adapters",
+    "BatchEvents",
     "Contact",
     "CountedSource",
     "DomainEvent",

@@ -6,11 +6,11 @@ Needs the ``kafka`` extra (``pip install 'connector-adapters[kafka]'``); importi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector_adapters._domain import DomainEvent
-from connector_core import InvalidRequestError
+from connector_core import InvalidRequestError, SyncWriteError
 
 if TYPE_CHECKING:
     from connector_kafka import DeliveryReport, KafkaConnector
@@ -66,8 +66,36 @@ class KafkaEventPublisher:
         """Send ``event`` and wait for the broker's acknowledgement."""
         await self.publish_and_report(event)
 
-    async def publish_and_report(self, event: DomainEvent) -> DeliveryReport:
-        """As :meth:`publish`, returning where the event was written."""
+    async def publish_many(self, events: Sequence[DomainEvent]) -> None:
+        """Send ``events`` (in order, each keyed by its entity) in the producer's batches
+        and wait for every acknowledgement. Raises SyncWriteError naming the events not
+        acknowledged (the others are written: publish them all again, consumers see an
+        event twice at most per retry), or the connector's ConnectorError."""
+        from connector_kafka import OutgoingMessage
+
+        by_topic: dict[str, list[Any]] = {}
+        for event in events:
+            message = OutgoingMessage(
+                event.model_dump_json().encode(),
+                key=event.entity_id.encode(),
+                headers=self._headers(event),
+            )
+            by_topic.setdefault(self.topic_for(event), []).append(message)
+        for topic, messages in by_topic.items():
+            result = await self.kafka.produce_many(
+                topic, messages, key_serializer=self._keys, value_serializer=self._values
+            )
+            if result.failed:
+                first = "; ".join(
+                    f"#{e.index} {e.code.value}: {e.message}" for e in result.errors[:3]
+                )
+                raise SyncWriteError(
+                    f"{result.failed} of {len(messages)} events to topic {topic!r} were not "
+                    f"acknowledged; first errors: {first or 'none given'}",
+                    errors=result.errors,
+                )
+
+    def _headers(self, event: DomainEvent) -> list[tuple[str, bytes]]:
         headers = [
             (EVENT_TYPE_HEADER, event.type.encode()),
             (SOURCE_SYSTEM_HEADER, event.source_system.encode()),
@@ -75,11 +103,15 @@ class KafkaEventPublisher:
         ]
         if event.correlation_id is not None:
             headers.append((CORRELATION_ID_HEADER, event.correlation_id.encode()))
+        return headers
+
+    async def publish_and_report(self, event: DomainEvent) -> DeliveryReport:
+        """As :meth:`publish`, returning where the event was written."""
         return await self.kafka.produce(
             self.topic_for(event),
             event.model_dump_json().encode(),
             key=event.entity_id.encode(),
-            headers=headers,
+            headers=self._headers(event),
             key_serializer=self._keys,
             value_serializer=self._values,
         )

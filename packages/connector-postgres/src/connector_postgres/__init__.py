@@ -1,7 +1,8 @@
 """connector-postgres: PostgreSQL through asyncpg, on connector_core's contract.
 
 Pooling, transactions with savepoints, server-side streaming, binary COPY and upserts,
-discovery, incremental reads and LISTEN/NOTIFY. Import from here; the ``_modules``
+discovery, incremental reads, LISTEN/NOTIFY and stream leases (advisory locks) for sync
+workers on several machines. Import from here; the ``_modules``
 behind this file are private.
 """
 
@@ -10,6 +11,7 @@ from connector_postgres._config import IsolationLevel, PostgresConfig, SslMode
 from connector_postgres._connector import PostgresConnector, __version__
 from connector_postgres._errors import TransactionRollbackError
 from connector_postgres._identifiers import quote_ident
+from connector_postgres._lease import AdvisoryLeases, lease_key
 from connector_postgres._listen import Listener
 from connector_postgres._read import ReadCheckpoint, RecordReader
 from connector_postgres._results import ExecuteResult, Notification
@@ -19,6 +21,7 @@ from connector_postgres._state import PostgresStateStore, state_table_ddl
 from connector_postgres._transaction import PostgresTransaction
 
 __all__ = [
+    "AdvisoryLeases",
     "ExecuteResult",
     "IsolationLevel",
     "Listener",
@@ -35,6 +38,7 @@ __all__ = [
     "__version__",
     "create_table_sql",
     "is_read_only",
+    "lease_key",
     "quote_ident",
     "sql_type",
     "state_table_ddl",

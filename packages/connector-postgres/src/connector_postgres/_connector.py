@@ -41,6 +41,7 @@ from connector_postgres._copy import BulkCopy, CopyFormat
 from connector_postgres._errors import connection_closed, translate_error
 from connector_postgres._identifiers import column_list, quote_ident
 from connector_postgres._keepalive import keep_alive
+from connector_postgres._lease import AdvisoryLeases
 from connector_postgres._listen import Listener
 from connector_postgres._read import IndexHints, ReadScan, RecordReader
 from connector_postgres._results import ExecuteResult
@@ -632,6 +633,23 @@ class PostgresConnector(BaseConnector[PostgresConfig]):
             ping_timeout=self.config.connect_timeout,
             keepalive=keepalive,
             reconnect_timeout=reconnect_timeout,
+        )
+
+    # -- leases -------------------------------------------------------------------------
+
+    def leases(self, group: str, *, timeout: float = 30.0) -> AdvisoryLeases:
+        """Stream leases of ``group`` as advisory locks on a session of their own (see
+        :class:`AdvisoryLeases`): what ``connector_core.sync.SyncWorker`` takes to share a
+        configuration's streams with workers on other machines. ``timeout`` bounds how
+        long a vanished worker's leases outlive it (a killed process's go at once).
+
+        ``async with connector.leases("orders-sync") as leases:`` opens the session on
+        the connector's road with its settings (TCP keepalive too); the caller closes it
+        (``disconnect()`` does not). Raises InvalidRequestError for an empty ``group`` or
+        a ``timeout`` under 3 s.
+        """
+        return AdvisoryLeases(
+            group, open_connection=self._open_dedicated_connection, road=self.run, timeout=timeout
         )
 
     async def notify(self, channel: str, payload: str = "") -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector_core.sync import JsonObject, decode_state, state_value
 from connector_postgres._identifiers import quote_ident
+from connector_postgres._lease import lease_key
 
 if TYPE_CHECKING:
     from connector_postgres._connector import PostgresConnector
@@ -71,10 +72,17 @@ class PostgresStateStore:
         return f"PostgresStateStore(table={self.table!r}, namespace={self.namespace!r})"
 
     async def setup(self) -> None:
-        """Create the table when it does not exist (idempotent)."""
+        """Create the table when it does not exist (idempotent; safe when several workers
+        start at once: concurrent ``CREATE TABLE IF NOT EXISTS`` of one name can fail on
+        the catalog's unique index, so the DDL runs under a transaction-level advisory
+        lock of the table's name)."""
         async with self._setup_lock:
             if not self._ready:
-                await self.connector.execute(state_table_ddl(self.table), idempotent=True)
+                async with self.connector.transaction() as tx:
+                    await tx.execute(
+                        "SELECT pg_advisory_xact_lock($1)", lease_key("state-table", self.table)
+                    )
+                    await tx.execute(state_table_ddl(self.table))
                 self._ready = True
 
     async def _ensure(self) -> None:

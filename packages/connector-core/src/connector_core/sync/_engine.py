@@ -84,6 +84,29 @@ class StreamReport:
 ProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class SyncBatch:
+    """A batch the sink has just applied, before its checkpoint is stored (what
+    ``on_batch`` gets): publish events from it, and a crash before the checkpoint makes
+    the next run apply, and hand over, the same records again (at least once)."""
+
+    name: str
+    """The sync's name."""
+    sink_stream: str
+    records: Sequence[Record]
+    """The batch's records in source order, deletes included (see ``deleted_field``)."""
+    key_fields: tuple[str, ...]
+    """The fields that identify a record (the source's primary key), or ()."""
+    deleted_field: str | None
+
+    def is_deleted(self, record: Record) -> bool:
+        """Whether ``record`` is a delete (its ``deleted_field`` is set)."""
+        return self.deleted_field is not None and _is_set(record.get(self.deleted_field))
+
+
+BatchCallback = Callable[[SyncBatch], Awaitable[None] | None]
+
+
 def field_type_of(value: Any) -> FieldType:
     """The portable type of a Python value (UNKNOWN for None and what has none)."""
     checks: tuple[tuple[type | tuple[type, ...], FieldType], ...] = (
@@ -154,6 +177,11 @@ class StreamSync:
     marker column); ``"hard"`` deletes it from a :class:`~connector_core.Deletable` sink
     by its key.
 
+    Batches: ``on_batch`` (sync or async) gets each :class:`SyncBatch` once the sink
+    has applied it and before its checkpoint is stored, so what it does (publish an
+    event per record) happens at least once for every record; when it raises, the
+    batch is not checkpointed and the run raises.
+
     Progress: ``on_progress`` (sync or async) gets a :class:`SyncProgress` after every
     committed batch, and INFO lines go to ``connector_core.sync`` every
     ``log_every`` seconds; :meth:`run` returns a :class:`StreamReport`.
@@ -179,6 +207,7 @@ class StreamSync:
         delete_mode: DeleteMode = "soft",
         create: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_batch: BatchCallback | None = None,
         log_every: float = 10.0,
     ) -> None:
         problems: list[tuple[str, str]] = []
@@ -218,6 +247,7 @@ class StreamSync:
         self.delete_mode: DeleteMode = delete_mode
         self.create = create
         self.on_progress = on_progress
+        self.on_batch = on_batch
         self.log_every = log_every
 
     def __repr__(self) -> str:
@@ -273,6 +303,12 @@ class StreamSync:
                 if text_fields := known.text_fields():
                     records = _as_text(records, text_fields)
                 await self._apply(records, report, key_fields)
+                if self.on_batch is not None:
+                    applied = SyncBatch(
+                        self.name, self.target, records, key_fields, self.deleted_field
+                    )
+                    if inspect.isawaitable(handed := self.on_batch(applied)):
+                        await handed
                 report.records += len(records)
                 report.batches += 1
                 report.checkpoint = checkpoint.model_dump(mode="json")

@@ -180,3 +180,28 @@ async def test_schema_hints_win_over_inference(root: Path) -> None:
         {"code": "007", "amount": Decimal("1.50")},  # leading zeros: inferred as text
         {"code": "042", "amount": Decimal("2")},
     ]
+
+
+def _open_fds_on(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            if fd.readlink() == path:
+                count += 1
+        except OSError:  # closed since the listing
+            continue
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc/self/fd")
+async def test_a_limited_read_has_closed_its_file_when_it_returns(
+    files: FileConnector, root: Path
+) -> None:
+    # sample() stops after n records: the file is closed before it returns, not later
+    # by the loop's async-generator finalizer (which a full run once saw run after the
+    # file object was collected: an unraisable ResourceWarning).
+    assert (await files.write("many.ndjson", [{"id": i} for i in range(500)])).ok
+    real = (root / "many.ndjson").resolve()
+    assert [dict(r) for r in await files.sample("many.ndjson", 3)] == [{"id": i} for i in range(3)]
+    assert _open_fds_on(real) == 0

@@ -237,8 +237,14 @@ class FileReader(AsyncIterator[Record]):
     async def _streamed(self, files: list[tuple[str, Path]]) -> AsyncGenerator[tuple[str, Batch]]:
         for relative, real in files:
             start = self._positions.get(relative, [0, 0])
-            async for batch in self._batches(relative, real, start=(start[0], start[1])):
-                yield relative, batch
+            batches = self._batches(relative, real, start=(start[0], start[1]))
+            try:
+                async for batch in batches:
+                    yield relative, batch
+            finally:
+                # Closed with this generator (a limited read's aclose()), not left to the
+                # loop's finalizer, which may run after the file object was collected.
+                await batches.aclose()
 
     # -- schema -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ The road (``BaseConnector.run``): rate limiter (a token bucket of very high rate
 circuit breaker -> call with timeout -> error translation -> retry policy -> stats.
 It is measured against awaiting the same no-op coroutine directly, in the same
 run, in interleaved rounds; medians are printed. The goals: at most 5 us per call with
-tracing off (the contract-v2 issue), under 10 us with the OpenTelemetry API installed.
+tracing off and at most 6 us with the OpenTelemetry API installed but no SDK (issue 14).
 
 Three road variants are measured:
 
@@ -136,7 +136,7 @@ async def main(rounds: int, calls: int) -> None:
     print(f"  span cost (otel api, no sdk, vs tracing off): {(with_otel - without) * 1e6:.3f} us")
     for label, value, goal in (
         ("tracing off", without, 5.0),
-        ("otel api, no sdk", with_otel, 10.0),
+        ("otel api, no sdk", with_otel, 6.0),
     ):
         overhead = (value - direct) * 1e6
         verdict = "met" if overhead <= goal else "NOT met"
